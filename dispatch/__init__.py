@@ -1,0 +1,1 @@
+"""The domain core of Sipingtai: models, persistence, the responsibility list and routing."""

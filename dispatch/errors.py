@@ -1,0 +1,49 @@
+"""Domain errors: they know nothing of HTTP; the edge maps each class to a status once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist."""
+
+
+class Conflict(DomainError):
+    """The request contradicts the current state (a forbidden transition, a duplicate)."""
+
+
+class InvalidInput(DomainError):
+    """The input is malformed or refers to something unknown; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """One refused row of an imported file, worded for the person who wrote the file."""
+
+    row: int
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ImportRejected(InvalidInput):
+    """A file import was refused as a whole; nothing was written."""
+
+    def __init__(self, problems: list[RowProblem], *, source: str | None = None) -> None:
+        head = f"{source}: " if source else ""
+        shown = "\n".join(f"  {p}" for p in problems[:50])
+        more = f"\n  …另有 {len(problems) - 50} 处问题" if len(problems) > 50 else ""
+        super().__init__(f"{head}导入被拒绝，共 {len(problems)} 处问题，未写入任何数据:\n{shown}{more}")
+        self.problems = problems

@@ -1,0 +1,1 @@
+"""Pure geometry for Sipingtai: jurisdictions, the spatial index, coordinate systems."""

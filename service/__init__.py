@@ -1,0 +1,1 @@
+"""The edge of Sipingtai: the HTTP/WebSocket API and the command line."""

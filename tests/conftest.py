@@ -1,0 +1,89 @@
+"""Shared fixtures: a migrated database (PostgreSQL or SQLite) with a rolled-back session per test.
+
+Set SIPINGTAI_TEST_DATABASE_URL to a PostgreSQL URL to run against PostgreSQL: a fresh database
+is created beside the one named and dropped afterwards. Without it the run uses a SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from dispatch.db import make_engine, migrate
+from dispatch.settings import normalise_database_url
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _test_database_url() -> str | None:
+    url = os.environ.get("SIPINGTAI_TEST_DATABASE_URL", "").strip()
+    return normalise_database_url(url) if url else None
+
+
+def pytest_report_header() -> str:
+    """Say which database this run talks to."""
+    url = _test_database_url()
+    return f"sipingtai database: {make_url(url).render_as_string() if url else 'SQLite file'}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip PostgreSQL-only tests on the SQLite run, saying why."""
+    if _test_database_url():
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set SIPINGTAI_TEST_DATABASE_URL")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Create a migrated database for this test session and drop it at the end."""
+    base = _test_database_url()
+    if base is None:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        migrate(url)
+        yield url
+        return
+    admin_url = make_url(base)
+    name = f"sipingtai_test_{os.getpid()}"
+    admin = make_engine(admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """Return one engine for the whole session."""
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """Yield a session inside a transaction that is rolled back after the test.
+
+    Code under test may commit: its commits become savepoints of the outer transaction.
+    """
+    with engine.connect() as connection:
+        outer = connection.begin()
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            yield session
+        outer.rollback()
