@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     near_boundary_m: float = Field(default=50.0, gt=0, le=5000)
-    classify_threshold: float = Field(default=0.35, ge=0, le=1)
+    classify_threshold: float = Field(default=0.5, ge=0, le=1)
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

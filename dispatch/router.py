@@ -1,0 +1,179 @@
+"""The router: the built index and directory, plus the list in force, behind one call."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from dispatch.classify import Classifier
+from dispatch.departments import DepartmentDirectory, load_directory
+from dispatch.jurisdictions import build_index, sole_county_code
+from dispatch.matter_lists import MatterRules, list_in_force, load_rules
+from dispatch.models import utcnow
+from dispatch.routing import RoutingDecision, decide
+from geo.coords import Crs, parse_crs, to_wgs84, validate_lonlat
+from geo.index import JurisdictionIndex, Location
+from geo.levels import Level
+
+NO_RULES = MatterRules(list_id=None, county_code="", version=0, effective_from=None, matters=())
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A reported point as given, converted to WGS84, and located."""
+
+    lon: float
+    lat: float
+    crs: Crs
+    wgs84_lon: float
+    wgs84_lat: float
+    location: Location
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return plain JSON-ready data."""
+        near = self.location.near_boundary
+        return {
+            "raw": {"lon": self.lon, "lat": self.lat, "crs": self.crs.value},
+            "wgs84": {"lon": self.wgs84_lon, "lat": self.wgs84_lat},
+            "chain": [
+                {"code": j.code, "name": j.name, "level": j.level.value}
+                for j in self.location.chain
+            ],
+            "near_boundary": None
+            if near is None
+            else {
+                "code": near.code,
+                "name": near.name,
+                "level": near.level.value,
+                "distance_m": round(near.distance_m, 1),
+                "differs_at": near.differs_at.value,
+            },
+            "reason": self.location.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """Where the point is and the routing decision taken there."""
+
+    placement: Placement
+    decision: RoutingDecision
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return plain JSON-ready data."""
+        return {"location": self.placement.to_dict(), "decision": self.decision.to_dict()}
+
+
+class Router:
+    """Locate and decide; the index and directory are built once, lists cached by version."""
+
+    def __init__(
+        self, index: JurisdictionIndex, directory: DepartmentDirectory, threshold: float
+    ) -> None:
+        self.index = index
+        self.directory = directory
+        self.threshold = threshold
+        self._lists: dict[int, tuple[MatterRules, Classifier]] = {}
+        self._no_rules = (NO_RULES, Classifier.build(NO_RULES))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, session: Session, *, near_distance_m: float, threshold: float) -> Router:
+        """Build the index and directory from the database."""
+        return cls(
+            build_index(session, near_distance_m=near_distance_m),
+            load_directory(session),
+            threshold,
+        )
+
+    def locate(self, lon: float, lat: float, crs: str | Crs = Crs.WGS84) -> Placement:
+        """Validate, convert to WGS84 and locate; raise CoordinateError naming the field."""
+        parsed = crs if isinstance(crs, Crs) else parse_crs(crs)
+        validate_lonlat(lon, lat)
+        x, y = to_wgs84(lon, lat, parsed)
+        return Placement(lon, lat, parsed, x, y, self.index.locate(x, y))
+
+    def rules_for(
+        self, session: Session, county_code: str | None, at: datetime
+    ) -> tuple[MatterRules | None, Classifier]:
+        """Return the list in force for the county at a moment, with its classifier."""
+        found = list_in_force(session, county_code, at) if county_code else None
+        if found is None or found.id is None:
+            return None, self._no_rules[1]
+        with self._lock:
+            cached = self._lists.get(found.id)
+            if cached is None:
+                rules = load_rules(session, found.id)
+                cached = (rules, Classifier.build(rules))
+                self._lists[found.id] = cached
+        return cached
+
+    def route(
+        self,
+        session: Session,
+        *,
+        lon: float,
+        lat: float,
+        crs: str | Crs = Crs.WGS84,
+        matter_code: str | None = None,
+        description: str | None = None,
+        urgent: bool = False,
+        at: datetime | None = None,
+    ) -> RouteResult:
+        """Locate the point and decide who acts, by the list in force at `at` (default now)."""
+        placement = self.locate(lon, lat, crs)
+        county = placement.location.at(Level.COUNTY)
+        county_code = county.code if county else sole_county_code(session)
+        rules, classifier = self.rules_for(session, county_code, at or utcnow())
+        decision = decide(
+            placement.location,
+            matter_code=matter_code,
+            description=description,
+            rules=rules,
+            directory=self.directory,
+            classifier=classifier,
+            threshold=self.threshold,
+            urgent=urgent,
+        )
+        return RouteResult(placement, decision)
+
+    def list_in_force_summary(self, session: Session, at: datetime | None = None) -> dict[str, Any]:
+        """Return the list in force for the sole county, with its matters, as plain data."""
+        rules, _ = self.rules_for(session, sole_county_code(session), at or utcnow())
+        if rules is None:
+            return {"list": None, "matters": []}
+        return {
+            "list": {
+                "id": rules.list_id,
+                "county_code": rules.county_code,
+                "version": rules.version,
+                "effective_from": rules.effective_from,
+            },
+            "matters": [
+                {
+                    "code": m.code,
+                    "name": m.name,
+                    "row_number": m.row_number,
+                    "platform_code": m.platform_code,
+                    "platform": self.directory.platform_name(m.platform_code),
+                    "keywords": list(m.keywords),
+                    "mode": m.mode.value,
+                    "lead_department": _name(self.directory, m.lead_department_id),
+                    "cooperating_departments": [
+                        _name(self.directory, d) for d in m.co_department_ids
+                    ],
+                    "sign_hours": m.sign_hours,
+                    "handle_days": m.handle_days,
+                }
+                for m in rules.matters
+            ],
+        }
+
+
+def _name(directory: DepartmentDirectory, department_id: int | None) -> str | None:
+    found = directory.get(department_id)
+    return found.name if found else None
