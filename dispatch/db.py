@@ -40,8 +40,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """Yield a session that commits on success and rolls back on any error."""
-    with Session(engine) as session:
+    """Yield a session that commits on success and rolls back on any error.
+
+    Objects stay readable after the commit (expire_on_commit=False), so a caller may
+    report on what it wrote once the transaction is over.
+    """
+    with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

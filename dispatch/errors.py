@@ -45,5 +45,6 @@ class ImportRejected(InvalidInput):
         head = f"{source}: " if source else ""
         shown = "\n".join(f"  {p}" for p in problems[:50])
         more = f"\n  …另有 {len(problems) - 50} 处问题" if len(problems) > 50 else ""
-        super().__init__(f"{head}导入被拒绝，共 {len(problems)} 处问题，未写入任何数据:\n{shown}{more}")
+        summary = f"导入被拒绝，共 {len(problems)} 处问题，未写入任何数据"
+        super().__init__(f"{head}{summary}:\n{shown}{more}")
         self.problems = problems

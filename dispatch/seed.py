@@ -34,11 +34,14 @@ class DemoLoadReport:
 def load_demo(session: Session, progress: ProgressFactory | None = None) -> DemoLoadReport:
     """Import the demo data into an empty or already-seeded database; idempotent."""
     report = DemoLoadReport()
-    mapping = FieldMapping(
-        name="name", code="code", parent="parent_code", population="population"
-    )
     for level_name, file_name in LAYER_FILES.items():
         level = Level(level_name)
+        mapping = FieldMapping(
+            name="name",
+            code="code",
+            parent=None if level is Level.COUNTY else "parent_code",
+            population="population",
+        )
         layer = import_layer(
             session,
             (DATA_DIR / file_name).read_bytes(),

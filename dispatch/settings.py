@@ -14,7 +14,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SIPINGTAI_", extra="ignore")
 
-    data_dir: Path = Field(default=Path(".data"), description="SQLite file, embedded Redis, uploads")
+    data_dir: Path = Field(default=Path(".data"), description="SQLite, embedded Redis, uploads")
     # DATABASE_URL and REDIS_URL are the conventional names, so they are read without prefix.
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,29 +44,56 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Create a migrated database for this test session and drop it at the end."""
+@contextmanager
+def fresh_database(tmp_dir: Path, label: str) -> Iterator[str]:
+    """Create an empty database (SQLite file, or a new PostgreSQL database) and drop it after."""
     base = _test_database_url()
     if base is None:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-        migrate(url)
-        yield url
+        yield f"sqlite:///{tmp_dir / f'{label}.db'}"
         return
     admin_url = make_url(base)
-    name = f"sipingtai_test_{os.getpid()}"
-    admin = make_engine(admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    name = f"sipingtai_{label}_{os.getpid()}"
+    admin_dsn = admin_url.render_as_string(hide_password=False)
+    admin = make_engine(admin_dsn, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
     try:
-        migrate(url)
-        yield url
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Create a migrated database for this test session and drop it at the end."""
+    with fresh_database(tmp_path_factory.mktemp("db"), "test") as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def demo_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Create a database holding the demo county, committed, shared by read-only tests."""
+    from dispatch.db import session_scope
+    from dispatch.seed import load_demo
+
+    with fresh_database(tmp_path_factory.mktemp("demo"), "demo") as url:
+        migrate(url)
+        engine = make_engine(url)
+        with session_scope(engine) as session:
+            load_demo(session)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """Create an empty, unmigrated database for one test (for commands that commit)."""
+    with fresh_database(tmp_path, "empty") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

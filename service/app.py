@@ -1,0 +1,36 @@
+"""The FastAPI application: reference data, locating and routing previews, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dispatch.db import make_engine
+from dispatch.settings import Settings, get_settings
+from service.errors import install_error_handlers
+from service.routes import reference
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Create the API for the given settings (read from the environment by default)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = make_engine(settings.effective_database_url)
+        app.state.router = None
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="四平台 Sipingtai",
+        description="网格事件按辖区和责任清单分拨 — event dispatch for grassroots governance",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(reference.router, prefix="/api")
+    return app

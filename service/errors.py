@@ -1,0 +1,70 @@
+"""The one table that maps domain errors to HTTP statuses, and the handlers that apply it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from dispatch.errors import Conflict, DomainError, ImportRejected, InvalidInput, NotFound
+from geo.coords import CoordinateError
+
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (ImportRejected, 422),
+    (InvalidInput, 422),
+    (CoordinateError, 422),
+)
+
+
+def status_for(exc: Exception) -> int:
+    """Return the HTTP status of a domain error (the most specific class wins)."""
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(exc, error_type):
+            return status
+    return 400
+
+
+def _body(exc: Exception) -> dict[str, object]:
+    detail: dict[str, object] = {"message": str(getattr(exc, "message", exc))}
+    field = getattr(exc, "field", None)
+    if field:
+        detail["field"] = field
+    if isinstance(exc, ImportRejected):
+        detail["problems"] = [
+            {"row": p.row, "column": p.column, "message": p.message} for p in exc.problems
+        ]
+    return {"detail": detail}
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=status_for(exc), content=_body(exc))
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append({"field": location, "message": error.get("msg", "invalid")})
+    first = problems[0] if problems else {"field": None, "message": "invalid request"}
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": {
+                "message": f"{first['field']}: {first['message']}" if first["field"] else first[
+                    "message"
+                ],
+                "field": first["field"],
+                "problems": problems,
+            }
+        },
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers: domain errors by the table, request validation as 422."""
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(CoordinateError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

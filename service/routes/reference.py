@@ -1,0 +1,74 @@
+"""Reference data and previews: health, jurisdictions, the list in force, locate, route."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from dispatch.jurisdictions import jurisdictions_geojson
+from geo.levels import Level
+from service.deps import RouterDep, SessionDep
+
+router = APIRouter()
+
+
+@router.get("/health")
+def health(session: SessionDep) -> dict[str, Any]:
+    """Report whether the database answers."""
+    session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    return {"status": "ok", "database": "ok"}
+
+
+@router.get("/jurisdictions")
+def jurisdictions(
+    session: SessionDep,
+    level: Level,
+    simplify_m: Annotated[float, Query(ge=0, le=1000, description="显示简化容差 (米)")] = 0.0,
+) -> dict[str, Any]:
+    """Return one level of jurisdictions as a GeoJSON FeatureCollection."""
+    return jurisdictions_geojson(session, level=level, simplify_m=simplify_m)
+
+
+class RoutePreview(BaseModel):
+    """A point and a matter or description to route without creating an event."""
+
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: str = "wgs84"
+    matter_code: str | None = Field(default=None, max_length=40)
+    description: str | None = Field(default=None, max_length=4000)
+    urgent: bool = False
+
+
+@router.get("/locate")
+def locate(
+    router_: RouterDep,
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    crs: str = "wgs84",
+) -> dict[str, Any]:
+    """Return the jurisdiction chain of a point and whether it is near a boundary."""
+    return router_.locate(lon, lat, crs).to_dict()
+
+
+@router.get("/matters")
+def matters(session: SessionDep, router_: RouterDep) -> dict[str, Any]:
+    """Return the responsibility list in force now."""
+    return router_.list_in_force_summary(session)
+
+
+@router.post("/route/preview")
+def route_preview(body: RoutePreview, session: SessionDep, router_: RouterDep) -> dict[str, Any]:
+    """Return the routing decision for a point and matter, creating nothing."""
+    return router_.route(
+        session,
+        lon=body.lon,
+        lat=body.lat,
+        crs=body.crs,
+        matter_code=body.matter_code,
+        description=body.description,
+        urgent=body.urgent,
+    ).to_dict()

@@ -1,0 +1,113 @@
+"""The read-only API over the demo county: reference data, locate, route preview, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dispatch.settings import Settings
+from service.app import create_app
+from tests.service.test_cli import demo_grid_point
+
+
+@pytest.fixture(scope="module")
+def client(demo_database_url: str) -> Iterator[TestClient]:
+    """Serve the app over the demo database."""
+    with TestClient(create_app(Settings(DATABASE_URL=demo_database_url))) as client:
+        yield client
+
+
+def test_health_reports_the_database(client: TestClient) -> None:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok"
+
+
+def test_jurisdictions_are_served_as_geojson_per_level(client: TestClient) -> None:
+    response = client.get("/api/jurisdictions", params={"level": "township", "simplify_m": 20})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["type"] == "FeatureCollection"
+    assert len(body["features"]) == 12
+    first = body["features"][0]["properties"]
+    assert first["level"] == "township" and first["parent_code"] == "320999"
+
+
+def test_unknown_level_is_a_422_naming_the_parameter(client: TestClient) -> None:
+    response = client.get("/api/jurisdictions", params={"level": "province"})
+    assert response.status_code == 422
+    assert response.json()["detail"]["field"] == "query.level"
+
+
+def test_locate_converts_gcj02_and_returns_the_chain(client: TestClient) -> None:
+    lon, lat = demo_grid_point("320999006")
+    wgs = client.get("/api/locate", params={"lon": lon, "lat": lat}).json()
+    assert [j["level"] for j in wgs["chain"]] == ["county", "township", "village", "grid"]
+    assert wgs["chain"][1]["name"] == "沙河镇"
+
+    # The same place as a phone app on Amap reports it: shifted by a few hundred metres.
+    from geo.coords import Crs, from_wgs84
+
+    gx, gy = from_wgs84(lon, lat, Crs.GCJ02)
+    gcj = client.get("/api/locate", params={"lon": gx, "lat": gy, "crs": "gcj02"}).json()
+    assert gcj["chain"] == wgs["chain"]
+    assert abs(gcj["wgs84"]["lon"] - lon) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"lon": 200, "lat": 30}, "query.lon"),
+        ({"lon": 119.8, "lat": 95}, "query.lat"),
+        ({"lon": "abc", "lat": 30}, "query.lon"),
+        ({"lon": 119.8, "lat": 33.5, "crs": "utm"}, "crs"),
+    ],
+)
+def test_locate_rejects_bad_coordinates_naming_the_field(
+    client: TestClient, params: dict[str, object], field: str
+) -> None:
+    response = client.get("/api/locate", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"]["field"] == field
+
+
+def test_matters_in_force_are_version_2(client: TestClient) -> None:
+    body = client.get("/api/matters").json()
+    assert body["list"]["version"] == 2
+    codes = {m["code"] for m in body["matters"]}
+    assert len(codes) == 61 and "A-016" in codes
+
+
+def test_route_preview_by_description(client: TestClient) -> None:
+    lon, lat = demo_grid_point("320999004")
+    response = client.post(
+        "/api/route/preview",
+        json={"lon": lon, "lat": lat, "description": "河边有人烧垃圾，黑烟很大，味道刺鼻"},
+    )
+    assert response.status_code == 200
+    decision = response.json()["decision"]
+    assert decision["suggestions"], decision
+    assert decision["township"]["name"] == "新市镇"
+
+
+def test_route_preview_with_unknown_matter_needs_triage_naming_it(client: TestClient) -> None:
+    lon, lat = demo_grid_point("320999004")
+    response = client.post(
+        "/api/route/preview", json={"lon": lon, "lat": lat, "matter_code": "Z-999"}
+    )
+    assert response.status_code == 200
+    decision = response.json()["decision"]
+    assert decision["outcome"] == "needs_triage"
+    assert any("Z-999" in reason for reason in decision["triage_reasons"])
+
+
+def test_malformed_json_is_a_422_not_a_500(client: TestClient) -> None:
+    response = client.post(
+        "/api/route/preview",
+        content=b'{"lon": 119.8, "lat": ',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "JSON" in response.json()["detail"]["message"]

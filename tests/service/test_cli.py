@@ -1,0 +1,159 @@
+"""The `sipingtai` command as an operator uses it, against a real database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import shapely
+from shapely.geometry import shape
+
+from dispatch.demo import demo_file
+from tests.conftest import SHARED_DATA
+from tests.service.conftest import RunCli
+
+JIANGSU = SHARED_DATA / "jiangsu_counties.geojson"
+
+
+def demo_grid_point(township_code: str) -> tuple[float, float]:
+    """Return a point well inside the first demo grid of a township."""
+    grids = json.loads(demo_file("grids.geojson").read_text(encoding="utf-8"))
+    for feature in grids["features"]:
+        if feature["properties"]["code"].startswith(township_code):
+            point = shape(feature["geometry"]).representative_point()
+            return point.x, point.y
+    raise AssertionError(f"no grid in {township_code}")
+
+
+def test_demo_load_is_idempotent(cli: RunCli) -> None:
+    first = cli("demo", "load")
+    assert first.exit_code == 0, first.output
+    assert "已导入网格 592 个 imported: 新建 created 592" in first.output
+    assert "清单 lists: 新建 v1, v2" in first.output
+
+    again = cli("demo", "load")
+    assert again.exit_code == 0, again.output
+    assert "未变 unchanged 592" in again.output
+    assert "清单 lists: 新建 无 none" in again.output
+
+
+def test_route_by_matter_names_the_stationed_unit_and_the_list_version(demo_cli: RunCli) -> None:
+    lon, lat = demo_grid_point("320999004")  # 新市镇
+    result = demo_cli("route", "--lon", str(lon), "--lat", str(lat), "--matter", "C-001", "--json")
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)["decision"]
+    assert decision["outcome"] == "routed"
+    assert decision["township"]["name"] == "新市镇"
+    assert decision["matter"]["list_version"] == 2  # v2 is in force since 2025-07-01
+    lead = decision["lead"]
+    assert lead["on_behalf_of_name"] == "县综合行政执法局"
+    assert "中队" in lead["department_name"]
+    assert decision["territorial"]["department_name"].startswith("新市镇")
+
+
+def test_route_by_text_classifies_and_explains(demo_cli: RunCli) -> None:
+    lon, lat = demo_grid_point("320999005")  # 河口镇
+    result = demo_cli(
+        "route", "--lon", str(lon), "--lat", str(lat), "--text", "路边有人摆摊卖水果，占了人行道"
+    )
+    assert "按描述分类" in result.output
+    assert "河口镇" in result.output
+
+
+def test_route_outside_every_jurisdiction_needs_triage(demo_cli: RunCli) -> None:
+    result = demo_cli("route", "--lon", "116.39", "--lat", "39.9", "--matter", "C-001")
+    assert result.exit_code == 1
+    assert "需人工研判" in result.output
+    assert "不在任何辖区内" in result.output
+
+
+def test_route_rejects_swapped_coordinates_with_a_clear_error(demo_cli: RunCli) -> None:
+    result = demo_cli("route", "--lon", "33.5", "--lat", "119.8", "--matter", "C-001")
+    assert result.exit_code == 2
+    assert "lat" in result.output
+
+
+def test_route_needs_exactly_one_of_matter_and_text(demo_cli: RunCli) -> None:
+    result = demo_cli("route", "--lon", "119.8", "--lat", "33.5")
+    assert result.exit_code == 2
+    assert "--matter" in result.output
+
+
+def test_geo_locate_reads_stdin_and_keeps_input_order(demo_cli: RunCli) -> None:
+    inside = demo_grid_point("320999004")
+    lines = f"{inside[0]},{inside[1]}\n116.39,39.9\nnot,a point\n"
+    result = demo_cli("geo", "locate", input=lines)
+    assert result.exit_code == 0, result.output
+    rows = [r for r in result.stdout.splitlines() if r and not r.startswith("lon,")]
+    assert len(rows) == 3
+    first = rows[0].split(",")
+    assert first[2] == "320999" and first[3] == "320999004" and first[5].startswith("320999004")
+    assert rows[1].split(",")[2:6] == ["", "", "", ""]
+
+
+@pytest.mark.skipif(not JIANGSU.exists(), reason=f"{JIANGSU} is absent")
+def test_geo_import_real_counties_twice_changes_nothing_the_second_time(cli: RunCli) -> None:
+    first = cli("geo", "import", str(JIANGSU), "--level", "county", "--name-field", "name")
+    assert first.exit_code == 0, first.output
+    assert "新建 created 95" in first.output
+    again = cli("geo", "import", str(JIANGSU), "--level", "county", "--name-field", "name")
+    assert "未变 unchanged 95" in again.output
+
+    xuanwu = next(
+        f
+        for f in json.loads(JIANGSU.read_text(encoding="utf-8"))["features"]
+        if f["properties"]["name"] == "玄武区"
+    )
+    point = shapely.geometry.shape(xuanwu["geometry"]).representative_point()
+    located = cli("geo", "locate", input=f"{point.x},{point.y}\n")
+    assert located.exit_code == 0
+    assert located.stdout.splitlines()[-1].split(",")[2] != ""
+
+
+def test_geo_import_refuses_a_broken_file_and_writes_nothing(cli: RunCli, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.geojson"
+    broken.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
+    result = cli("geo", "import", str(broken), "--level", "county", "--name-field", "name")
+    assert result.exit_code == 2
+    assert "错误" in result.output
+
+    empty = cli("geo", "locate", input="119.8,33.5\n")
+    assert empty.exit_code == 2
+    assert "尚未导入任何辖区" in empty.output
+
+
+def test_geo_import_names_a_missing_property(cli: RunCli) -> None:
+    result = cli("geo", "import", str(JIANGSU), "--level", "county", "--name-field", "NAME_ZH")
+    assert result.exit_code == 2
+    assert "name" in result.output  # the fields that do exist are listed
+
+
+def test_list_import_refusal_names_row_and_column(cli: RunCli, tmp_path: Path) -> None:
+    assert cli("demo", "load").exit_code == 0
+    rows = demo_file("matter_list.csv").read_text(encoding="utf-8-sig").splitlines()
+    index = next(i for i, row in enumerate(rows) if row.split(",")[2] == "县综合行政执法局")
+    rows[index] = rows[index].replace("县综合行政执法局", "县综合执法局", 1)
+    bad = tmp_path / "bad_list.csv"
+    bad.write_text("\n".join(rows), encoding="utf-8")
+
+    result = cli("list", "import", str(bad), "--publish")
+    assert result.exit_code == 2
+    assert f"第{index + 1}行" in result.output
+    assert "县综合执法局" in result.output
+    shown = cli("list", "show")
+    assert "v3" not in shown.output
+
+
+def test_list_import_then_publish_a_new_version(cli: RunCli) -> None:
+    assert cli("demo", "load").exit_code == 0
+    xlsx = demo_file("matter_list.xlsx")
+    imported = cli("list", "import", str(xlsx), "--effective", "2030-01-01")
+    assert imported.exit_code == 0, imported.output
+    assert "v3" in imported.output and "draft" in imported.output
+    published = cli("list", "publish", "3")
+    assert published.exit_code == 0, published.output
+    shown = cli("list", "show")
+    assert "v2" in shown.output.split("← 生效中")[0].splitlines()[-1]
+    future = cli("list", "show", "--at", "2030-01-02")
+    assert "v3" in future.output.split("← 生效中")[0].splitlines()[-1]
