@@ -1,0 +1,306 @@
+"""Import jurisdiction boundaries from a GeoJSON FeatureCollection, one level per file.
+
+Problems with single features never raise: a feature that cannot be used is refused, one
+that could be fixed is repaired, and both are reported with a specific zh-CN message
+naming the feature ("第3个要素「新市镇」: 几何为空"). Only problems with the whole file
+(not JSON, not a FeatureCollection, a mapped property present in no feature) raise
+GeoJSONError.
+
+Without a code property, codes are derived from the level, the name and the original
+geometry, so importing the same file twice yields the same codes.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, shape
+
+from geo.jurisdiction import Jurisdiction
+from geo.levels import Level, level_depth
+
+_CODE_PREFIX = {
+    Level.COUNTY: "C",
+    Level.TOWNSHIP: "T",
+    Level.VILLAGE: "V",
+    Level.GRID: "G",
+    Level.MICROGRID: "M",
+}
+# Derived codes carry 48 bits of the hash: collisions are negligible below millions.
+_HASH_CHARS = 12
+_PROGRESS_STEPS = 100
+
+
+class GeoJSONError(ValueError):
+    """The file as a whole cannot be imported."""
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Which feature properties hold the name, code, parent code and population."""
+
+    name: str
+    code: str | None = None
+    parent: str | None = None
+    population: str | None = None
+
+
+@dataclass(frozen=True)
+class FeatureProblem:
+    """A problem with one feature: its 1-based number, its label and a zh-CN message."""
+
+    number: int
+    label: str
+    message: str
+
+
+@dataclass
+class ParsedLayer:
+    """The jurisdictions of one level read from a file, with what was repaired or refused."""
+
+    level: Level
+    jurisdictions: list[Jurisdiction] = field(default_factory=list)
+    repaired: list[FeatureProblem] = field(default_factory=list)
+    refused: list[FeatureProblem] = field(default_factory=list)
+
+
+def derive_code(level: Level, name: str, geometry: shapely.Geometry) -> str:
+    """Return a stable code from the level, the name and the normalised 2D geometry."""
+    wkb = shapely.to_wkb(
+        shapely.normalize(shapely.force_2d(geometry)), output_dimension=2, byte_order=1
+    )
+    digest = hashlib.sha256(f"{level.value}\0{name}\0".encode() + wkb).hexdigest()
+    return _CODE_PREFIX[level] + digest[:_HASH_CHARS]
+
+
+def _load(data: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(data, Mapping):
+        return data
+    try:
+        loaded = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GeoJSONError(f"不是有效的 JSON: {exc}") from None
+    if not isinstance(loaded, Mapping):
+        raise GeoJSONError(f"不是 GeoJSON FeatureCollection (顶层是 {type(loaded).__name__})")
+    return loaded
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _label(number: int, name: str | None) -> str:
+    return name if name else f"#{number}"
+
+
+def _describe(number: int, label: str) -> str:
+    return f"第{number}个要素「{label}」" if not label.startswith("#") else f"第{number}个要素"
+
+
+def _validity_message(reason: str) -> str:
+    lowered = reason.lower()
+    if "self-intersection" in lowered:
+        return "自相交，已用 make_valid 修复"
+    if "too few points" in lowered:
+        return "环的点数太少，已用 make_valid 修复"
+    if "hole lies outside shell" in lowered:
+        return "洞在外环之外，已用 make_valid 修复"
+    if "nested" in lowered:
+        return "环相互嵌套，已用 make_valid 修复"
+    return f"几何无效 ({reason})，已用 make_valid 修复"
+
+
+def _polygonal(geom: shapely.Geometry) -> Polygon | MultiPolygon | None:
+    """Return the polygonal part of a geometry (e.g. from make_valid), or None."""
+    if isinstance(geom, Polygon | MultiPolygon):
+        return None if geom.is_empty else geom
+    parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon | MultiPolygon)]
+    polygons = [q for p in parts for q in shapely.get_parts(p) if not q.is_empty]
+    if not polygons:
+        return None
+    return polygons[0] if len(polygons) == 1 else MultiPolygon(polygons)
+
+
+def parse_feature_collection(
+    data: bytes | str | Mapping[str, Any],
+    level: Level,
+    mapping: FieldMapping,
+    progress: Callable[[int, int], None] | None = None,
+) -> ParsedLayer:
+    """Parse a FeatureCollection into jurisdictions of ``level``; raise GeoJSONError if unusable.
+
+    ``progress(done, total)`` is called about a hundred times, and once at the end.
+    """
+    collection = _load(data)
+    if collection.get("type") != "FeatureCollection":
+        raise GeoJSONError(f"不是 GeoJSON FeatureCollection (type={collection.get('type')!r})")
+    features = collection.get("features")
+    if not isinstance(features, list):
+        raise GeoJSONError("FeatureCollection 缺少 features 数组")
+    available: dict[str, None] = {}
+    for feature in features:
+        props = feature.get("properties") if isinstance(feature, Mapping) else None
+        if isinstance(props, Mapping):
+            available.update(dict.fromkeys(props))
+    if features:
+        for prop in (mapping.name, mapping.code, mapping.parent, mapping.population):
+            if prop is not None and prop not in available:
+                listed = ", ".join(available) or "(无)"
+                raise GeoJSONError(f"属性字段「{prop}」不存在; 可用字段: {listed}")
+
+    layer = ParsedLayer(level=level)
+    total = len(features)
+    step = max(-(-total // _PROGRESS_STEPS), 1)
+    kept: list[tuple[int, str, Jurisdiction]] = []
+    for number, feature in enumerate(features, start=1):
+        if progress is not None and (number % step == 0 or number == total):
+            progress(number, total)
+        result = _parse_feature(number, feature, level, mapping, layer)
+        if result is not None:
+            kept.append((number, result.name, result))
+
+    by_code: dict[str, list[int]] = {}
+    for i, (_, _, j) in enumerate(kept):
+        by_code.setdefault(j.code, []).append(i)
+    for code, where in by_code.items():
+        if len(where) > 1:
+            numbers = "、".join(f"第{kept[i][0]}个" for i in where)
+            for i in where:
+                number, name, _ = kept[i]
+                layer.refused.append(
+                    FeatureProblem(
+                        number,
+                        name,
+                        f"{_describe(number, name)}: 编码「{code}」重复 ({numbers}要素)",
+                    )
+                )
+    duplicated = {i for where in by_code.values() if len(where) > 1 for i in where}
+    layer.jurisdictions = [j for i, (_, _, j) in enumerate(kept) if i not in duplicated]
+    layer.refused.sort(key=lambda p: p.number)
+    return layer
+
+
+def _parse_feature(
+    number: int, feature: object, level: Level, mapping: FieldMapping, layer: ParsedLayer
+) -> Jurisdiction | None:
+    props = feature.get("properties") if isinstance(feature, Mapping) else None
+    props = props if isinstance(props, Mapping) else {}
+    name = _text(props.get(mapping.name))
+    label = _label(number, name)
+    where = _describe(number, label)
+
+    def refuse(message: str) -> None:
+        layer.refused.append(FeatureProblem(number, label, f"{where}: {message}"))
+
+    if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
+        refuse("不是 GeoJSON Feature")
+        return None
+    raw = feature.get("geometry")
+    if not raw:
+        refuse("几何为空")
+        return None
+    try:
+        geom = shape(raw)
+    except Exception as exc:  # shapely raises many types for malformed coordinates
+        refuse(f"无法解析坐标: {exc}")
+        return None
+    if geom.is_empty:
+        refuse("几何为空")
+        return None
+    if not isinstance(geom, Polygon | MultiPolygon):
+        refuse(f"不是面 ({geom.geom_type})")
+        return None
+    if name is None:
+        refuse(f"缺少名称 (属性「{mapping.name}」为空)")
+        return None
+    original = shapely.force_2d(geom)
+    if not np.isfinite(shapely.get_coordinates(original)).all():
+        refuse("无法解析坐标: 含有 NaN 或无穷大")
+        return None
+    geometry: Polygon | MultiPolygon | None = original
+    if not shapely.is_valid(original):
+        reason = shapely.is_valid_reason(original)
+        geometry = _polygonal(shapely.make_valid(original))
+        if geometry is None:
+            refuse(f"几何无效且无法修复 ({reason})")
+            return None
+        message = f"{where}: {_validity_message(reason)}"
+        layer.repaired.append(FeatureProblem(number, label, message))
+
+    if mapping.code is not None:
+        code = _text(props.get(mapping.code))
+        if code is None:
+            refuse(f"缺少编码 (属性「{mapping.code}」为空)")
+            return None
+    else:
+        code = derive_code(level, name, original)
+    parent = _text(props.get(mapping.parent)) if mapping.parent is not None else None
+    population: int | None = None
+    if mapping.population is not None and props.get(mapping.population) not in (None, ""):
+        raw_population = props.get(mapping.population)
+        try:
+            population = int(str(raw_population).strip())
+            if population < 0:
+                raise ValueError
+        except ValueError:
+            population = None
+            message = f"{where}: 人口「{raw_population}」不是非负整数，已忽略"
+            layer.repaired.append(FeatureProblem(number, label, message))
+    return Jurisdiction(code, name, level, parent, geometry, population)
+
+
+def assign_parents(
+    children: Sequence[Jurisdiction], parents: Sequence[Jurisdiction]
+) -> tuple[list[Jurisdiction], list[FeatureProblem]]:
+    """Give each child without parent_code the parent it overlaps most; report the orphans.
+
+    Ties go to the lowest parent code. A child that overlaps no parent by any area keeps no
+    parent and is reported. Children that already have a parent_code are returned as is.
+    """
+    if parents and children:
+        deepest_parent = max(parents, key=lambda p: level_depth(p.level))
+        highest_child = min(children, key=lambda c: level_depth(c.level))
+        if level_depth(deepest_parent.level) >= level_depth(highest_child.level):
+            raise ValueError(
+                f"parent {deepest_parent.code} ({deepest_parent.level}) is not above child "
+                f"{highest_child.code} ({highest_child.level})"
+            )
+    result = list(children)
+    problems: list[FeatureProblem] = []
+    todo = [i for i, c in enumerate(children) if c.parent_code is None]
+    if not todo:
+        return result, problems
+    best: dict[int, tuple[float, str]] = {}
+    if parents:
+        parent_geoms = np.array([p.geometry for p in parents], dtype=object)
+        child_geoms = np.array([children[i].geometry for i in todo], dtype=object)
+        tree = shapely.STRtree(parent_geoms)
+        ci, pi = tree.query(child_geoms, predicate="intersects")
+        areas = shapely.area(shapely.intersection(child_geoms[ci], parent_geoms[pi]))
+        for c, p, area in zip(ci.tolist(), pi.tolist(), areas.tolist(), strict=True):
+            if area <= 0.0:
+                continue
+            code = parents[p].code
+            current = best.get(c)
+            if current is None or area > current[0] or (area == current[0] and code < current[1]):
+                best[c] = (area, code)
+    for k, i in enumerate(todo):
+        child = children[i]
+        if k in best:
+            result[i] = replace(child, parent_code=best[k][1])
+        else:
+            problems.append(
+                FeatureProblem(
+                    i + 1, child.name, f"第{i + 1}个要素「{child.name}」: 不在任何上级辖区内"
+                )
+            )
+    return result, problems

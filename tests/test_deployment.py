@@ -1,0 +1,31 @@
+"""The deployment files: compose parses, services wait on healthy ones, the image is ours."""
+
+from __future__ import annotations
+
+import tomllib
+
+import yaml
+
+from tests.conftest import REPO
+
+
+def test_compose_services_have_healthchecks_and_wait_for_migration() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert {"postgres", "redis", "migrate", "api"} <= set(services)
+    for name in ("postgres", "redis", "api"):
+        assert "healthcheck" in services[name], f"{name} has no healthcheck"
+    assert services["api"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert services["migrate"]["command"] == ["sipingtai", "db", "upgrade"]
+
+
+def test_image_installs_exactly_our_three_packages() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["packages"]
+    for top in {p.split(".")[0] for p in packages}:
+        assert f"COPY {top} ./{top}" in dockerfile
+    assert "requirements.lock" in dockerfile
