@@ -176,16 +176,26 @@ def _wgs_to_gcj(lon: float, lat: float) -> tuple[float, float]:
     return lon + dlon, lat + dlat
 
 
-def _gcj_to_wgs(lon: float, lat: float) -> tuple[float, float]:
-    wlon, wlat = lon, lat
+def _invert(
+    forward: Callable[[float, float], tuple[float, float]],
+    lon: float,
+    lat: float,
+    start: tuple[float, float],
+) -> tuple[float, float]:
+    """Solve forward(x, y) == (lon, lat) by fixed-point steps from start."""
+    x, y = start
     for _ in range(_INVERSE_MAX_STEPS):
-        glon, glat = _wgs_to_gcj(wlon, wlat)
-        elon, elat = glon - lon, glat - lat
-        wlon -= elon
-        wlat -= elat
+        flon, flat = forward(x, y)
+        elon, elat = flon - lon, flat - lat
+        x -= elon
+        y -= elat
         if abs(elon) < _INVERSE_TOLERANCE and abs(elat) < _INVERSE_TOLERANCE:
             break
-    return wlon, wlat
+    return x, y
+
+
+def _gcj_to_wgs(lon: float, lat: float) -> tuple[float, float]:
+    return _invert(_wgs_to_gcj, lon, lat, (lon, lat))
 
 
 def _gcj_to_bd(lon: float, lat: float) -> tuple[float, float]:
@@ -193,15 +203,7 @@ def _gcj_to_bd(lon: float, lat: float) -> tuple[float, float]:
 
 
 def _bd_to_gcj(lon: float, lat: float) -> tuple[float, float]:
-    glon, glat = lon - 0.0065, lat - 0.006
-    for _ in range(_INVERSE_MAX_STEPS):
-        blon, blat = _gcj_to_bd(glon, glat)
-        elon, elat = blon - lon, blat - lat
-        glon -= elon
-        glat -= elat
-        if abs(elon) < _INVERSE_TOLERANCE and abs(elat) < _INVERSE_TOLERANCE:
-            break
-    return glon, glat
+    return _invert(_gcj_to_bd, lon, lat, (lon - 0.0065, lat - 0.006))
 
 
 def to_wgs84(lon: float, lat: float, crs: Crs) -> tuple[float, float]:

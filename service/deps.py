@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from dispatch.db import session_scope
 from dispatch.router import Router
 from dispatch.settings import Settings
 
@@ -22,13 +23,8 @@ def get_settings_dep(request: Request) -> Settings:
 def get_session(request: Request) -> Iterator[Session]:
     """Yield a session; the request owns the transaction: commit on success, else roll back."""
     engine: Engine = request.app.state.engine
-    with Session(engine) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(engine) as session:
+        yield session
 
 
 def get_router(request: Request, session: Annotated[Session, Depends(get_session)]) -> Router:
