@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from dispatch.classify import Classifier
 from dispatch.departments import DepartmentDirectory, load_directory
+from dispatch.errors import InvalidInput
 from dispatch.jurisdictions import build_index, sole_county_code
 from dispatch.matter_lists import MatterRules, list_in_force, load_rules
 from dispatch.models import utcnow
@@ -126,11 +127,32 @@ class Router:
     ) -> RouteResult:
         """Locate the point and decide who acts, by the list in force at `at` (default now)."""
         placement = self.locate(lon, lat, crs)
-        county = placement.location.at(Level.COUNTY)
+        decision = self.decide_at(
+            session,
+            placement.location,
+            matter_code=matter_code,
+            description=description,
+            urgent=urgent,
+            at=at,
+        )
+        return RouteResult(placement, decision)
+
+    def decide_at(
+        self,
+        session: Session,
+        location: Location,
+        *,
+        matter_code: str | None = None,
+        description: str | None = None,
+        urgent: bool = False,
+        at: datetime | None = None,
+    ) -> RoutingDecision:
+        """Decide who acts at an already located point, by the list in force at `at`."""
+        county = location.at(Level.COUNTY)
         county_code = county.code if county else sole_county_code(session)
         rules, classifier = self.rules_for(session, county_code, at or utcnow())
-        decision = decide(
-            placement.location,
+        return decide(
+            location,
             matter_code=matter_code,
             description=description,
             rules=rules,
@@ -139,7 +161,13 @@ class Router:
             threshold=self.threshold,
             urgent=urgent,
         )
-        return RouteResult(placement, decision)
+
+    def location_of(self, code: str) -> Location:
+        """Return the location standing for a jurisdiction chosen by hand (triage)."""
+        chain = self.index.chain(code)
+        if not chain:
+            raise InvalidInput(f"辖区编码「{code}」不存在", field="township_code")
+        return Location(chain)
 
     def list_in_force_summary(self, session: Session, at: datetime | None = None) -> dict[str, Any]:
         """Return the list in force for the sole county, with its matters, as plain data."""

@@ -13,6 +13,7 @@ from dispatch.departments import ensure_township_platforms, import_departments
 from dispatch.jurisdictions import LayerImportReport, import_layer
 from dispatch.matter_lists import import_matter_list
 from dispatch.models import MatterList
+from dispatch.workcalendar import ensure_default_calendars
 from geo.geojson import FieldMapping
 from geo.levels import Level
 
@@ -29,6 +30,7 @@ class DemoLoadReport:
     departments_created: int = 0
     platform_departments_created: int = 0
     list_versions_created: list[int] = field(default_factory=list)
+    calendar_days_created: int = 0
 
 
 def load_demo(session: Session, progress: ProgressFactory | None = None) -> DemoLoadReport:
@@ -54,6 +56,7 @@ def load_demo(session: Session, progress: ProgressFactory | None = None) -> Demo
     departments = import_departments(session, demo_file("departments.csv"))
     report.departments_created = departments.created
     report.platform_departments_created = ensure_township_platforms(session)
+    report.calendar_days_created = ensure_default_calendars(session)
     # The lists are loaded once: importing v1 again after v2 would make a v3 equal to v1.
     has_lists = session.exec(
         select(MatterList.id).where(MatterList.county_code == DEMO_COUNTY_CODE).limit(1)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from dispatch.db import make_engine, migrate
+from dispatch.router import Router
 from dispatch.settings import normalise_database_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,3 +116,60 @@ def session(engine: Engine) -> Iterator[Session]:
         with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
             yield session
         outer.rollback()
+
+
+@pytest.fixture
+def demo_session(demo_database_url: str) -> Iterator[Session]:
+    """Yield a session on the demo county whose writes are rolled back after the test."""
+    engine = make_engine(demo_database_url)
+    with engine.connect() as connection:
+        outer = connection.begin()
+        with Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ) as session:
+            yield session
+        outer.rollback()
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_router(demo_database_url: str) -> Router:
+    """Return a router built once over the demo county."""
+    from dispatch.db import session_scope
+
+    engine = make_engine(demo_database_url)
+    with session_scope(engine) as session:
+        router = Router.load(session, near_distance_m=50.0, threshold=0.5)
+    engine.dispose()
+    return router
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Return the Redis this run uses.
+
+    The PostgreSQL run uses the machine's Redis (database 15, never the default 0); the
+    SQLite run starts the embedded redis-server of `sipingtai up`, once.
+    """
+    from dispatch.queue import start_embedded_redis
+
+    if _test_database_url():
+        yield os.environ.get("SIPINGTAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+        return
+    embedded = start_embedded_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield embedded.url
+    finally:
+        embedded.close()
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> Iterator[str]:
+    """Return the Redis URL, its database flushed before and after the test."""
+    from dispatch.queue import connect
+
+    client = connect(redis_server_url)
+    client.flushdb()
+    yield redis_server_url
+    client.flushdb()
+    client.close()

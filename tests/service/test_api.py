@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from dispatch.settings import Settings
 from service.app import create_app
-from tests.service.test_cli import demo_grid_point
+from tests.helpers import demo_grid_point
 
 
 @pytest.fixture(scope="module")

@@ -7,23 +7,13 @@ from pathlib import Path
 
 import pytest
 import shapely
-from shapely.geometry import shape
 
 from dispatch.demo import demo_file
 from tests.conftest import SHARED_DATA
+from tests.helpers import demo_grid_point
 from tests.service.conftest import RunCli
 
 JIANGSU = SHARED_DATA / "jiangsu_counties.geojson"
-
-
-def demo_grid_point(township_code: str) -> tuple[float, float]:
-    """Return a point well inside the first demo grid of a township."""
-    grids = json.loads(demo_file("grids.geojson").read_text(encoding="utf-8"))
-    for feature in grids["features"]:
-        if feature["properties"]["code"].startswith(township_code):
-            point = shape(feature["geometry"]).representative_point()
-            return point.x, point.y
-    raise AssertionError(f"no grid in {township_code}")
 
 
 def test_demo_load_is_idempotent(cli: RunCli) -> None:

@@ -1,0 +1,203 @@
+"""The routing job with real RQ workers, real Redis and a committed database; and its faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from rq import Queue, Worker
+from sqlalchemy import Engine, text
+from sqlmodel import Session, select
+
+from dispatch.db import make_engine, migrate, session_scope
+from dispatch.events import report_event
+from dispatch.jobs import reset_worker_context, sweep
+from dispatch.models import Assignment, Event, EventStatus, utcnow
+from dispatch.queue import PENDING_KEY, QUEUES, connect, offer_for_routing
+from dispatch.router import Router
+from dispatch.seed import load_demo
+from dispatch.settings import get_settings
+from tests.conftest import REPO, fresh_database
+from tests.helpers import new_report
+
+
+@pytest.fixture(scope="module")
+def loop_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Create a committed demo database that workers in other processes can see."""
+    with fresh_database(tmp_path_factory.mktemp("loop"), "loop") as url:
+        migrate(url)
+        engine = make_engine(url)
+        with session_scope(engine) as session:
+            load_demo(session)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, loop_database_url: str, redis_url: str
+) -> Iterator[tuple[Engine, str]]:
+    """Point this process (and the workers it starts) at the loop database and Redis."""
+    monkeypatch.setenv("DATABASE_URL", loop_database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    get_settings.cache_clear()
+    reset_worker_context()
+    engine = make_engine(loop_database_url)
+    yield engine, redis_url
+    engine.dispose()
+    reset_worker_context()
+    get_settings.cache_clear()
+
+
+_routers: dict[str, Router] = {}
+
+
+def commit_report(engine: Engine, township_code: str = "320999004") -> int:
+    """Report one event and commit it, as the API would; return its id."""
+    with session_scope(engine) as session:
+        key = str(engine.url)
+        if key not in _routers:
+            _routers[key] = Router.load(session, near_distance_m=50, threshold=0.5)
+        router = _routers[key]
+        event = report_event(session, router, new_report(township_code)).event
+        assert event.id is not None
+        return event.id
+
+
+def run_burst_worker(redis_url: str) -> None:
+    """Run a real RQ worker until the queues are empty."""
+    connection = connect(redis_url)
+    Worker([Queue(q, connection=connection) for q in QUEUES], connection=connection).work(
+        burst=True
+    )
+
+
+def assignments_of(engine: Engine, event_id: int) -> list[tuple[int, str]]:
+    """Return (department, role) of every assignment of an event."""
+    with Session(engine) as session:
+        return sorted(
+            (a.department_id, a.role)
+            for a in session.exec(select(Assignment).where(Assignment.event_id == event_id))
+        )
+
+
+def status_of(engine: Engine, event_id: int) -> str:
+    """Return an event's status."""
+    with Session(engine) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        return event.status
+
+
+def test_a_burst_worker_routes_offered_events(env: tuple[Engine, str]) -> None:
+    engine, redis_url = env
+    ids = [commit_report(engine), commit_report(engine, township_code="320999005")]
+    offer_for_routing(connect(redis_url), ids)
+    run_burst_worker(redis_url)
+    for event_id in ids:
+        assert status_of(engine, event_id) == EventStatus.DISPATCHED
+        roles = [role for _, role in assignments_of(engine, event_id)]
+        assert roles.count("lead") == 1 and roles.count("territorial") == 1
+    assert connect(redis_url).scard(PENDING_KEY) == 0
+
+
+def test_many_events_are_routed_by_few_jobs(env: tuple[Engine, str]) -> None:
+    engine, redis_url = env
+    connection = connect(redis_url)
+    ids = [commit_report(engine) for _ in range(30)]
+    for event_id in ids:
+        offer_for_routing(connection, [event_id])
+    queued = Queue("routing", connection=connection).count
+    assert queued == 1  # one drain job for thirty events, not thirty jobs
+    run_burst_worker(redis_url)
+    assert {status_of(engine, i) for i in ids} == {EventStatus.DISPATCHED}
+
+
+def test_an_event_lost_from_redis_is_swept_and_routed_once(env: tuple[Engine, str]) -> None:
+    engine, redis_url = env
+    event_id = commit_report(engine)
+    _age(engine, event_id)
+    # Never offered, as when Redis was down at intake: the sweeper finds it in the database.
+    assert sweep(engine, connect(redis_url)) >= 1
+    run_burst_worker(redis_url)
+    assert status_of(engine, event_id) == EventStatus.DISPATCHED
+    first = assignments_of(engine, event_id)
+    # Offered again (a duplicate hand-off): nothing is doubled.
+    offer_for_routing(connect(redis_url), [event_id])
+    run_burst_worker(redis_url)
+    assert assignments_of(engine, event_id) == first
+
+
+def test_a_worker_killed_mid_job_loses_nothing_and_doubles_nothing(
+    env: tuple[Engine, str], loop_database_url: str
+) -> None:
+    engine, redis_url = env
+    event_id = commit_report(engine)
+    _age(engine, event_id)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        cwd=REPO,
+        env={**os.environ},
+        start_new_session=True,
+    )
+    try:
+        # Hold a write lock so the worker's routing transaction blocks half-way through.
+        with _write_lock(engine):
+            offer_for_routing(connect(redis_url), [event_id])
+            _wait_until(lambda: connect(redis_url).scard(PENDING_KEY) == 0, "job to start")
+            time.sleep(0.5)
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+        assert status_of(engine, event_id) == EventStatus.REPORTED  # rolled back with the kill
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    assert sweep(engine, connect(redis_url)) >= 1
+    run_burst_worker(redis_url)
+    assert status_of(engine, event_id) == EventStatus.DISPATCHED
+    pairs = assignments_of(engine, event_id)
+    assert len(pairs) == len(set(pairs)) and ("lead" in {r for _, r in pairs})
+
+
+def _age(engine: Engine, event_id: int) -> None:
+    """Make an event look received a minute ago, past the sweeper's grace period."""
+    with session_scope(engine) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        event.received_at = utcnow() - timedelta(minutes=1)
+        session.add(event)
+
+
+class _write_lock:
+    """Hold a lock that blocks writes to the assignment table until released."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __enter__(self) -> None:
+        self.connection = self.engine.connect()
+        self.transaction = self.connection.begin()
+        if self.engine.dialect.name == "postgresql":
+            self.connection.execute(text("LOCK TABLE assignment IN EXCLUSIVE MODE"))
+        else:
+            # SQLite has one writer: taking the write lock blocks every other writer.
+            self.connection.execute(text("DELETE FROM assignment WHERE id = -1"))
+
+    def __exit__(self, *exc: object) -> None:
+        self.transaction.rollback()
+        self.connection.close()
+
+
+def _wait_until(condition: object, what: str, timeout: float = 20.0) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -1,0 +1,44 @@
+"""Small helpers shared by tests of several packages."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import uuid4
+
+from shapely.geometry import shape
+
+from dispatch.demo import demo_file
+from dispatch.models import utcnow
+from dispatch.schemas import EventCreate
+
+
+def demo_grid_point(township_code: str, nth: int = 0) -> tuple[float, float]:
+    """Return a point well inside the nth demo grid of a township."""
+    grids = json.loads(demo_file("grids.geojson").read_text(encoding="utf-8"))
+    inside = [f for f in grids["features"] if f["properties"]["code"].startswith(township_code)]
+    point = shape(inside[nth]["geometry"]).representative_point()
+    return point.x, point.y
+
+
+def new_report(
+    township_code: str = "320999004",
+    *,
+    matter_code: str | None = "C-001",
+    description: str = "东村三组有人在自家院子里加盖二层彩钢房，没有审批手续",
+    reported_at: datetime | None = None,
+    **extra: object,
+) -> EventCreate:
+    """Return a report from a grid of the demo township, with a fresh client id."""
+    lon, lat = demo_grid_point(township_code)
+    return EventCreate.model_validate(
+        {
+            "client_id": uuid4(),
+            "reported_at": reported_at or utcnow(),
+            "lon": lon,
+            "lat": lat,
+            "description": description,
+            "matter_code": matter_code,
+            **extra,
+        }
+    )
