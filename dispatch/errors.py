@@ -26,6 +26,18 @@ class InvalidInput(DomainError):
     """The input is malformed or refers to something unknown; the message names the field."""
 
 
+class TooLarge(InvalidInput):
+    """An upload or a request body is over its size limit."""
+
+
+class Unauthorized(DomainError):
+    """The caller is not signed in: no credentials, wrong ones, or an expired token."""
+
+
+class Forbidden(DomainError):
+    """The caller is signed in but may not do this; the message says who, what and why."""
+
+
 @dataclass(frozen=True, slots=True)
 class RowProblem:
     """One refused row of an imported file, worded for the person who wrote the file."""

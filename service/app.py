@@ -8,20 +8,28 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dispatch.db import make_engine
+from dispatch.queue import connect
 from dispatch.settings import Settings, get_settings
 from service.errors import install_error_handlers
-from service.routes import reference
+from service.limits import MAX_BODY_BYTES, BodySizeLimit
+from service.routes import auth, events, reference
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Create the API for the given settings (read from the environment by default)."""
     settings = settings or get_settings()
+    if not settings.demo:
+        settings.resolved_secret_key()  # refuse to start with a missing or placeholder key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings.effective_database_url)
         app.state.router = None
+        app.state.calendar = None
+        app.state.redis = connect(settings.redis_url) if settings.redis_url else None
         yield
+        if app.state.redis is not None:
+            app.state.redis.close()
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -32,5 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(reference.router, prefix="/api")
+    app.include_router(auth.router, prefix="/api")
+    app.include_router(events.router, prefix="/api")
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from sqlmodel import Session
 
 from dispatch.db import make_engine, migrate, session_scope
 from dispatch.errors import DomainError
+from dispatch.models import UserRole
 from dispatch.settings import Settings, get_settings
 from geo.coords import CoordinateError
 from geo.geojson import GeoJSONError
@@ -347,32 +349,192 @@ def up(
     port: Annotated[int, typer.Option(help="HTTP 端口 port.")] = 8000,
     host: Annotated[str, typer.Option(help="监听地址 address to bind.")] = "127.0.0.1",
     data_dir: Annotated[
-        Path | None, typer.Option(help="数据目录 data directory (SQLite file, uploads).")
+        Path | None, typer.Option(help="数据目录 data directory (SQLite file, Redis, uploads).")
     ] = None,
     demo: Annotated[bool, typer.Option(help="载入示例县 load the demo county.")] = True,
 ) -> None:
-    """Migrate, load the demo county and serve the API until Ctrl-C."""
+    """Run everything in one command: database, Redis, API, a worker and the scheduler."""
     import uvicorn
 
-    from dispatch.seed import load_demo
     from service.app import create_app
+    from service.processes import Supervisor
 
     config = settings()
     if data_dir is not None:
         config = config.model_copy(update={"data_dir": data_dir})
+    _require_secret_key(config)
     url = config.effective_database_url
     typer.echo(f"数据库 database: {_redacted(url)}")
     migrate(url)
     if demo:
-        engine = make_engine(url)
+        _load_demo_into(url)
+        if config.demo:
+            _print_demo_users(_ensure_demo_users_into(url))
+    with Supervisor(config) as supervisor:
+        config = supervisor.settings
+        typer.echo(f"Redis: {supervisor.redis_label}")
+        typer.echo(f"API: http://{host}:{port}/api  文档 docs: http://{host}:{port}/docs")
+        typer.echo("按 Ctrl-C 停止 press Ctrl-C to stop")
+        uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+
+
+def _load_demo_into(url: str) -> None:
+    from dispatch.seed import load_demo
+
+    engine = make_engine(url)
+    try:
+        with user_errors(), session_scope(engine) as session:
+            _print_demo_report(load_demo(session, progress=_progress))
+    finally:
+        engine.dispose()
+
+
+@app.command("worker")
+def worker(
+    burst: Annotated[bool, typer.Option(help="队列清空后退出 exit when queues are empty.")] = False,
+) -> None:
+    """Run an RQ worker on the routing and delivery queues (REDIS_URL required)."""
+    from rq import Queue, Worker
+
+    from dispatch.queue import QUEUES, connect
+
+    connection = connect(_require_redis_url())
+    queues = [Queue(name, connection=connection) for name in QUEUES]
+    Worker(queues, connection=connection).work(burst=burst, with_scheduler=False)
+
+
+@app.command("scheduler")
+def scheduler(
+    interval: Annotated[float, typer.Option(help="清扫间隔秒 seconds between sweeps.")] = 5.0,
+    once: Annotated[bool, typer.Option(help="只清扫一次 sweep once and exit.")] = False,
+) -> None:
+    """Re-offer events that were committed but never routed (Redis was down, a worker died)."""
+    import time
+
+    import redis
+
+    from dispatch.jobs import sweep
+    from dispatch.queue import connect
+
+    engine = make_engine(settings().effective_database_url)
+    connection = connect(_require_redis_url())
+    while True:
         try:
-            with user_errors(), session_scope(engine) as session:
-                _print_demo_report(load_demo(session, progress=_progress))
-        finally:
-            engine.dispose()
-    typer.echo(f"API: http://{host}:{port}/api  文档 docs: http://{host}:{port}/docs")
-    typer.echo("按 Ctrl-C 停止 press Ctrl-C to stop")
-    uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+            swept = sweep(engine, connection)
+            if once:
+                typer.echo(f"清扫 swept: {swept}")
+                return
+        except redis.RedisError as exc:
+            echo_err(f"Redis 不可用，稍后重试 unavailable, retrying: {exc}")
+            if once:
+                raise typer.Exit(code=1) from None
+        time.sleep(interval)
+
+
+def _require_redis_url() -> str:
+    url = settings().redis_url
+    if not url:
+        echo_err("错误 error: 需要 REDIS_URL (sipingtai up starts an embedded Redis for you)")
+        raise typer.Exit(code=2)
+    return url
+
+
+user_app = typer.Typer(help="用户 Users, roles and scopes.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="用户名 username: 3-100 letters, digits, . _ -")],
+    role: Annotated[UserRole, typer.Option(help="角色 role.")],
+    scope: Annotated[
+        str | None,
+        typer.Option(help="乡镇编码或名称 township (grid_worker, township_operator); "
+                     "部门名称或编号 department (department_staff)."),
+    ] = None,
+    display_name: Annotated[str | None, typer.Option(help="显示名称 display name.")] = None,
+) -> None:
+    """Add a user; the password is one line on stdin (asked twice, hidden, on a terminal)."""
+    from dispatch.users import create_user, resolve_scope, scope_label
+
+    password = _read_new_password()
+
+    def work(session: Session) -> tuple[str, str | None]:
+        township_code, department_id = resolve_scope(session, role, scope)
+        user = create_user(
+            session, username=name, password=password, role=role, township_code=township_code,
+            department_id=department_id, display_name=display_name,
+        )
+        return user.username, scope_label(session, user)
+
+    username, label = run_in_session(work)
+    where = f", {label}" if label else ""
+    typer.echo(f"已创建用户 created user {username} ({role.value}{where})")
+
+
+def _read_new_password() -> str:
+    if sys.stdin.isatty():
+        password = getpass.getpass("密码 password: ")
+        if getpass.getpass("再输入一次 again: ") != password:
+            echo_err("错误 error: 两次输入的密码不一致 the passwords differ")
+            raise typer.Exit(code=2)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        echo_err("错误 error: 密码为空 empty password; give it as one line on stdin")
+        raise typer.Exit(code=2)
+    return password
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List the users with their role and scope."""
+    from dispatch.users import list_users, scope_label
+
+    def work(session: Session) -> list[tuple[str, str, str, bool, str]]:
+        return [
+            (u.username, u.role, scope_label(session, u) or "全县 county", u.active,
+             u.display_name or "")
+            for u in list_users(session)
+        ]
+
+    rows = run_in_session(work)
+    if not rows:
+        typer.echo("尚无用户 no users yet (sipingtai user add)")
+    for username, role, where, active, display in rows:
+        state = "" if active else "  已停用 inactive"
+        typer.echo(f"{username:<20} {role:<18} {where}  {display}{state}".rstrip())
+
+
+def _require_secret_key(config: Settings) -> None:
+    """Refuse to start without a usable token signing key; in demo mode create one."""
+    from dispatch.settings import SecretKeyError
+
+    try:
+        config.resolved_secret_key()
+    except (SecretKeyError, OSError) as exc:
+        echo_err(f"错误 error: {exc}")
+        raise typer.Exit(code=2) from None
+
+
+def _ensure_demo_users_into(url: str) -> list[tuple[str, str, str]]:
+    """Create the demo users if absent; return those still on the demo password."""
+    from dispatch.users import ensure_demo_users
+
+    engine = make_engine(url)
+    try:
+        with user_errors(), session_scope(engine) as session:
+            return ensure_demo_users(session)
+    finally:
+        engine.dispose()
+
+
+def _print_demo_users(users: list[tuple[str, str, str]]) -> None:
+    if not users:
+        return
+    typer.echo("示例用户 demo users (仅示例模式 demo mode only; 勿用于生产 not for production):")
+    for username, role, password in users:
+        typer.echo(f"  {username:<10} {role:<18} 密码 password: {password}")
 
 
 def parse_day(value: str | None) -> date | None:

@@ -6,12 +6,19 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from dispatch.auth import user_from_token
 from dispatch.db import session_scope
+from dispatch.errors import Unauthorized
+from dispatch.models import User
+from dispatch.policy import Actor
 from dispatch.router import Router
 from dispatch.settings import Settings
+from dispatch.users import actor_for
+from dispatch.workcalendar import WorkCalendar, load_calendar
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -44,3 +51,41 @@ def get_router(request: Request, session: Annotated[Session, Depends(get_session
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RouterDep = Annotated[Router, Depends(get_router)]
+
+# auto_error=False: a missing header is answered by our own bilingual 401, like a bad token.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+NOT_SIGNED_IN = "未登录，请先登录 Not authenticated: sign in first"
+
+
+def get_current_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User:
+    """Return the active user of the request's Bearer token; 401 without a valid one."""
+    if not token:
+        raise Unauthorized(NOT_SIGNED_IN)
+    return user_from_token(session, token, settings)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_current_actor(session: SessionDep, user: CurrentUser) -> Actor:
+    """Return the signed-in user as the permission rules see them."""
+    return actor_for(session, user)
+
+
+CurrentActor = Annotated[Actor, Depends(get_current_actor)]
+
+
+def get_calendar(request: Request, session: SessionDep) -> WorkCalendar:
+    """Return the work calendar, loaded from the database the first time."""
+    calendar: WorkCalendar | None = getattr(request.app.state, "calendar", None)
+    if calendar is None:
+        calendar = load_calendar(session)
+        request.app.state.calendar = calendar
+    return calendar
+
+
+CalendarDep = Annotated[WorkCalendar, Depends(get_calendar)]

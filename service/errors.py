@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
-from dispatch.errors import Conflict, DomainError, ImportRejected, InvalidInput, NotFound
+from dispatch.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    ImportRejected,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+)
 from geo.coords import CoordinateError
+
+log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (ImportRejected, 422),
+    (TooLarge, 413),
     (InvalidInput, 422),
     (CoordinateError, 422),
+    (Unauthorized, 401),
+    (Forbidden, 403),
 )
 
 
@@ -42,6 +59,13 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=status_for(exc), content=_body(exc))
 
 
+async def _unauthorized(_request: Request, exc: Exception) -> JSONResponse:
+    """Answer 401 with the challenge a client needs to know it should send a Bearer token."""
+    return JSONResponse(
+        status_code=status_for(exc), content=_body(exc), headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = []
@@ -63,8 +87,20 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("answering 503: %s", exc)
+    return JSONResponse(
+        status_code=503,
+        headers={"Retry-After": "2"},
+        content={"detail": {"message": "服务暂时繁忙，请稍后重试 (temporarily unavailable)"}},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers: domain errors by the table, request validation as 422."""
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(CoordinateError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # A locked or unreachable database is the server's trouble, not the client's: 503, retry.
+    app.add_exception_handler(OperationalError, _unavailable)

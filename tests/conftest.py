@@ -20,6 +20,8 @@ from dispatch.db import make_engine, migrate
 from dispatch.router import Router
 from dispatch.settings import normalise_database_url
 
+pytest_plugins = ["tests.loop_fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

@@ -11,32 +11,20 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from rq import Queue, Worker
+from rq import Queue
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
-from dispatch.db import make_engine, migrate, session_scope
+from dispatch.db import make_engine, session_scope
 from dispatch.events import report_event
 from dispatch.jobs import reset_worker_context, sweep
 from dispatch.models import Assignment, Event, EventStatus, utcnow
-from dispatch.queue import PENDING_KEY, QUEUES, connect, offer_for_routing
+from dispatch.queue import PENDING_KEY, connect, offer_for_routing
 from dispatch.router import Router
-from dispatch.seed import load_demo
 from dispatch.settings import get_settings
-from tests.conftest import REPO, fresh_database
+from tests.conftest import REPO
 from tests.helpers import new_report
-
-
-@pytest.fixture(scope="module")
-def loop_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Create a committed demo database that workers in other processes can see."""
-    with fresh_database(tmp_path_factory.mktemp("loop"), "loop") as url:
-        migrate(url)
-        engine = make_engine(url)
-        with session_scope(engine) as session:
-            load_demo(session)
-        engine.dispose()
-        yield url
+from tests.loop_fixtures import run_burst_worker
 
 
 @pytest.fixture
@@ -68,14 +56,6 @@ def commit_report(engine: Engine, township_code: str = "320999004") -> int:
         event = report_event(session, router, new_report(township_code)).event
         assert event.id is not None
         return event.id
-
-
-def run_burst_worker(redis_url: str) -> None:
-    """Run a real RQ worker until the queues are empty."""
-    connection = connect(redis_url)
-    Worker([Queue(q, connection=connection) for q in QUEUES], connection=connection).work(
-        burst=True
-    )
 
 
 def assignments_of(engine: Engine, event_id: int) -> list[tuple[int, str]]:
@@ -150,7 +130,8 @@ def test_a_worker_killed_mid_job_loses_nothing_and_doubles_nothing(
         # Hold a write lock so the worker's routing transaction blocks half-way through.
         with _write_lock(engine):
             offer_for_routing(connect(redis_url), [event_id])
-            _wait_until(lambda: connect(redis_url).scard(PENDING_KEY) == 0, "job to start")
+            routing = Queue("routing", connection=connect(redis_url))
+            _wait_until(lambda: routing.started_job_registry.count >= 1, "job to start")
             time.sleep(0.5)
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(timeout=10)

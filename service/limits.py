@@ -1,0 +1,72 @@
+"""Refuse oversized request bodies before they are read, with a 413 that says so."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dispatch.attachments import MAX_BYTES
+
+# An upload's limit plus room for the multipart envelope.
+MAX_BODY_BYTES = MAX_BYTES + 64 * 1024
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 when Content-Length, or the bytes actually sent, pass the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(send, self.max_bytes)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(send, self.max_bytes)
+
+
+class _BodyTooLarge(Exception):
+    """Raised inside receive() when a body without Content-Length grows past the limit."""
+
+
+async def _too_large(send: Send, max_bytes: int) -> None:
+    limit_mb = max_bytes // (1024 * 1024)
+    body = (
+        f'{{"detail":{{"message":"请求体超过 {limit_mb} MB 上限 (request body too large)",'
+        f'"field":"body"}}}}'
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,329 @@
+"""Events and assignments over HTTP: intake, reading, and every step of the closed loop."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request, Response, UploadFile
+from pydantic import BaseModel, Field
+
+from dispatch import loop
+from dispatch.attachments import read_limited, store_attachment
+from dispatch.events import (
+    EventFilter,
+    event_assignments,
+    event_steps,
+    get_event,
+    list_events,
+    report_event,
+)
+from dispatch.models import Event, EventStatus, UserRole
+from dispatch.policy import Action, authorize
+from dispatch.queue import offer_quietly
+from dispatch.schemas import (
+    AssignmentPublic,
+    EventCreate,
+    EventDetail,
+    EventPublic,
+    EventsPublic,
+    StepPublic,
+)
+from dispatch.users import event_scope
+from service.deps import (
+    CalendarDep,
+    CurrentActor,
+    CurrentUser,
+    RouterDep,
+    SessionDep,
+    SettingsDep,
+)
+
+router = APIRouter()
+
+
+@router.post("/events", status_code=201, response_model=EventPublic)
+def create_event(
+    body: EventCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    router_: RouterDep,
+    user: CurrentUser,
+    actor: CurrentActor,
+) -> Event:
+    """Report an event: 201 at once; a repeated client_id answers 200 with the same event."""
+    authorize(actor, Action.REPORT)
+    intake = report_event(session, router_, body, reporter=user)
+    session.commit()  # committed first; the routing hand-off follows the commit
+    if not intake.created:
+        response.status_code = 200
+    elif intake.event.status == EventStatus.REPORTED and intake.event.id is not None:
+        offer_quietly(request.app.state.redis, [intake.event.id])
+    return intake.event
+
+
+@router.get("/events/{event_id}", response_model=EventDetail)
+def read_event(event_id: int, session: SessionDep, actor: CurrentActor) -> EventDetail:
+    """Return an event with its assignments and its whole timeline."""
+    event = get_event(session, event_id)
+    authorize(actor, Action.VIEW_EVENT, event=event_scope(session, event))
+    return detail(session, event)
+
+
+def detail(session: SessionDep, event: Event) -> EventDetail:
+    """Assemble the full view of one event."""
+    assert event.id is not None
+    assignments = [
+        AssignmentPublic.model_validate(
+            {**a.model_dump(), "department_name": name, "on_behalf_of_name": parent}
+        )
+        for a, name, parent in event_assignments(session, event.id)
+    ]
+    steps = [StepPublic.model_validate(s.model_dump()) for s in event_steps(session, event.id)]
+    return EventDetail.model_validate(
+        {**event.model_dump(), "assignments": assignments, "steps": steps}
+    )
+
+
+@router.get("/events", response_model=EventsPublic)
+def read_events(
+    session: SessionDep,
+    actor: CurrentActor,
+    status: EventStatus | None = None,
+    township: str | None = None,
+    department: int | None = None,
+    matter: str | None = None,
+    platform: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EventsPublic:
+    """List events the user may see, newest first, with filters and pagination."""
+    visible_townships: frozenset[str] | None = None
+    visible_departments: frozenset[int] | None = None
+    if actor.role in (UserRole.GRID_WORKER, UserRole.TOWNSHIP_OPERATOR):
+        visible_townships = frozenset({actor.township_code or ""})
+    elif actor.role == UserRole.DEPARTMENT_STAFF:
+        visible_departments = actor.department_ids
+    where = EventFilter(
+        status=status.value if status else None,
+        township_code=township,
+        department_id=department,
+        matter_code=matter,
+        platform_code=platform,
+        since=since,
+        until=until,
+        visible_townships=visible_townships,
+        visible_departments=visible_departments,
+    )
+    events, total = list_events(session, where, offset=offset, limit=limit)
+    return EventsPublic(
+        data=[EventPublic.model_validate(e.model_dump()) for e in events],
+        count=total,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@router.post("/events/{event_id}/attachments", status_code=201)
+def upload_attachment(
+    event_id: int,
+    file: UploadFile,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    actor: CurrentActor,
+    assignment_id: Annotated[int | None, Form()] = None,
+) -> dict[str, object]:
+    """Attach a photo (JPEG, PNG or WebP, at most 10 MB) to an event or to its feedback."""
+    event = get_event(session, event_id)
+    authorize(actor, Action.VIEW_EVENT, event=event_scope(session, event))
+    data = read_limited(file.file)
+    attachment = store_attachment(
+        session,
+        settings.data_dir / "attachments",
+        event_id,
+        file_name=file.filename or "photo",
+        data=data,
+        user=user,
+        assignment_id=assignment_id,
+    )
+    return attachment.model_dump(exclude={"storage_key"})
+
+
+class ReturnBody(BaseModel):
+    """Why a department says "not ours", and the list clause it relies on."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    clause: str = Field(min_length=1, max_length=200)
+
+
+class NoteBody(BaseModel):
+    """A note that must be given."""
+
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class ReasonBody(BaseModel):
+    """A reason that must be given."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RedispatchBody(BaseModel):
+    """Which department takes a returned assignment, and why."""
+
+    department_id: int
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class VerifyBody(BaseModel):
+    """The township's on-site check: passed, or failed with a note."""
+
+    passed: bool
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class RateBody(BaseModel):
+    """The follow-up rating, 1 to 5; a note is required below 3."""
+
+    rating: int = Field(ge=1, le=5)
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class TriageBody(BaseModel):
+    """The command centre's routing by hand: a matter and/or a jurisdiction."""
+
+    matter_code: str | None = Field(default=None, max_length=40)
+    jurisdiction_code: str | None = Field(default=None, max_length=40)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+def _assignment_reply(session: SessionDep, event_id: int) -> EventDetail:
+    return detail(session, get_event(session, event_id))
+
+
+@router.post("/assignments/{assignment_id}/sign", response_model=EventDetail)
+def sign(
+    assignment_id: int, session: SessionDep, user: CurrentUser, actor: CurrentActor
+) -> EventDetail:
+    """Sign for an assignment (签收)."""
+    assignment = loop.sign(session, actor, user, assignment_id)
+    return _assignment_reply(session, assignment.event_id)
+
+
+@router.post("/assignments/{assignment_id}/return", response_model=EventDetail)
+def return_assignment(
+    assignment_id: int,
+    body: ReturnBody,
+    session: SessionDep,
+    user: CurrentUser,
+    actor: CurrentActor,
+) -> EventDetail:
+    """Return an assignment as not this department's (退回), citing the list."""
+    assignment = loop.return_assignment(
+        session, actor, user, assignment_id, reason=body.reason, clause=body.clause
+    )
+    return _assignment_reply(session, assignment.event_id)
+
+
+@router.post("/assignments/{assignment_id}/feedback", response_model=EventDetail)
+def feed_back(
+    assignment_id: int,
+    body: NoteBody,
+    session: SessionDep,
+    user: CurrentUser,
+    actor: CurrentActor,
+) -> EventDetail:
+    """Report back on the work done (反馈)."""
+    assignment = loop.feed_back(session, actor, user, assignment_id, note=body.note)
+    return _assignment_reply(session, assignment.event_id)
+
+
+@router.post("/assignments/{assignment_id}/refuse-return", response_model=EventDetail)
+def refuse_return(
+    assignment_id: int,
+    body: ReasonBody,
+    session: SessionDep,
+    user: CurrentUser,
+    actor: CurrentActor,
+) -> EventDetail:
+    """Refuse a return: the assignment goes back to its department."""
+    assignment = loop.refuse_return(session, actor, user, assignment_id, reason=body.reason)
+    return _assignment_reply(session, assignment.event_id)
+
+
+@router.post("/assignments/{assignment_id}/redispatch", response_model=EventDetail)
+def redispatch(
+    assignment_id: int,
+    body: RedispatchBody,
+    session: SessionDep,
+    user: CurrentUser,
+    actor: CurrentActor,
+) -> EventDetail:
+    """Give a returned assignment to another department."""
+    fresh = loop.redispatch(
+        session, actor, user, assignment_id, department_id=body.department_id, reason=body.reason
+    )
+    return _assignment_reply(session, fresh.event_id)
+
+
+@router.post("/events/{event_id}/verify", response_model=EventDetail)
+def verify(
+    event_id: int, body: VerifyBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
+) -> EventDetail:
+    """Record the on-site verification (核查)."""
+    event = loop.verify(session, actor, user, event_id, passed=body.passed, note=body.note)
+    return detail(session, event)
+
+
+@router.post("/events/{event_id}/close", response_model=EventDetail)
+def close(
+    event_id: int, session: SessionDep, user: CurrentUser, actor: CurrentActor
+) -> EventDetail:
+    """Close a verified event (办结)."""
+    return detail(session, loop.close(session, actor, user, event_id))
+
+
+@router.post("/events/{event_id}/rate", response_model=EventDetail)
+def rate(
+    event_id: int, body: RateBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
+) -> EventDetail:
+    """Record the follow-up rating (回访)."""
+    event = loop.rate(session, actor, user, event_id, rating=body.rating, note=body.note)
+    return detail(session, event)
+
+
+@router.post("/events/{event_id}/triage", response_model=EventDetail)
+def triage(
+    event_id: int,
+    body: TriageBody,
+    session: SessionDep,
+    user: CurrentUser,
+    actor: CurrentActor,
+    router_: RouterDep,
+    calendar: CalendarDep,
+) -> EventDetail:
+    """Route a needs-triage event by hand (人工研判)."""
+    loop.triage_route(
+        session,
+        actor,
+        user,
+        router_,
+        calendar,
+        event_id,
+        matter_code=body.matter_code,
+        jurisdiction_code=body.jurisdiction_code,
+        note=body.note,
+    )
+    return detail(session, get_event(session, event_id))
+
+
+@router.post("/events/{event_id}/invalid", response_model=EventDetail)
+def mark_invalid(
+    event_id: int, body: ReasonBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
+) -> EventDetail:
+    """Weed out an invalid or duplicate report (作废)."""
+    return detail(session, loop.mark_invalid(session, actor, user, event_id, reason=body.reason))

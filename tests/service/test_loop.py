@@ -1,0 +1,326 @@
+"""The whole closed loop over HTTP with a real RQ worker, and the faults it must survive."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from sqlmodel import Session, func, select
+
+from dispatch.jobs import sweep
+from dispatch.models import Assignment, Department, Event
+from dispatch.queue import connect
+from dispatch.settings import Settings
+from tests.helpers import demo_grid_point
+from tests.loop_fixtures import LiveServer, Loop, RedisServer, run_burst_worker
+
+XINSHI = "320999004"  # 新市镇: the demo users' township
+
+
+def report_body(matter_code: str | None = "C-004", **extra: Any) -> dict[str, Any]:
+    """Return a report from a grid of 新市镇 with a fresh client id."""
+    lon, lat = demo_grid_point(XINSHI, nth=3)
+    return {
+        "client_id": str(uuid4()),
+        "reported_at": "2026-11-20T09:30:00+08:00",
+        "lon": lon,
+        "lat": lat,
+        "address": "新市镇东村三组",
+        "description": "新市街菜场门口有流动摊贩占道卖菜，行人只能走机动车道",
+        "matter_code": matter_code,
+        **extra,
+    }
+
+
+def report(loop: Loop, **body: Any) -> int:
+    """Report as the grid worker and route it with a burst worker; return the event id."""
+    response = loop.client.post("/api/events", json=report_body(**body), headers=loop.token("grid"))
+    assert response.status_code == 201, response.text
+    loop.run_worker()
+    return int(response.json()["id"])
+
+
+def event(loop: Loop, event_id: int, user: str = "centre") -> dict[str, Any]:
+    """Read an event as a user."""
+    response = loop.client.get(f"/api/events/{event_id}", headers=loop.token(user))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assignment(detail: dict[str, Any], role: str) -> dict[str, Any]:
+    """Return the live assignment of a role."""
+    live = [a for a in detail["assignments"] if a["role"] == role and a["status"] != "cancelled"]
+    assert len(live) == 1, detail["assignments"]
+    return live[0]
+
+
+def act(loop: Loop, user: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """POST an action as a user and expect it to succeed."""
+    response = loop.client.post(f"/api/{path}", json=body or {}, headers=loop.token(user))
+    assert response.status_code == 200, f"{path}: {response.text}"
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_report_to_rating_through_every_step(loop: Loop) -> None:
+    event_id = report(loop)
+    detail = event(loop, event_id, "grid")
+    assert detail["status"] == "dispatched"
+    assert detail["township_code"] == XINSHI and detail["matter_code"] == "C-004"
+    lead, co = assignment(detail, "lead"), assignment(detail, "co")
+    assert "执法中队" in lead["department_name"]
+    assert lead["on_behalf_of_name"] == "县综合行政执法局"
+    assert assignment(detail, "territorial")["department_name"].startswith("新市镇")
+
+    assert act(loop, "zhifa", f"assignments/{lead['id']}/sign")["status"] == "in_progress"
+    act(loop, "shichang", f"assignments/{co['id']}/sign")
+    act(loop, "zhifa", f"assignments/{lead['id']}/feedback", {"note": "已劝离摊贩，清理现场"})
+    done = act(loop, "shichang", f"assignments/{co['id']}/feedback", {"note": "已登记摊贩信息"})
+    assert done["status"] == "resolved"
+
+    failed = act(
+        loop,
+        "township",
+        f"events/{event_id}/verify",
+        {"passed": False, "note": "复查时摊贩又回来了"},
+    )
+    assert failed["status"] == "in_progress" and failed["rework_count"] == 1
+    assert assignment(failed, "lead")["status"] == "signed"
+
+    act(loop, "zhifa", f"assignments/{lead['id']}/feedback", {"note": "设置隔离带，每日巡查"})
+    act(loop, "shichang", f"assignments/{co['id']}/feedback", {"note": "引导入市经营"})
+    assert act(loop, "township", f"events/{event_id}/verify", {"passed": True})["status"] == (
+        "verified"
+    )
+    assert act(loop, "township", f"events/{event_id}/close")["status"] == "closed"
+    rated = act(loop, "centre", f"events/{event_id}/rate", {"rating": 5})
+    assert rated["status"] == "rated" and rated["rating"] == 5
+
+    actions = [s["action"] for s in rated["steps"]]
+    assert actions[:2] == ["report", "route"]
+    for expected in ("sign", "feed_back", "verify_fail", "rework", "verify_pass", "close"):
+        assert expected in actions, actions
+    assert actions[-1] == "rate_satisfied"
+    assert all(s["actor"] for s in rated["steps"])
+
+
+def test_a_return_is_redispatched_and_another_refused(loop: Loop) -> None:
+    event_id = report(loop, matter_code="C-005", description="路边堆了一大堆建材和杂物")
+    lead = assignment(event(loop, event_id), "lead")
+    returned = act(
+        loop,
+        "zhifa",
+        f"assignments/{lead['id']}/return",
+        {"reason": "堆放物为市场经营户货物", "clause": "清单 v2 第30行"},
+    )
+    assert assignment(returned, "lead")["status"] == "returned"
+    with Session(loop.engine) as session:
+        market = session.exec(select(Department).where(Department.name == "县市场监督管理局")).one()
+    moved = act(
+        loop,
+        "centre",
+        f"assignments/{lead['id']}/redispatch",
+        {"department_id": market.id, "reason": "经研判属市场监管"},
+    )
+    fresh = assignment(moved, "lead")
+    assert fresh["department_name"] == "县市场监督管理局" and fresh["round"] == 2
+    act(loop, "shichang", f"assignments/{fresh['id']}/sign")
+
+    other = report(loop, matter_code="C-005", description="小区门口乱堆装修垃圾")
+    other_lead = assignment(event(loop, other), "lead")
+    act(
+        loop,
+        "zhifa",
+        f"assignments/{other_lead['id']}/return",
+        {"reason": "不是我们的", "clause": "清单 v2 第30行"},
+    )
+    refused = act(
+        loop,
+        "centre",
+        f"assignments/{other_lead['id']}/refuse-return",
+        {"reason": "清单第30行明确由综合执法牵头"},
+    )
+    assert assignment(refused, "lead")["status"] == "pending"
+    assert act(loop, "zhifa", f"assignments/{other_lead['id']}/sign")["status"] == "in_progress"
+
+
+def test_triage_by_hand_routes_what_the_job_could_not(loop: Loop) -> None:
+    event_id = report(loop, matter_code=None, description="这里有点情况，请来看一下")
+    assert event(loop, event_id)["status"] == "needs_triage"
+    routed = act(
+        loop,
+        "centre",
+        f"events/{event_id}/triage",
+        {"matter_code": "C-005", "note": "电话核实为乱堆放"},
+    )
+    assert routed["status"] == "dispatched" and routed["matter_code"] == "C-005"
+    assert any(s["action"] == "triage_route" for s in routed["steps"])
+
+
+@pytest.mark.parametrize(
+    ("user", "path", "body", "status"),
+    [
+        ("grid", "assignments/{lead}/sign", None, 403),
+        ("township", "assignments/{lead}/sign", None, 403),
+        ("shichang", "assignments/{lead}/sign", None, 403),
+        ("centre", "assignments/{lead}/sign", None, 403),
+        ("zhifa", "events/{event}/verify", {"passed": True}, 403),
+        ("grid", "events/{event}/triage", {"matter_code": "C-005"}, 403),
+        ("township", "assignments/{lead}/redispatch", {"department_id": 1, "reason": "x"}, 403),
+        ("zhifa", "events/{event}/rate", {"rating": 5}, 403),
+        ("zhifa", "events/{event}/close", None, 403),
+        ("shichang", "events/{event}/invalid", {"reason": "x"}, 403),
+    ],
+)
+def test_each_role_is_refused_what_it_must_not_do(
+    loop: Loop, user: str, path: str, body: dict[str, Any] | None, status: int
+) -> None:
+    event_id = report(loop)
+    lead = assignment(event(loop, event_id), "lead")
+    url = "/api/" + path.format(lead=lead["id"], event=event_id)
+    response = loop.client.post(url, json=body or {}, headers=loop.token(user))
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]["message"]
+
+
+def test_reading_is_scoped_and_signing_in_is_required(loop: Loop) -> None:
+    enforcement = report(loop, matter_code="C-005", description="路边堆了一大堆建材")
+    market = report(loop, matter_code="B-004", description="新开的小饭店没有营业执照")
+    assert loop.client.get(f"/api/events/{market}").status_code == 401
+
+    def listed(user: str) -> set[int]:
+        response = loop.client.get("/api/events", params={"limit": 200}, headers=loop.token(user))
+        assert response.status_code == 200, response.text
+        return {e["id"] for e in response.json()["data"]}
+
+    assert enforcement in listed("zhifa") and market not in listed("zhifa")
+    assert market in listed("shichang") and enforcement not in listed("shichang")
+    assert {enforcement, market} <= listed("grid")
+    refused = loop.client.get(f"/api/events/{market}", headers=loop.token("zhifa"))
+    assert refused.status_code == 403
+
+
+def test_forbidden_transitions_answer_409_naming_the_state(loop: Loop) -> None:
+    event_id = report(loop)
+    lead = assignment(event(loop, event_id), "lead")
+    act(loop, "zhifa", f"assignments/{lead['id']}/sign")
+    again = loop.client.post(f"/api/assignments/{lead['id']}/sign", headers=loop.token("zhifa"))
+    assert again.status_code == 409
+    assert "signed" in again.json()["detail"]["message"]
+    early = loop.client.post(f"/api/events/{event_id}/close", headers=loop.token("township"))
+    assert early.status_code == 409 and "in_progress" in early.json()["detail"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"lon": 116.39, "lat": 39.9}, "lon"),
+        ({"lon": 181}, "lon"),
+        ({"matter_code": "X-404"}, "matter_code"),
+        ({"client_id": "not-a-uuid"}, "client_id"),
+        ({"description": "   "}, "description"),
+        ({"source": "pigeon"}, "source"),
+        ({"crs": "utm"}, "crs"),
+    ],
+)
+def test_bad_reports_answer_422_naming_the_field_and_store_nothing(
+    loop: Loop, change: dict[str, Any], field: str
+) -> None:
+    before = _count(loop, Event)
+    response = loop.client.post(
+        "/api/events", json={**report_body(), **change}, headers=loop.token("grid")
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]["field"] == field
+    assert _count(loop, Event) == before
+
+
+def test_malformed_json_and_oversized_bodies_are_refused(loop: Loop) -> None:
+    headers = {**loop.token("grid"), "content-type": "application/json"}
+    broken = loop.client.post("/api/events", content=b'{"lon": 119.', headers=headers)
+    assert broken.status_code == 422
+    huge = loop.client.post("/api/events", content=b"x" * (11 * 1024 * 1024), headers=headers)
+    assert huge.status_code == 413
+    assert "too large" in huge.json()["detail"]["message"]
+
+
+def test_attachments_accept_photos_and_refuse_the_rest(loop: Loop) -> None:
+    event_id = report(loop)
+    headers = loop.token("grid")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    stored = loop.client.post(
+        f"/api/events/{event_id}/attachments", files={"file": ("现场.png", png)}, headers=headers
+    )
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["content_type"] == "image/png"
+    assert (loop.settings.data_dir / "attachments" / str(event_id)).is_dir()
+    text = loop.client.post(
+        f"/api/events/{event_id}/attachments",
+        files={"file": ("photo.jpg", b"#!/bin/sh\nrm -rf /", "image/jpeg")},
+        headers=headers,
+    )
+    assert text.status_code == 422 and text.json()["detail"]["field"] == "file"
+    big = loop.client.post(
+        f"/api/events/{event_id}/attachments",
+        files={"file": ("big.jpg", b"\xff\xd8\xff" + b"\x00" * (10 * 1024 * 1024))},
+        headers=headers,
+    )
+    assert big.status_code == 413
+
+
+def test_the_same_client_id_posted_at_once_is_one_event(loop: Loop) -> None:
+    body = report_body()
+    headers = loop.token("grid")
+    barrier = threading.Barrier(6)
+    with LiveServer(loop.settings) as server:
+
+        def post(_: int) -> tuple[int, int]:
+            with server.client() as client:
+                barrier.wait()
+                response = client.post("/api/events", json=body, headers=headers)
+                return response.status_code, int(response.json()["id"])
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(post, range(6)))
+    assert sorted(code for code, _ in results) == [200, 200, 200, 200, 200, 201]
+    assert len({event_id for _, event_id in results}) == 1
+    assert _count(loop, Event, Event.client_id == body["client_id"]) == 1
+
+
+def test_intake_survives_redis_being_down(
+    loop: Loop, loop_database_url: str, tmp_path: Path
+) -> None:
+    own = RedisServer(tmp_path)
+    own.start()
+    settings = Settings(
+        DATABASE_URL=loop_database_url, REDIS_URL=own.url, data_dir=tmp_path, demo=True
+    )
+    try:
+        own.stop()
+        with LiveServer(settings) as server, server.client() as client:
+            response = client.post("/api/events", json=report_body(), headers=loop.token("grid"))
+        assert response.status_code == 201, response.text
+        event_id = int(response.json()["id"])
+        own.start()
+        with Session(loop.engine) as session:
+            stored = session.get(Event, event_id)
+            assert stored is not None and stored.status == "reported"
+            stored.received_at = stored.received_at.replace(year=2025)  # past the grace period
+            session.add(stored)
+            session.commit()
+        assert sweep(loop.engine, connect(own.url)) >= 1
+        run_burst_worker(own.url)
+        assert event(loop, event_id)["status"] == "dispatched"
+        assert _count(loop, Assignment, Assignment.event_id == event_id) == 3
+    finally:
+        own.stop()
+
+
+def _count(loop: Loop, model: type, *where: Any) -> int:
+    with Session(loop.engine) as session:
+        return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
