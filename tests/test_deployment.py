@@ -12,13 +12,17 @@ from tests.conftest import REPO
 def test_compose_services_have_healthchecks_and_wait_for_migration() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert {"postgres", "redis", "migrate", "api"} <= set(services)
-    for name in ("postgres", "redis", "api"):
+    assert {"postgres", "redis", "migrate", "api", "worker", "scheduler"} <= set(services)
+    for name in ("postgres", "redis", "api", "worker", "scheduler"):
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
     assert services["api"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"
     )
     assert services["migrate"]["command"] == ["sipingtai", "db", "upgrade"]
+    assert services["worker"]["command"] == ["sipingtai", "worker"]
+    environment = services["api"]["environment"]
+    assert environment["SIPINGTAI_DEMO"] == "false"  # production refuses placeholder secrets
+    assert ":?" in environment["SIPINGTAI_SECRET_KEY"]
 
 
 def test_image_installs_exactly_our_three_packages() -> None:
