@@ -77,18 +77,28 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
-def demo_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Create a database holding the demo county, committed, shared by read-only tests."""
+@contextmanager
+def demo_database(tmp_dir: Path, label: str, *, with_users: bool = False) -> Iterator[str]:
+    """Create a committed database holding the demo county (and its users), dropped after."""
     from dispatch.db import session_scope
     from dispatch.seed import load_demo
+    from dispatch.users import ensure_demo_users
 
-    with fresh_database(tmp_path_factory.mktemp("demo"), "demo") as url:
+    with fresh_database(tmp_dir, label) as url:
         migrate(url)
         engine = make_engine(url)
         with session_scope(engine) as session:
             load_demo(session)
+            if with_users:
+                ensure_demo_users(session)
         engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def demo_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Create a database holding the demo county, committed, shared by read-only tests."""
+    with demo_database(tmp_path_factory.mktemp("demo"), "demo") as url:
         yield url
 
 

@@ -17,26 +17,19 @@ from fastapi.testclient import TestClient
 from rq import Queue, Worker
 from sqlalchemy import Engine
 
-from dispatch.db import make_engine, migrate, session_scope
+from dispatch.db import make_engine
 from dispatch.jobs import reset_worker_context
 from dispatch.queue import QUEUES, connect
-from dispatch.seed import load_demo
 from dispatch.settings import Settings, get_settings
-from dispatch.users import DEMO_PASSWORD, ensure_demo_users
+from dispatch.users import DEMO_PASSWORD
 from service.app import create_app
-from tests.conftest import fresh_database
+from tests.conftest import demo_database
 
 
 @pytest.fixture(scope="module")
 def loop_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Create a committed demo database, with the demo users, visible to other processes."""
-    with fresh_database(tmp_path_factory.mktemp("loop"), "loop") as url:
-        migrate(url)
-        engine = make_engine(url)
-        with session_scope(engine) as session:
-            load_demo(session)
-            ensure_demo_users(session)
-        engine.dispose()
+    with demo_database(tmp_path_factory.mktemp("loop"), "loop", with_users=True) as url:
         yield url
 
 
