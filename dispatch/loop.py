@@ -498,3 +498,61 @@ def mark_invalid(
     authorize(actor, Action.MARK_INVALID, event=event_scope(session, event))
     move_event(session, event, EventAction.MARK_INVALID, actor=user, at=now, reason=reason)
     return event
+
+
+def merge(
+    session: Session,
+    actor: Actor,
+    user: User,
+    event_id: int,
+    *,
+    into_id: int,
+    reason: str | None,
+    now: datetime | None = None,
+) -> Event:
+    """Merge a duplicate report into its master event (合并); its live parts are cancelled."""
+    now = now or utcnow()
+    if into_id == event_id:
+        raise InvalidInput("不能合并到自身", field="into_id")
+    duplicate = get_event(session, event_id)
+    master = get_event(session, into_id)
+    authorize(actor, Action.MERGE, event=event_scope(session, duplicate))
+    if master.status in (EventStatus.MERGED, EventStatus.INVALID):
+        raise InvalidInput(f"主事件 {into_id} 已{master.status}，不能作为合并目标", field="into_id")
+    move_event(
+        session,
+        duplicate,
+        EventAction.MERGE,
+        actor=user,
+        at=now,
+        reason=reason or f"与事件 {into_id} 重复",
+        data={"into": into_id},
+    )
+    duplicate.merged_into_id = into_id
+    for assignment in session.exec(
+        select(Assignment).where(
+            Assignment.event_id == event_id,
+            col(Assignment.status).in_(
+                (AssignmentStatus.PENDING, AssignmentStatus.SIGNED, AssignmentStatus.RETURNED)
+            ),
+        )
+    ).all():
+        _move_assignment(
+            session,
+            duplicate,
+            assignment,
+            AssignmentAction.CANCEL,
+            user=user,
+            now=now,
+            reason=f"事件已合并到 {into_id}",
+        )
+    add_step(
+        session,
+        master,
+        action="merged_in",
+        actor=user,
+        at=now,
+        reason=f"合并重复上报的事件 {event_id}",
+        data={"from": event_id},
+    )
+    return duplicate

@@ -33,12 +33,14 @@ db_app = typer.Typer(help="数据库 Database schema.", no_args_is_help=True)
 geo_app = typer.Typer(help="辖区 Jurisdictions: import boundaries, locate.", no_args_is_help=True)
 dept_app = typer.Typer(help="部门 Departments and stationed units.", no_args_is_help=True)
 list_app = typer.Typer(help="责任清单 Versioned responsibility lists.", no_args_is_help=True)
+calendar_app = typer.Typer(help="工作日历 Holidays and make-up workdays.", no_args_is_help=True)
 demo_app = typer.Typer(help="示例数据 The illustrative demo county.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(geo_app, name="geo")
 app.add_typer(dept_app, name="dept")
 app.add_typer(list_app, name="list")
 app.add_typer(demo_app, name="demo")
+app.add_typer(calendar_app, name="calendar")
 
 T = TypeVar("T")
 USER_ERRORS = (DomainError, CoordinateError, GeoJSONError)
@@ -342,6 +344,34 @@ def _print_demo_report(report: Any) -> None:
         f"乡镇平台 platforms: 新建 {report.platform_departments_created}; "
         f"清单 lists: 新建 {', '.join(f'v{v}' for v in report.list_versions_created) or '无 none'}"
     )
+
+
+@calendar_app.command("import")
+def calendar_import(
+    file: Annotated[Path, typer.Argument(help="日历 JSON (see dispatch/calendars/cn-2026.json).")],
+) -> None:
+    """Import holidays and make-up workdays from a JSON file; importing again changes nothing."""
+    from dispatch.workcalendar import import_calendar
+
+    changed = run_in_session(lambda s: import_calendar(s, file))
+    typer.echo(f"日历已导入 imported: 新增或更改 {changed} 天 days changed")
+
+
+@calendar_app.command("show")
+def calendar_show(
+    year: Annotated[int, typer.Option(help="年份 year.")] = 0,
+) -> None:
+    """List the dated exceptions of a year: holidays and make-up workdays."""
+    from dispatch.workcalendar import load_calendar
+
+    calendar = run_in_session(load_calendar)
+    shown = year or now().year
+    days = sorted(d for d in calendar.exceptions if d.year == shown)
+    if not days:
+        typer.echo(f"{shown} 年没有节假日数据：按周一至周五工作计算 (no data: Mon-Fri)")
+    for day in days:
+        kind = "上班 workday" if calendar.exceptions[day] else "休息 holiday"
+        typer.echo(f"{day.isoformat()}  {kind:<12} {calendar.name(day) or ''}")
 
 
 @app.command("up")

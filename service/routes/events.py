@@ -327,3 +327,19 @@ def mark_invalid(
 ) -> EventDetail:
     """Weed out an invalid or duplicate report (作废)."""
     return detail(session, loop.mark_invalid(session, actor, user, event_id, reason=body.reason))
+
+
+class MergeBody(BaseModel):
+    """Which event this duplicate report belongs to."""
+
+    into_id: int
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/events/{event_id}/merge", response_model=EventDetail)
+def merge(
+    event_id: int, body: MergeBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
+) -> EventDetail:
+    """Merge a duplicate report into its master event (合并)."""
+    event = loop.merge(session, actor, user, event_id, into_id=body.into_id, reason=body.reason)
+    return detail(session, event)

@@ -147,3 +147,18 @@ def test_list_import_then_publish_a_new_version(cli: RunCli) -> None:
     assert "v2" in shown.output.split("← 生效中")[0].splitlines()[-1]
     future = cli("list", "show", "--at", "2030-01-02")
     assert "v3" in future.output.split("← 生效中")[0].splitlines()[-1]
+
+
+def test_calendar_show_lists_the_shipped_holidays(demo_cli: RunCli) -> None:
+    result = demo_cli("calendar", "show", "--year", "2026")
+    assert result.exit_code == 0, result.output
+    assert "2026-10-01  休息 holiday" in result.output
+    assert "上班 workday" in result.output  # make-up workdays (调休) are listed too
+
+
+def test_calendar_import_refuses_a_bad_file_naming_the_entry(cli: RunCli, tmp_path: Path) -> None:
+    bad = tmp_path / "cal.json"
+    bad.write_text('{"year": 2027, "days": [{"date": "2027-02-30", "workday": false}]}')
+    result = cli("calendar", "import", str(bad))
+    assert result.exit_code == 2
+    assert "2027-02-30" in result.output

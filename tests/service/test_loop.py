@@ -162,6 +162,19 @@ def test_triage_by_hand_routes_what_the_job_could_not(loop: Loop) -> None:
     assert any(s["action"] == "triage_route" for s in routed["steps"])
 
 
+def test_a_duplicate_report_is_merged_and_its_parts_cancelled(loop: Loop) -> None:
+    master = report(loop)
+    duplicate = report(loop)
+    merged = act(loop, "centre", f"events/{duplicate}/merge", {"into_id": master})
+    assert merged["status"] == "merged"
+    assert {a["status"] for a in merged["assignments"]} == {"cancelled"}
+    assert any(s["action"] == "merged_in" for s in event(loop, master)["steps"])
+    again = loop.client.post(
+        f"/api/events/{duplicate}/merge", json={"into_id": master}, headers=loop.token("centre")
+    )
+    assert again.status_code == 409
+
+
 @pytest.mark.parametrize(
     ("user", "path", "body", "status"),
     [
@@ -175,6 +188,7 @@ def test_triage_by_hand_routes_what_the_job_could_not(loop: Loop) -> None:
         ("zhifa", "events/{event}/rate", {"rating": 5}, 403),
         ("zhifa", "events/{event}/close", None, 403),
         ("shichang", "events/{event}/invalid", {"reason": "x"}, 403),
+        ("township", "events/{event}/merge", {"into_id": 1}, 403),
     ],
 )
 def test_each_role_is_refused_what_it_must_not_do(
