@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,6 +13,7 @@ from rq import get_current_job
 from sqlalchemy import Engine
 
 from dispatch.db import make_engine, session_scope
+from dispatch.delivery import deliver, enqueue_deliveries_quietly
 from dispatch.events import Routed, route_events, waiting_for_routing
 from dispatch.models import utcnow
 from dispatch.queue import (
@@ -41,14 +43,22 @@ class WorkerContext:
     engine: Engine
     router: Router
     calendar: WorkCalendar
+    pid: int
 
 
 _context: WorkerContext | None = None
 
 
 def worker_context() -> WorkerContext:
-    """Return this process's context, building the index and calendar on first use."""
+    """Return this process's context, building the index and calendar on first use.
+
+    The worker builds it once before forking a work horse per job; a forked horse keeps
+    the built index (copy-on-write) but must not share the parent's database connections.
+    """
     global _context
+    if _context is not None and _context.pid != os.getpid():
+        _context.engine.dispose(close=False)
+        _context.pid = os.getpid()
     if _context is None:
         settings = get_settings()
         engine = make_engine(settings.effective_database_url)
@@ -59,7 +69,7 @@ def worker_context() -> WorkerContext:
                 threshold=settings.classify_threshold,
             )
             calendar = load_calendar(session)
-        _context = WorkerContext(settings, engine, router, calendar)
+        _context = WorkerContext(settings, engine, router, calendar, os.getpid())
     return _context
 
 
@@ -98,7 +108,17 @@ def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int])
         connection.sadd(PENDING_KEY, *ids)
         raise
     log.info("routed %d of %d events", len(routed), len(ids))
+    enqueue_deliveries_quietly(connection, [a for r in routed for a in r.assignment_ids])
     return routed
+
+
+def deliver_assignment(assignment_id: int) -> str:
+    """Deliver one new assignment to its department's own system; running it twice posts once."""
+    engine = make_engine(get_settings().effective_database_url)
+    try:
+        return deliver(engine, assignment_id).value
+    finally:
+        engine.dispose()
 
 
 def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:

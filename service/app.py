@@ -12,7 +12,7 @@ from dispatch.queue import connect
 from dispatch.settings import Settings, get_settings
 from service.errors import install_error_handlers
 from service.limits import MAX_BODY_BYTES, BodySizeLimit
-from service.routes import auth, events, reference
+from service.routes import auth, deliveries, events, reference
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,4 +44,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reference.router, prefix="/api")
     app.include_router(auth.router, prefix="/api")
     app.include_router(events.router, prefix="/api")
+    app.include_router(deliveries.router, prefix="/api")
     return app

@@ -193,6 +193,34 @@ def dept_import(
     )
 
 
+@dept_app.command("webhook")
+def dept_webhook(
+    name: Annotated[str, typer.Argument(help="部门名称、简称或编号 name, short name or id.")],
+    url: Annotated[
+        str | None, typer.Option(help="接收任务的地址 http(s) URL that receives assignments.")
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(help="签名密钥 signing secret; omitted → keep the current one or make one."),
+    ] = None,
+    clear: Annotated[bool, typer.Option(help="停止推送 stop delivering to it.")] = False,
+) -> None:
+    """Deliver a department's new assignments to its own system by signed HTTP POST."""
+    from dispatch.delivery import clear_webhook, set_webhook
+
+    if (url is None) == (not clear) or (clear and secret is not None):
+        echo_err("错误 error: 请给出 --url（可加 --secret）或 --clear 之一 (--url or --clear)")
+        raise typer.Exit(code=2)
+    if url is None:
+        cleared = run_in_session(lambda s: clear_webhook(s, name).name)
+        typer.echo(f"已停止推送 webhook removed: {cleared}")
+        return
+    department, made = run_in_session(lambda s: set_webhook(s, name, url, secret))
+    typer.echo(f"已设置推送 webhook set: {department.name} → {department.webhook_url}")
+    if made:
+        typer.echo(f"签名密钥 signing secret (请交给对方系统 give it to the receiver): {made}")
+
+
 def _county_code(session: Session, county: str | None) -> str:
     from dispatch.errors import InvalidInput
     from dispatch.jurisdictions import sole_county_code
@@ -426,10 +454,12 @@ def worker(
     """Run an RQ worker on the routing and delivery queues (REDIS_URL required)."""
     from rq import Queue, Worker
 
+    from dispatch.jobs import worker_context
     from dispatch.queue import QUEUES, connect
 
     connection = connect(_require_redis_url())
     queues = [Queue(name, connection=connection) for name in QUEUES]
+    worker_context()  # build the index once; each forked job inherits it
     Worker(queues, connection=connection).work(burst=burst, with_scheduler=False)
 
 
@@ -438,11 +468,12 @@ def scheduler(
     interval: Annotated[float, typer.Option(help="清扫间隔秒 seconds between sweeps.")] = 5.0,
     once: Annotated[bool, typer.Option(help="只清扫一次 sweep once and exit.")] = False,
 ) -> None:
-    """Re-offer events that were committed but never routed (Redis was down, a worker died)."""
+    """Re-offer events never routed and re-queue due deliveries (Redis was down, a worker died)."""
     import time
 
     import redis
 
+    from dispatch.delivery import retry_due_deliveries
     from dispatch.jobs import sweep
     from dispatch.queue import connect
 
@@ -451,6 +482,7 @@ def scheduler(
     while True:
         try:
             swept = sweep(engine, connection)
+            retry_due_deliveries(engine, connection)
             if once:
                 typer.echo(f"清扫 swept: {swept}")
                 return

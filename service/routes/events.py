@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from dispatch import loop
 from dispatch.attachments import read_limited, store_attachment
+from dispatch.delivery import enqueue_deliveries_quietly
 from dispatch.events import (
     EventFilter,
     event_assignments,
@@ -259,6 +260,7 @@ def refuse_return(
 def redispatch(
     assignment_id: int,
     body: RedispatchBody,
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     actor: CurrentActor,
@@ -267,6 +269,8 @@ def redispatch(
     fresh = loop.redispatch(
         session, actor, user, assignment_id, department_id=body.department_id, reason=body.reason
     )
+    session.commit()
+    enqueue_deliveries_quietly(request.app.state.redis, [fresh.id or 0])
     return _assignment_reply(session, fresh.event_id)
 
 
@@ -300,6 +304,7 @@ def rate(
 def triage(
     event_id: int,
     body: TriageBody,
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     actor: CurrentActor,
@@ -307,7 +312,7 @@ def triage(
     calendar: CalendarDep,
 ) -> EventDetail:
     """Route a needs-triage event by hand (人工研判)."""
-    loop.triage_route(
+    routed = loop.triage_route(
         session,
         actor,
         user,
@@ -318,6 +323,8 @@ def triage(
         jurisdiction_code=body.jurisdiction_code,
         note=body.note,
     )
+    session.commit()
+    enqueue_deliveries_quietly(request.app.state.redis, list(routed.assignment_ids))
     return detail(session, get_event(session, event_id))
 
 

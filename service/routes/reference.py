@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
+from dispatch.health import check_health
 from dispatch.jurisdictions import jurisdictions_geojson
 from geo.levels import Level
 from service.deps import RouterDep, SessionDep
@@ -16,10 +16,12 @@ router = APIRouter()
 
 
 @router.get("/health")
-def health(session: SessionDep) -> dict[str, Any]:
-    """Report whether the database answers."""
-    session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-    return {"status": "ok", "database": "ok"}
+def health(request: Request, response: Response) -> dict[str, Any]:
+    """Report the database, Redis and the queues: 200 while the database answers, else 503."""
+    report = check_health(request.app.state.engine, request.app.state.redis)
+    if not report.database_ok:
+        response.status_code = 503
+    return report.to_dict()
 
 
 @router.get("/jurisdictions")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from rq import Queue
+from rq import Queue, Worker
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
@@ -127,6 +127,8 @@ def test_a_worker_killed_mid_job_loses_nothing_and_doubles_nothing(
         start_new_session=True,
     )
     try:
+        # The worker loads the index before it listens; wait until it is listening.
+        _wait_until(lambda: len(Worker.all(connection=connect(redis_url))) >= 1, "worker")
         # Hold a write lock so the worker's routing transaction blocks half-way through.
         with _write_lock(engine):
             offer_for_routing(connect(redis_url), [event_id])
