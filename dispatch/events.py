@@ -242,6 +242,9 @@ class Routed:
     event_id: int
     outcome: str
     assignment_ids: tuple[int, ...]
+    township_code: str | None = None
+    matter_code: str | None = None
+    department_ids: tuple[int, ...] = ()
 
 
 def waiting_for_routing(session: Session, *, older_than: datetime, limit: int) -> list[int]:
@@ -315,7 +318,7 @@ def apply_decision(
             reason="；".join(decision.triage_reasons),
             data={"suggestions": [s.code for s in decision.suggestions]},
         )
-        return Routed(event.id, EventStatus.NEEDS_TRIAGE, ())
+        return Routed(event.id, EventStatus.NEEDS_TRIAGE, (), event.township_code)
     assert decision.matter is not None
     event.matter_code = decision.matter.code
     event.matter_list_id = decision.matter.list_id
@@ -332,7 +335,14 @@ def apply_decision(
         data={"matter": decision.matter.code, "list_version": decision.matter.list_version},
     )
     created = create_assignments(session, event, decision, sign_by, handle_by, now=now)
-    return Routed(event.id, event.status, tuple(a.id for a in created if a.id is not None))
+    return Routed(
+        event.id,
+        event.status,
+        tuple(a.id for a in created if a.id is not None),
+        event.township_code,
+        event.matter_code,
+        tuple(a.department_id for a in created),
+    )
 
 
 def create_assignments(

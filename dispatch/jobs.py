@@ -12,6 +12,7 @@ import redis
 from rq import get_current_job
 from sqlalchemy import Engine
 
+from dispatch.boards import publish_routed_quietly
 from dispatch.db import make_engine, session_scope
 from dispatch.delivery import deliver, enqueue_deliveries_quietly
 from dispatch.events import Routed, route_events, waiting_for_routing
@@ -108,6 +109,7 @@ def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int])
         connection.sadd(PENDING_KEY, *ids)
         raise
     log.info("routed %d of %d events", len(routed), len(ids))
+    publish_routed_quietly(connection, routed)
     enqueue_deliveries_quietly(connection, [a for r in routed for a in r.assignment_ids])
     return routed
 

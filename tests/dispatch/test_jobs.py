@@ -184,3 +184,19 @@ def _wait_until(condition: object, what: str, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def test_routing_publishes_to_the_boards_that_show_the_event(env: tuple[Engine, str]) -> None:
+    from dispatch.boards import county_stream, department_stream, event_stream, township_stream
+
+    engine, redis_url = env
+    event_id = commit_report(engine)
+    connection = connect(redis_url)
+    offer_for_routing(connection, [event_id])
+    run_burst_worker(redis_url)
+    (_, fields), = connection.xrange(event_stream(event_id))
+    assert fields[b"type"] == b"routed" and int(fields[b"event_id"]) == event_id
+    assert connection.xlen(county_stream()) == 1
+    assert connection.xlen(township_stream("320999004")) == 1
+    lead_department = assignments_of(engine, event_id)[0][0]
+    assert connection.xlen(department_stream(lead_department)) == 1
