@@ -64,6 +64,7 @@ class EventScope:
     township_code: str | None
     department_ids_with_assignments: frozenset[int] = frozenset()
     township_name: str | None = None
+    reporter_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,8 @@ def _event_refusal(user: Actor, action: Action, event: EventScope) -> str | None
     }[action]
     if role not in allowed_here:
         return _role_refused(user, action)
+    if action is Action.VIEW_EVENT and event.reporter_id == user.id:
+        return None  # whoever reported it may follow it, wherever it was
     if role is UserRole.DEPARTMENT_STAFF:
         if user.department_ids & event.department_ids_with_assignments:
             return None

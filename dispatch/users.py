@@ -353,6 +353,7 @@ def event_scope(session: Session, event: Event) -> EventScope:
         township_code=event.township_code,
         department_ids_with_assignments=frozenset(departments),
         township_name=_township_name(session, event.township_code),
+        reporter_id=event.reporter_id,
     )
 
 

@@ -236,3 +236,12 @@ def test_roles_and_actions_given_as_plain_strings_are_understood() -> None:
     assert actor.role is UserRole.COMMAND_CENTRE
     assert can(actor, "merge")  # type: ignore[arg-type]
     assert not can(actor, "manage_reference")  # type: ignore[arg-type]
+
+
+def test_the_reporter_may_follow_a_report_made_outside_their_township() -> None:
+    worker = Actor(id=7, role=UserRole.GRID_WORKER, township_code="320999004")
+    elsewhere = EventScope(township_code="320999011", reporter_id=7)
+    someone_elses = EventScope(township_code="320999011", reporter_id=8)
+    assert can(worker, Action.VIEW_EVENT, event=elsewhere)
+    assert not can(worker, Action.VIEW_EVENT, event=someone_elses)
+    assert not can(worker, Action.VERIFY, event=elsewhere)
