@@ -13,6 +13,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# A request holds one connection for its whole life; the API caps its worker threads below
+# POOL_SIZE + POOL_OVERFLOW so a burst of requests can never starve itself of connections.
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -28,7 +32,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # instead of failing with "database is locked" when a read turns into a write.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": POOL_SIZE,
+        "max_overflow": POOL_OVERFLOW,
+    }
+    if "poolclass" in kwargs:
+        options = {"pool_pre_ping": True}
+    return create_engine(url, **{**options, **kwargs})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

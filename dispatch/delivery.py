@@ -112,6 +112,19 @@ def delivery_job_id(assignment_id: int) -> str:
     return f"deliver-{assignment_id}"
 
 
+def with_webhooks(session: Session, assignment_ids: Iterable[int]) -> list[int]:
+    """Return the assignments whose department has a webhook: the only ones to deliver."""
+    ids = sorted({int(i) for i in assignment_ids})
+    if not ids:
+        return []
+    query = (
+        select(Assignment.id)
+        .join(Department, col(Department.id) == col(Assignment.department_id))
+        .where(col(Assignment.id).in_(ids), col(Department.webhook_url).is_not(None))
+    )
+    return [i for i in session.exec(query) if i is not None]
+
+
 def enqueue_deliveries(connection: redis.Redis, assignment_ids: Iterable[int]) -> int:
     """Queue one delivery job per committed assignment, unless one is waiting; return how many."""
     ids = sorted({int(i) for i in assignment_ids})

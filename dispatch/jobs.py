@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 
 from dispatch.boards import publish_routed_quietly
 from dispatch.db import make_engine, session_scope
-from dispatch.delivery import deliver, enqueue_deliveries_quietly
+from dispatch.delivery import deliver, enqueue_deliveries_quietly, with_webhooks
 from dispatch.events import Routed, route_events, waiting_for_routing
+from dispatch.jurisdictions import sole_county_code
 from dispatch.models import utcnow
 from dispatch.queue import (
     PENDING_KEY,
@@ -70,6 +71,8 @@ def worker_context() -> WorkerContext:
                 threshold=settings.classify_threshold,
             )
             calendar = load_calendar(session)
+            # Build the classifier of the list in force now, so forked jobs inherit it.
+            router.rules_for(session, sole_county_code(session), utcnow())
         _context = WorkerContext(settings, engine, router, calendar, os.getpid())
     return _context
 
@@ -105,22 +108,21 @@ def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int])
     try:
         with session_scope(context.engine) as session:
             routed = route_events(session, context.router, context.calendar, ids)
+            created = [a for r in routed for a in r.assignment_ids]
+            # Boards read the streams; only departments with a webhook need a delivery job.
+            deliverable = with_webhooks(session, created)
     except Exception:
         connection.sadd(PENDING_KEY, *ids)
         raise
     log.info("routed %d of %d events", len(routed), len(ids))
     publish_routed_quietly(connection, routed)
-    enqueue_deliveries_quietly(connection, [a for r in routed for a in r.assignment_ids])
+    enqueue_deliveries_quietly(connection, deliverable)
     return routed
 
 
 def deliver_assignment(assignment_id: int) -> str:
     """Deliver one new assignment to its department's own system; running it twice posts once."""
-    engine = make_engine(get_settings().effective_database_url)
-    try:
-        return deliver(engine, assignment_id).value
-    finally:
-        engine.dispose()
+    return deliver(worker_context().engine, assignment_id).value
 
 
 def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -13,13 +14,14 @@ from dispatch.classify import Classifier
 from dispatch.departments import DepartmentDirectory, load_directory
 from dispatch.errors import InvalidInput
 from dispatch.jurisdictions import build_index, sole_county_code
-from dispatch.matter_lists import MatterRules, list_in_force, load_rules
+from dispatch.matter_lists import MatterRules, list_in_force, load_rules, local_date
 from dispatch.models import utcnow
 from dispatch.routing import RoutingDecision, decide
 from geo.coords import Crs, parse_crs, to_wgs84, validate_lonlat
 from geo.index import JurisdictionIndex, Location
 from geo.levels import Level
 
+IN_FORCE_TTL_S = 60.0
 NO_RULES = MatterRules(list_id=None, county_code="", version=0, effective_from=None, matters=())
 
 
@@ -79,6 +81,7 @@ class Router:
         self.directory = directory
         self.threshold = threshold
         self._lists: dict[int, tuple[MatterRules, Classifier]] = {}
+        self._in_force: dict[tuple[str, date], tuple[int | None, float]] = {}
         self._no_rules = (NO_RULES, Classifier.build(NO_RULES))
         self._lock = threading.Lock()
 
@@ -102,16 +105,33 @@ class Router:
         self, session: Session, county_code: str | None, at: datetime
     ) -> tuple[MatterRules | None, Classifier]:
         """Return the list in force for the county at a moment, with its classifier."""
-        found = list_in_force(session, county_code, at) if county_code else None
-        if found is None or found.id is None:
+        list_id = self._list_id_in_force(session, county_code, at) if county_code else None
+        if list_id is None:
             return None, self._no_rules[1]
         with self._lock:
-            cached = self._lists.get(found.id)
+            cached = self._lists.get(list_id)
             if cached is None:
-                rules = load_rules(session, found.id)
+                rules = load_rules(session, list_id)
                 cached = (rules, Classifier.build(rules))
-                self._lists[found.id] = cached
+                self._lists[list_id] = cached
         return cached
+
+    def _list_id_in_force(self, session: Session, county_code: str, at: datetime) -> int | None:
+        """Return the id of the list in force, remembered per county and day for a minute.
+
+        Lists change by publishing a version effective from a date, so the answer is the
+        same all day; the short memory lets a newly published list take over within a minute
+        in every process without a query per event.
+        """
+        key = (county_code, local_date(at))
+        now = time.monotonic()
+        remembered = self._in_force.get(key)
+        if remembered is not None and now - remembered[1] < IN_FORCE_TTL_S:
+            return remembered[0]
+        found = list_in_force(session, county_code, at)
+        list_id = found.id if found is not None else None
+        self._in_force[key] = (list_id, now)
+        return list_id
 
     def route(
         self,

@@ -1,6 +1,8 @@
-"""Refuse oversized request bodies before they are read, with a 413 that says so."""
+"""Protect the API: refuse oversized bodies (413), cap requests in flight to the DB pool."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,3 +72,26 @@ async def _too_large(send: Send, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class ConcurrencyLimit:
+    """ASGI middleware: at most `limit` HTTP requests inside the app at once; others wait.
+
+    Each request holds one database connection while it runs; letting more requests in
+    than there are connections makes them wait on the pool while holding threads, and the
+    API stalls until the pool times out. Waiting here costs nothing but a queued coroutine.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.limit)
+        async with self._semaphore:
+            await self.app(scope, receive, send)
