@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from dispatch.errors import InvalidInput, NotFound, TooLarge
 from dispatch.events import add_step, get_event
@@ -94,4 +94,21 @@ def store_attachment(
         reason=attachment.file_name,
         data={"attachment_id": attachment.id, "size": len(data)},
     )
+    return attachment
+
+
+def event_attachments(session: Session, event_id: int) -> list[Attachment]:
+    """Return an event's photos, oldest first."""
+    return list(
+        session.exec(
+            select(Attachment).where(Attachment.event_id == event_id).order_by(col(Attachment.id))
+        )
+    )
+
+
+def get_attachment(session: Session, attachment_id: int) -> Attachment:
+    """Return an attachment or raise NotFound."""
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFound(f"附件 {attachment_id} 不存在", field="attachment_id")
     return attachment

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
@@ -649,3 +650,28 @@ def _write(
         unchanged=unchanged,
         coverage_links=links,
     )
+
+
+def department_list(session: Session) -> list[dict[str, Any]]:
+    """Return every department as plain data, county departments first, then by name."""
+    order = {
+        DepartmentKind.COUNTY_DEPARTMENT: 0,
+        DepartmentKind.STATIONED_UNIT: 1,
+        DepartmentKind.TOWNSHIP_PLATFORM: 2,
+    }
+    rows = sorted(
+        session.exec(select(Department)).all(),
+        key=lambda d: (order.get(DepartmentKind(d.kind), 9), d.township_code or "", d.id or 0),
+    )
+    return [
+        {
+            "id": d.id,
+            "name": d.name,
+            "short_name": d.short_name,
+            "kind": d.kind,
+            "parent_id": d.parent_id,
+            "township_code": d.township_code,
+            "platform_code": d.platform_code,
+        }
+        for d in rows
+    ]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from dispatch.boards import note_step
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.lifecycle import EventAction, next_event_status
 from dispatch.models import (
@@ -201,6 +202,7 @@ def add_step(
         data=data,
     )
     session.add(step)
+    note_step(session, event, step)
     return step
 
 

@@ -12,7 +12,7 @@ import redis
 from rq import get_current_job
 from sqlalchemy import Engine
 
-from dispatch.boards import publish_routed_quietly
+from dispatch.boards import publish_after_commit
 from dispatch.db import make_engine, session_scope
 from dispatch.delivery import deliver, enqueue_deliveries_quietly, with_webhooks
 from dispatch.events import Routed, route_events, waiting_for_routing
@@ -26,6 +26,7 @@ from dispatch.queue import (
 )
 from dispatch.router import Router
 from dispatch.settings import Settings, get_settings
+from dispatch.supervision import raise_deadline_alerts
 from dispatch.workcalendar import WorkCalendar, load_calendar
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int])
     """Route one batch in one transaction; on failure give the ids back and re-raise."""
     try:
         with session_scope(context.engine) as session:
+            publish_after_commit(session, connection)
             routed = route_events(session, context.router, context.calendar, ids)
             created = [a for r in routed for a in r.assignment_ids]
             # Boards read the streams; only departments with a webhook need a delivery job.
@@ -115,7 +117,6 @@ def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int])
         connection.sadd(PENDING_KEY, *ids)
         raise
     log.info("routed %d of %d events", len(routed), len(ids))
-    publish_routed_quietly(connection, routed)
     enqueue_deliveries_quietly(connection, deliverable)
     return routed
 
@@ -133,3 +134,13 @@ def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:
         offer_for_routing(connection, ids)
         log.info("sweeper re-offered %d waiting events", len(ids))
     return len(ids)
+
+
+def alert_deadlines(engine: Engine, connection: redis.Redis | None) -> int:
+    """Raise the deadline warnings now due, publishing them to the boards; return how many."""
+    with session_scope(engine) as session:
+        publish_after_commit(session, connection)
+        alerts = raise_deadline_alerts(session)
+    if alerts:
+        log.info("raised %d deadline warnings", len(alerts))
+    return len(alerts)

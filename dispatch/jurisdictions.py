@@ -225,3 +225,13 @@ def jurisdictions_geojson(
             }
         )
     return {"type": "FeatureCollection", "features": features}
+
+
+def county_summary(session: Session) -> dict[str, Any] | None:
+    """Return the sole county's code, name and a representative point [lat, lon], or None."""
+    code = sole_county_code(session)
+    row = session.get(JurisdictionRow, code) if code else None
+    if row is None:
+        return None
+    point = shapely.from_wkb(row.geometry_wkb).representative_point()
+    return {"code": row.code, "name": row.name, "center": [point.y, point.x]}

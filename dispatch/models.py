@@ -264,6 +264,9 @@ class Assignment(SQLModel, table=True):
     return_reason: str | None = Field(default=None, max_length=2000)
     return_clause: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
+    # How far the deadline warnings have gone: 0 none, 1 yellow (70% used), 2 red (overdue).
+    sign_alert: int = Field(default=0, ge=0, le=2)
+    handle_alert: int = Field(default=0, ge=0, le=2)
 
 
 class Step(SQLModel, table=True):

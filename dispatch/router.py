@@ -189,6 +189,20 @@ class Router:
             raise InvalidInput(f"辖区编码「{code}」不存在", field="township_code")
         return Location(chain)
 
+    def suggest(self, session: Session, text: str, k: int = 3) -> list[dict[str, Any]]:
+        """Return the k matters of the list in force a description most likely is."""
+        rules, classifier = self.rules_for(session, sole_county_code(session), utcnow())
+        platforms = {m.code: m.platform_code for m in rules.matters} if rules else {}
+        return [
+            {
+                "code": s.code,
+                "name": s.name,
+                "platform": self.directory.platform_name(platforms.get(s.code)),
+                "score": round(s.score, 3),
+            }
+            for s in classifier.suggest(text, k)
+        ]
+
     def list_in_force_summary(self, session: Session, at: datetime | None = None) -> dict[str, Any]:
         """Return the list in force for the sole county, with its matters, as plain data."""
         rules, _ = self.rules_for(session, sole_county_code(session), at or utcnow())

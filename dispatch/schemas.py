@@ -128,12 +128,24 @@ class EventPublic(SQLModel):
     rework_count: int
 
 
+class AttachmentPublic(SQLModel):
+    """A photo of an event or of a department's feedback; its bytes at /api/attachments/{id}."""
+
+    id: int
+    assignment_id: int | None
+    file_name: str
+    content_type: str
+    size_bytes: int
+    uploaded_at: datetime
+
+
 class EventDetail(EventPublic):
     """An event with its assignments, its whole timeline and the routing decision."""
 
     routing: dict[str, Any] | None
     assignments: list[AssignmentPublic]
     steps: list[StepPublic]
+    attachments: list[AttachmentPublic] = []
 
 
 class EventsPublic(SQLModel):

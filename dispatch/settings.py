@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     demo: bool = Field(default=True, description="SIPINGTAI_DEMO=false for a real deployment")
     secret_key: SecretStr | None = Field(default=None, description="signs the login tokens")
     token_ttl_minutes: int = Field(default=720, ge=1, le=60 * 24 * 30)
+    # The web map's tile layer; empty means none (a plain background that works offline).
+    tile_url: str = Field(default="", max_length=500, description="e.g. https://…/{z}/{x}/{y}.png")
+    tile_attribution: str = Field(default="", max_length=500)
+    frontend_dir: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "frontend" / "dist",
+        description="the built web pages served at /",
+    )
     _key_memo: tuple[Path, str] | None = PrivateAttr(default=None)
 
     @field_validator("database_url", "redis_url", mode="before")

@@ -51,11 +51,18 @@ class UserPublic(SQLModel):
     township_code: str | None
     department_id: int | None
     display_name: str | None
+    township_name: str | None = None
+    department_name: str | None = None
 
     @classmethod
-    def of(cls, user: User) -> UserPublic:
-        """Copy the public fields of a stored user."""
+    def of(cls, user: User, session: Session | None = None) -> UserPublic:
+        """Copy the public fields of a stored user; with a session, name their scope too."""
         assert user.id is not None
+        department = (
+            session.get(Department, user.department_id)
+            if session is not None and user.department_id is not None
+            else None
+        )
         return cls(
             id=user.id,
             username=user.username,
@@ -63,6 +70,8 @@ class UserPublic(SQLModel):
             township_code=user.township_code,
             department_id=user.department_id,
             display_name=user.display_name,
+            township_name=_township_name(session, user.township_code) if session else None,
+            department_name=department.name if department else None,
         )
 
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import redis.asyncio as aioredis
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from dispatch.db import POOL_OVERFLOW, POOL_SIZE, make_engine
 from dispatch.queue import connect
 from dispatch.settings import Settings, get_settings
 from service.errors import install_error_handlers
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
-from service.routes import auth, deliveries, events, reference
+from service.live import Hubs
+from service.routes import auth, boards, deliveries, events, reference
 
 API_THREADS = POOL_SIZE + POOL_OVERFLOW - 8
 
@@ -32,7 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.router = None
         app.state.calendar = None
         app.state.redis = connect(settings.redis_url) if settings.redis_url else None
+        app.state.hubs = (
+            Hubs(aioredis.Redis.from_url(settings.redis_url)) if settings.redis_url else None
+        )
         yield
+        if app.state.hubs is not None:
+            await app.state.hubs.close()
+            await app.state.hubs.redis.aclose()
         if app.state.redis is not None:
             app.state.redis.close()
         app.state.engine.dispose()
@@ -51,4 +62,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router, prefix="/api")
     app.include_router(events.router, prefix="/api")
     app.include_router(deliveries.router, prefix="/api")
+    app.include_router(boards.router)
+    mount_pages(app, settings.frontend_dir)
     return app
+
+
+def mount_pages(app: FastAPI, directory: Path) -> None:
+    """Serve the built web pages at /, or say how to build them when they are missing."""
+    if (directory / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=directory, html=True), name="pages")
+        return
+
+    @app.get("/", include_in_schema=False)
+    def pages_missing() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>四平台</title>"
+            "<p>网页尚未构建。运行 <code>./dev up</code> 会自动构建；或在 frontend/ 下运行 "
+            "<code>npm ci &amp;&amp; npm run build</code>。"
+            "接口文档见 <a href=/docs>/docs</a>。</p>",
+            status_code=503,
+        )

@@ -474,7 +474,7 @@ def scheduler(
     import redis
 
     from dispatch.delivery import retry_due_deliveries
-    from dispatch.jobs import sweep
+    from dispatch.jobs import alert_deadlines, sweep
     from dispatch.queue import connect
 
     engine = make_engine(settings().effective_database_url)
@@ -483,6 +483,7 @@ def scheduler(
         try:
             swept = sweep(engine, connection)
             retry_due_deliveries(engine, connection)
+            alert_deadlines(engine, connection)
             if once:
                 typer.echo(f"清扫 swept: {swept}")
                 return

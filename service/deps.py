@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from dispatch.auth import user_from_token
+from dispatch.boards import publish_after_commit
 from dispatch.db import session_scope
 from dispatch.errors import Unauthorized
 from dispatch.models import User
@@ -31,6 +32,7 @@ def get_session(request: Request) -> Iterator[Session]:
     """Yield a session; the request owns the transaction: commit on success, else roll back."""
     engine: Engine = request.app.state.engine
     with session_scope(engine) as session:
+        publish_after_commit(session, request.app.state.redis)
         yield session
 
 

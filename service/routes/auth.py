@@ -40,11 +40,11 @@ def issue(
     return TokenPublic(
         access_token=issue_token(user, settings),
         expires_in=int(settings.token_ttl.total_seconds()),
-        user=UserPublic.of(user),
+        user=UserPublic.of(user, session),
     )
 
 
 @router.get("/me")
-def me(user: CurrentUser) -> UserPublic:
-    """Return the signed-in user."""
-    return UserPublic.of(user)
+def me(user: CurrentUser, session: SessionDep) -> UserPublic:
+    """Return the signed-in user, with the names of their township or department."""
+    return UserPublic.of(user, session)

@@ -6,11 +6,18 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from dispatch import loop
-from dispatch.attachments import read_limited, store_attachment
+from dispatch.attachments import (
+    event_attachments,
+    get_attachment,
+    read_limited,
+    store_attachment,
+)
 from dispatch.delivery import enqueue_deliveries_quietly
+from dispatch.errors import NotFound
 from dispatch.events import (
     EventFilter,
     event_assignments,
@@ -24,6 +31,7 @@ from dispatch.policy import Action, authorize
 from dispatch.queue import offer_quietly
 from dispatch.schemas import (
     AssignmentPublic,
+    AttachmentPublic,
     EventCreate,
     EventDetail,
     EventPublic,
@@ -82,8 +90,12 @@ def detail(session: SessionDep, event: Event) -> EventDetail:
         for a, name, parent in event_assignments(session, event.id)
     ]
     steps = [StepPublic.model_validate(s.model_dump()) for s in event_steps(session, event.id)]
+    photos = [
+        AttachmentPublic.model_validate(a.model_dump())
+        for a in event_attachments(session, event.id)
+    ]
     return EventDetail.model_validate(
-        {**event.model_dump(), "assignments": assignments, "steps": steps}
+        {**event.model_dump(), "assignments": assignments, "steps": steps, "attachments": photos}
     )
 
 
@@ -152,6 +164,20 @@ def upload_attachment(
         assignment_id=assignment_id,
     )
     return attachment.model_dump(exclude={"storage_key"})
+
+
+@router.get("/attachments/{attachment_id}")
+def download_attachment(
+    attachment_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor
+) -> FileResponse:
+    """Return a photo's bytes to anyone who may see its event."""
+    attachment = get_attachment(session, attachment_id)
+    event = get_event(session, attachment.event_id)
+    authorize(actor, Action.VIEW_EVENT, event=event_scope(session, event))
+    path = settings.data_dir / "attachments" / attachment.storage_key
+    if not path.is_file():
+        raise NotFound(f"附件 {attachment_id} 的文件已不在存储中", field="attachment_id")
+    return FileResponse(path, media_type=attachment.content_type)
 
 
 class ReturnBody(BaseModel):

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from dispatch.departments import department_list
 from dispatch.health import check_health
-from dispatch.jurisdictions import jurisdictions_geojson
+from dispatch.jurisdictions import county_summary, jurisdictions_geojson
 from geo.levels import Level
-from service.deps import RouterDep, SessionDep
+from service.deps import RouterDep, SessionDep, SettingsDep
 
 router = APIRouter()
 
@@ -60,6 +61,35 @@ def locate(
 def matters(session: SessionDep, router_: RouterDep) -> dict[str, Any]:
     """Return the responsibility list in force now."""
     return router_.list_in_force_summary(session)
+
+
+@router.get("/matters/suggest")
+def suggest_matters(
+    session: SessionDep,
+    router_: RouterDep,
+    text: Annotated[str, Query(max_length=4000, description="事件描述")],
+) -> dict[str, Any]:
+    """Suggest the three matters a description most likely is, as the reporter types."""
+    return {"suggestions": router_.suggest(session, text) if text.strip() else []}
+
+
+@router.get("/departments")
+def departments(session: SessionDep) -> list[dict[str, Any]]:
+    """Return every department, stationed unit and township platform."""
+    return department_list(session)
+
+
+@router.get("/config")
+def config(session: SessionDep, settings: SettingsDep, router_: RouterDep) -> dict[str, Any]:
+    """Return what the web pages need to start: the map's tiles and centre, the county."""
+    county = county_summary(session)
+    return {
+        "tile_url": settings.tile_url,
+        "tile_attribution": settings.tile_attribution,
+        "county_name": county["name"] if county else None,
+        "center": county["center"] if county else None,
+        "near_boundary_m": settings.near_boundary_m,
+    }
 
 
 @router.post("/route/preview")

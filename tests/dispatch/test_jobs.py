@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -194,8 +195,12 @@ def test_routing_publishes_to_the_boards_that_show_the_event(env: tuple[Engine, 
     connection = connect(redis_url)
     offer_for_routing(connection, [event_id])
     run_burst_worker(redis_url)
-    (_, fields), = connection.xrange(event_stream(event_id))
-    assert fields[b"type"] == b"routed" and int(fields[b"event_id"]) == event_id
+    (entry_id, fields), = connection.xrange(event_stream(event_id))
+    delta = json.loads(fields[b"d"])
+    assert entry_id == b"1-0"  # sequence numbers are the board's own counter
+    assert delta["type"] == "routed" and delta["event"]["id"] == event_id
+    assert delta["event"]["status"] == "dispatched"
+    assert {s["action"] for s in delta["steps"]} == {"route", "dispatch"}
     assert connection.xlen(county_stream()) == 1
     assert connection.xlen(township_stream("320999004")) == 1
     lead_department = assignments_of(engine, event_id)[0][0]

@@ -1,0 +1,134 @@
+// The one websocket client of every live page: snapshot, then deltas applied once by seq,
+// reconnecting with backoff and `since=seq&epoch=epoch` so nothing is missed or applied twice.
+
+import { getToken, toLogin } from "./api";
+import { h } from "./dom";
+import type { Delta } from "./types";
+
+export type ConnState = "connecting" | "live" | "reconnecting" | "forbidden" | "notfound";
+
+export interface ChannelHandlers<S> {
+  snapshot(message: S): void;
+  deltas(deltas: Delta[]): void;
+  state(state: ConnState): void;
+}
+
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
+
+export class LiveChannel<S extends { seq: number; epoch: string | number }> {
+  private ws: WebSocket | null = null;
+  private seq: number | null = null;
+  private epoch: string | number | null = null;
+  private attempt = 0;
+  private timer = 0;
+  private stopped = false;
+  private readonly onOnline = () => this.reconnectNow();
+
+  constructor(private readonly path: string, private readonly handlers: ChannelHandlers<S>) {
+    window.addEventListener("online", this.onOnline);
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    window.clearTimeout(this.timer);
+    window.removeEventListener("online", this.onOnline);
+    this.ws?.close(1000);
+    this.ws = null;
+  }
+
+  private url(): string {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const params = new URLSearchParams({ token: getToken() ?? "" });
+    if (this.seq !== null && this.epoch !== null) {
+      params.set("since", String(this.seq));
+      params.set("epoch", String(this.epoch));
+    }
+    return `${scheme}://${location.host}${this.path}?${params}`;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.handlers.state(this.seq === null && this.attempt === 0 ? "connecting" : "reconnecting");
+    const ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      if (ws !== this.ws) return;
+      let msg: any;
+      try {
+        msg = JSON.parse(String(ev.data));
+      } catch {
+        return;
+      }
+      this.receive(msg);
+    };
+    ws.onclose = (ev) => {
+      if (ws !== this.ws || this.stopped) return;
+      this.ws = null;
+      if (ev.code === 4401) {
+        this.stop();
+        toLogin();
+      } else if (ev.code === 4403 || ev.code === 4404) {
+        this.stop();
+        this.handlers.state(ev.code === 4403 ? "forbidden" : "notfound");
+      } else {
+        this.schedule();
+      }
+    };
+  }
+
+  private receive(msg: any): void {
+    if (msg.type === "snapshot") {
+      this.seq = Number(msg.seq);
+      this.epoch = msg.epoch ?? this.epoch;
+      this.live();
+      this.handlers.snapshot(msg as S);
+    } else if (msg.type === "deltas" && Array.isArray(msg.deltas)) {
+      const fresh: Delta[] = [];
+      for (const d of msg.deltas as Delta[]) {
+        if (this.seq === null || d.seq > this.seq) {
+          fresh.push(d);
+          this.seq = d.seq;
+        }
+      }
+      if (typeof msg.seq === "number" && (this.seq === null || msg.seq > this.seq)) this.seq = msg.seq;
+      if (msg.epoch !== undefined) this.epoch = msg.epoch;
+      this.live();
+      if (fresh.length > 0) this.handlers.deltas(fresh);
+    }
+  }
+
+  private live(): void {
+    this.attempt = 0;
+    this.handlers.state("live");
+  }
+
+  private schedule(): void {
+    this.handlers.state("reconnecting");
+    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt++;
+    this.timer = window.setTimeout(() => this.connect(), base * (0.75 + Math.random() * 0.5));
+  }
+
+  private reconnectNow(): void {
+    if (this.stopped || this.ws) return;
+    window.clearTimeout(this.timer);
+    this.connect();
+  }
+}
+
+/** The small 实时 / 重连中… light. */
+export function connIndicator(): { el: HTMLElement; set(state: ConnState): void } {
+  const el = h("span", { class: "conn", testid: "conn-status", "data-state": "connecting", role: "status" }, "连接中…");
+  const text: Record<ConnState, string> = {
+    connecting: "连接中…", live: "实时", reconnecting: "重连中…", forbidden: "无权查看该看板",
+    notfound: "不存在",
+  };
+  return {
+    el,
+    set(state) {
+      el.dataset.state = state;
+      el.textContent = text[state];
+    },
+  };
+}

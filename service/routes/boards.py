@@ -1,0 +1,146 @@
+"""The live boards: county, township, department and one event, over websockets.
+
+Browsers cannot set headers on a websocket, so the token comes as `?token=`. A refused
+client is accepted and then closed with 4401 (not signed in) or 4403 (outside its scope),
+so that it can tell the two apart from a network failure.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import APIRouter, FastAPI, Query, WebSocket
+
+from dispatch.auth import user_from_token
+from dispatch.boards import (
+    Board,
+    BoardKind,
+    board_refusal,
+    board_snapshot,
+    department_board_ids,
+)
+from dispatch.db import session_scope
+from dispatch.errors import DomainError, Forbidden, NotFound, Unauthorized
+from dispatch.events import get_event
+from dispatch.policy import Action, authorize
+from dispatch.users import actor_for, event_scope
+from service.live import Hubs, SnapshotMaker, serve_board
+from service.routes.events import detail
+
+router = APIRouter()
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_UNAVAILABLE = 1011
+
+Token = Annotated[str | None, Query()]
+Since = Annotated[int | None, Query(ge=0)]
+Epoch = Annotated[str | None, Query(max_length=64)]
+
+
+def _admit(app: FastAPI, token: str | None, board: Board) -> frozenset[int]:
+    """Check the token and the user's scope; return the department ids a department board shows."""
+    if not token:
+        raise Unauthorized("未登录，请先登录 Not authenticated: sign in first")
+    with session_scope(app.state.engine) as session:
+        user = user_from_token(session, token, app.state.settings)
+        actor = actor_for(session, user)
+        if board.kind is BoardKind.EVENT:
+            event = get_event(session, int(board.key))
+            authorize(actor, Action.VIEW_EVENT, event=event_scope(session, event))
+            return frozenset()
+        refusal = board_refusal(actor, board)
+        if refusal is not None:
+            raise Forbidden(refusal)
+        if board.kind is BoardKind.DEPARTMENT:
+            return department_board_ids(session, int(board.key))
+        return frozenset()
+
+
+def _snapshot_maker(app: FastAPI, board: Board, department_ids: frozenset[int]) -> SnapshotMaker:
+    def take() -> str:
+        with session_scope(app.state.engine) as session:
+            body: dict[str, object] = {
+                "type": "snapshot",
+                "board": board.kind.value,
+                "key": board.key,
+            }
+            if board.kind is BoardKind.EVENT:
+                body["event"] = detail(session, get_event(session, int(board.key))).model_dump(
+                    mode="json"
+                )
+            else:
+                body["events"] = board_snapshot(session, board, department_ids=department_ids)
+                if board.kind is BoardKind.DEPARTMENT:
+                    body["department_ids"] = sorted(department_ids)
+        return json.dumps(body, ensure_ascii=False, default=str)
+
+    async def make() -> str:
+        return await to_thread.run_sync(take)
+
+    return make
+
+
+async def _serve(
+    websocket: WebSocket, board: Board, token: str | None, since: int | None, epoch: str | None
+) -> None:
+    await websocket.accept()
+    hubs: Hubs | None = websocket.app.state.hubs
+    if hubs is None:
+        await websocket.close(CLOSE_UNAVAILABLE, "实时看板需要 Redis (REDIS_URL)")
+        return
+    try:
+        department_ids = await to_thread.run_sync(_admit, websocket.app, token, board)
+    except DomainError as exc:
+        code = {Unauthorized: CLOSE_UNAUTHORIZED, NotFound: CLOSE_NOT_FOUND}.get(
+            type(exc), CLOSE_FORBIDDEN
+        )
+        # A close reason is limited to 123 bytes; the Chinese message is cut to fit.
+        reason = exc.message.encode()[:120].decode(errors="ignore")
+        await websocket.close(code, reason)
+        return
+    maker = _snapshot_maker(websocket.app, board, department_ids)
+    await serve_board(websocket, hubs, board, maker, since=since, epoch=epoch)
+
+
+@router.websocket("/ws/boards/county")
+async def county_board(
+    websocket: WebSocket, token: Token = None, since: Since = None, epoch: Epoch = None
+) -> None:
+    """The county command centre's board: every open event of the county."""
+    await _serve(websocket, Board(BoardKind.COUNTY), token, since, epoch)
+
+
+@router.websocket("/ws/boards/township/{code}")
+async def township_board(
+    websocket: WebSocket, code: str, token: Token = None, since: Since = None, epoch: Epoch = None
+) -> None:
+    """A township's board: the events in its territory."""
+    await _serve(websocket, Board(BoardKind.TOWNSHIP, code), token, since, epoch)
+
+
+@router.websocket("/ws/boards/department/{department_id}")
+async def department_board(
+    websocket: WebSocket,
+    department_id: int,
+    token: Token = None,
+    since: Since = None,
+    epoch: Epoch = None,
+) -> None:
+    """A department's inbox: its assignments and those of its stationed units."""
+    await _serve(websocket, Board(BoardKind.DEPARTMENT, str(department_id)), token, since, epoch)
+
+
+@router.websocket("/ws/events/{event_id}")
+async def event_board(
+    websocket: WebSocket,
+    event_id: int,
+    token: Token = None,
+    since: Since = None,
+    epoch: Epoch = None,
+) -> None:
+    """One event's live timeline."""
+    await _serve(websocket, Board(BoardKind.EVENT, str(event_id)), token, since, epoch)

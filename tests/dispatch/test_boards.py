@@ -1,0 +1,205 @@
+"""Board messages: one card per changed event, published only after the commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from dispatch.boards import (
+    Board,
+    BoardKind,
+    board_refusal,
+    board_snapshot,
+    county_stream,
+    delta_type,
+    department_stream,
+    event_stream,
+    publish_after_commit,
+    township_stream,
+)
+from dispatch.db import make_engine, session_scope
+from dispatch.events import report_event
+from dispatch.jobs import alert_deadlines, reset_worker_context
+from dispatch.models import Assignment, UserRole
+from dispatch.policy import Actor
+from dispatch.queue import connect, offer_for_routing
+from dispatch.router import Router
+from dispatch.settings import get_settings
+from dispatch.supervision import NONE, RED, YELLOW, alert_level
+from tests.helpers import new_report
+from tests.loop_fixtures import run_burst_worker
+
+XINSHI = "320999004"
+
+
+@pytest.mark.parametrize(
+    ("actions", "expected"),
+    [
+        (["route", "dispatch", "dispatch"], "routed"),
+        (["need_triage"], "needs_triage"),
+        (["sign", "lead_sign"], "signed"),
+        (["sign"], "signed"),
+        (["feed_back", "all_fed_back"], "fed_back"),
+        (["redispatch", "dispatch"], "redispatched"),
+        (["return"], "returned"),
+        (["refuse_return"], "return_refused"),
+        (["verify_fail", "rework", "rework"], "verify_failed"),
+        (["rate_unsatisfied", "rework"], "reopened"),
+        (["report", "handle_on_site"], "reported"),
+        (["overdue"], "overdue"),
+        (["attach"], "changed"),
+        ([], "changed"),
+    ],
+)
+def test_a_transaction_amounts_to_one_delta_type(actions: list[str], expected: str) -> None:
+    assert delta_type(actions) == expected
+
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("minutes_later", "level"),
+    [(0, NONE), (41, NONE), (42, YELLOW), (59, YELLOW), (60, RED), (600, RED)],
+)
+def test_deadline_warnings_turn_yellow_at_70_percent_and_red_when_due(
+    minutes_later: int, level: int
+) -> None:
+    due = T0 + timedelta(hours=1)
+    assert alert_level(T0, due, T0 + timedelta(minutes=minutes_later)) == level
+
+
+@pytest.mark.parametrize(
+    ("role", "township", "departments", "board", "allowed"),
+    [
+        (UserRole.COMMAND_CENTRE, None, (), Board(BoardKind.COUNTY), True),
+        (UserRole.ADMIN, None, (), Board(BoardKind.DEPARTMENT, "7"), True),
+        (UserRole.GRID_WORKER, XINSHI, (), Board(BoardKind.COUNTY), False),
+        (UserRole.GRID_WORKER, XINSHI, (), Board(BoardKind.TOWNSHIP, XINSHI), True),
+        (UserRole.TOWNSHIP_OPERATOR, XINSHI, (), Board(BoardKind.TOWNSHIP, "320999005"), False),
+        (UserRole.DEPARTMENT_STAFF, None, (3, 4), Board(BoardKind.DEPARTMENT, "4"), True),
+        (UserRole.DEPARTMENT_STAFF, None, (3, 4), Board(BoardKind.DEPARTMENT, "5"), False),
+        (UserRole.DEPARTMENT_STAFF, None, (3,), Board(BoardKind.TOWNSHIP, XINSHI), False),
+        (UserRole.DEPARTMENT_STAFF, None, (3,), Board(BoardKind.COUNTY), False),
+    ],
+)
+def test_who_may_watch_which_board(
+    role: UserRole, township: str | None, departments: tuple[int, ...], board: Board, allowed: bool
+) -> None:
+    actor = Actor(
+        id=1,
+        role=role,
+        township_code=township,
+        department_id=departments[0] if departments else None,
+        department_ids=frozenset(departments),
+    )
+    refusal = board_refusal(actor, board)
+    assert (refusal is None) == allowed, refusal
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, loop_database_url: str, redis_url: str
+) -> Iterator[tuple[Engine, str]]:
+    """Point this process (and its burst workers) at the loop database and Redis."""
+    monkeypatch.setenv("DATABASE_URL", loop_database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    get_settings.cache_clear()
+    reset_worker_context()
+    engine = make_engine(loop_database_url)
+    yield engine, redis_url
+    engine.dispose()
+    reset_worker_context()
+    get_settings.cache_clear()
+
+
+def _report(engine: Engine, redis_url: str, *, publish: bool = True) -> int:
+    with session_scope(engine) as session:
+        if publish:
+            publish_after_commit(session, connect(redis_url))
+        router = Router.load(session, near_distance_m=50, threshold=0.5)
+        event = report_event(session, router, new_report(XINSHI)).event
+        assert event.id is not None
+        return event.id
+
+
+def _deltas(redis_url: str, stream: str) -> list[dict[str, object]]:
+    return [json.loads(f[b"d"]) for _, f in connect(redis_url).xrange(stream)]
+
+
+def test_intake_publishes_a_reported_card_after_the_commit(env: tuple[Engine, str]) -> None:
+    engine, redis_url = env
+    event_id = _report(engine, redis_url)
+    (delta,) = _deltas(redis_url, event_stream(event_id))
+    assert delta["type"] == "reported"
+    card = delta["event"]
+    assert isinstance(card, dict)
+    assert card["id"] == event_id and card["status"] == "reported"
+    assert card["township_name"] == "新市镇" and card["grid_name"]
+    assert len(_deltas(redis_url, county_stream())) == 1
+    assert len(_deltas(redis_url, township_stream(XINSHI))) == 1
+
+
+def test_a_rolled_back_change_reaches_no_board(env: tuple[Engine, str]) -> None:
+    engine, redis_url = env
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        publish_after_commit(session, connect(redis_url))
+        router = Router.load(session, near_distance_m=50, threshold=0.5)
+        report_event(session, router, new_report(XINSHI))
+        raise RuntimeError("the request failed after intake")
+    assert connect(redis_url).exists(county_stream()) == 0
+
+
+def test_routing_reaches_every_department_with_a_part(env: tuple[Engine, str]) -> None:
+    engine, redis_url = env
+    event_id = _report(engine, redis_url)
+    offer_for_routing(connect(redis_url), [event_id])
+    run_burst_worker(redis_url)
+    with Session(engine) as session:
+        parts = session.exec(select(Assignment).where(Assignment.event_id == event_id)).all()
+    assert parts, "the demo matter C-001 has a lead at least"
+    for part in parts:
+        (routed,) = _deltas(redis_url, department_stream(part.department_id))
+        assert routed["type"] == "routed"
+    county = _deltas(redis_url, county_stream())
+    assert [d["type"] for d in county] == ["reported", "routed"]
+    assert connect(redis_url).get(f"{county_stream()}:seq") == b"2"
+
+
+def test_a_deadline_warning_is_raised_once_and_reaches_the_boards(
+    env: tuple[Engine, str],
+) -> None:
+    engine, redis_url = env
+    event_id = _report(engine, redis_url, publish=False)
+    offer_for_routing(connect(redis_url), [event_id])
+    run_burst_worker(redis_url)
+    with session_scope(engine) as session:
+        part = session.exec(select(Assignment).where(Assignment.event_id == event_id)).first()
+        assert part is not None and part.sign_by is not None
+        part.created_at -= timedelta(hours=2)
+        part.sign_by = part.created_at + timedelta(hours=1)  # an hour overdue now
+        session.add(part)
+    connection = connect(redis_url)
+    assert alert_deadlines(engine, connection) >= 1
+    assert alert_deadlines(engine, connection) == 0  # raised once only
+    types = [d["type"] for d in _deltas(redis_url, event_stream(event_id))]
+    assert types[-1] == "overdue"
+    with Session(engine) as session:
+        stored = session.get(Assignment, part.id)
+        assert stored is not None and stored.sign_alert == RED
+
+
+def test_a_snapshot_holds_open_events_of_the_township_only(env: tuple[Engine, str]) -> None:
+    engine, redis_url = env
+    here = _report(engine, redis_url, publish=False)
+    with Session(engine) as session:
+        cards = board_snapshot(session, Board(BoardKind.TOWNSHIP, XINSHI))
+        elsewhere = board_snapshot(session, Board(BoardKind.TOWNSHIP, "320999005"))
+    assert here in {c["id"] for c in cards}
+    assert here not in {c["id"] for c in elsewhere}
+    assert all(c["township_code"] == XINSHI for c in cards)
