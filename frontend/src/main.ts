@@ -1,0 +1,106 @@
+// The one-page app: hash routes, the top bar, and the page of the signed-in user's role.
+
+import "./style.css";
+import { api, getToken, getUser, saveUser, toLogin } from "./api";
+import { h } from "./dom";
+import { USER_ROLE } from "./labels";
+import type { Page, PageCtx } from "./page";
+import { countyPage } from "./pages/county";
+import { departmentPage } from "./pages/department";
+import { eventPage } from "./pages/event";
+import { loginPage } from "./pages/login";
+import { reportPage } from "./pages/report";
+import { townshipPage } from "./pages/township";
+import { tickCountdowns } from "./time";
+import type { Role, User } from "./types";
+
+const PAGES: Record<string, Page> = {
+  report: reportPage,
+  county: countyPage,
+  department: departmentPage,
+  township: townshipPage,
+  event: eventPage,
+};
+
+const HOME: Record<Role, string> = {
+  grid_worker: "report",
+  township_operator: "township",
+  department_staff: "department",
+  command_centre: "county",
+  admin: "county",
+};
+
+const NAV: Record<Role, [string, string][]> = {
+  grid_worker: [["report", "事件上报"]],
+  township_operator: [["township", "乡镇看板"], ["report", "事件上报"]],
+  department_staff: [["department", "部门待办"]],
+  command_centre: [["county", "县指挥中心"], ["report", "事件上报"]],
+  admin: [["county", "县指挥中心"]],
+};
+
+const home = (user: User) => `#/${HOME[user.role] ?? "login"}`;
+const app = document.getElementById("app") as HTMLElement;
+let cleanups: (() => void)[] = [];
+let generation = 0;
+let refreshed = false;
+
+function topBar(user: User, current: string): HTMLElement {
+  const scope = user.township_name ?? user.department_name ?? "";
+  return h("header", { class: "topbar", testid: "topbar" },
+    h("a", { class: "brand", href: home(user) }, "四平台"),
+    h("nav", null, (NAV[user.role] ?? []).map(([name, text]) =>
+      h("a", { href: `#/${name}`, class: name === current ? "on" : "", testid: `nav-${name}` }, text))),
+    h("span", { class: "who", testid: "whoami", "data-role": user.role },
+      h("b", null, user.display_name || user.username), ` ${USER_ROLE[user.role] ?? user.role}`,
+      scope && !(user.display_name ?? "").includes(scope) ? ` · ${scope}` : ""),
+    h("a", { href: "#/login", class: "logout", testid: "logout", onclick: (ev: Event) => { ev.preventDefault(); toLogin(); } }, "退出"));
+}
+
+function route(): void {
+  const gen = ++generation;
+  for (const fn of cleanups.splice(0)) {
+    try {
+      fn();
+    } catch (err) {
+      console.error(err);
+    }
+  }
+  app.replaceChildren();
+  const [name = "", param = null] = location.hash.replace(/^#\/?/, "").split("/");
+  if (name === "login") {
+    loginPage(app, (user) => (location.hash = home(user)));
+    return;
+  }
+  const user = getUser();
+  if (!getToken() || !user) {
+    location.hash = "#/login";
+    return;
+  }
+  const page = PAGES[name];
+  if (!page || (name === "event" && !/^\d+$/.test(param ?? ""))) {
+    location.replace(home(user));
+    return;
+  }
+  if (!refreshed) {
+    // The stored user may be from an older server; the names of its scope come from /api/me.
+    refreshed = true;
+    api<User>("/api/me").then((fresh) => {
+      saveUser(fresh);
+      if (gen === generation) app.querySelector(".topbar")?.replaceWith(topBar(fresh, name));
+    }).catch(() => undefined);
+  }
+  const main = h("main", { class: "content" });
+  app.append(topBar(user, name), main);
+  const ctx: PageCtx = {
+    root: main,
+    user,
+    param,
+    onCleanup: (fn) => cleanups.push(fn),
+    alive: () => gen === generation,
+  };
+  page(ctx);
+}
+
+window.addEventListener("hashchange", route);
+window.setInterval(() => tickCountdowns(app), 1000);
+route();

@@ -1,0 +1,41 @@
+// 登录: username and password; the server's Chinese message on failure.
+
+import { api, errorText, saveSession } from "../api";
+import { h } from "../dom";
+import type { User } from "../types";
+import { note } from "../ui";
+
+export function loginPage(root: HTMLElement, landed: (user: User) => void): void {
+  const username = h("input", { name: "username", testid: "login-username", autocomplete: "username", autocapitalize: "off", required: true });
+  const password = h("input", { name: "password", type: "password", testid: "login-password", autocomplete: "current-password", required: true });
+  const button = h("button", { type: "submit", class: "btn btn-primary btn-block", testid: "login-submit" }, "登录");
+  const msg = note("login-error");
+  const form = h("form", { class: "login-form", testid: "login-form", novalidate: true },
+    h("h1", null, "四平台 · 登录"),
+    h("p", { class: "muted" }, "基层治理事件上报与分拨"),
+    h("label", { class: "field" }, h("span", null, "用户名"), username),
+    h("label", { class: "field" }, h("span", null, "密码"), password),
+    msg.el, button);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!username.value.trim() || !password.value) {
+      msg.show("请输入用户名和密码", "error");
+      return;
+    }
+    button.disabled = true;
+    msg.clear();
+    try {
+      const body = new URLSearchParams({ username: username.value.trim(), password: password.value });
+      const res = await api<{ access_token: string; user: User }>("/api/auth/token", { method: "POST", body, auth: false });
+      saveSession(res.access_token, res.user);
+      landed(res.user);
+    } catch (err) {
+      msg.show(errorText(err), "error");
+      password.select();
+    } finally {
+      button.disabled = false;
+    }
+  });
+  root.append(h("div", { class: "page page-login" }, form));
+  username.focus();
+}
