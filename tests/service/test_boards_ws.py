@@ -1,4 +1,4 @@
-"""Websocket boards against a real server: snapshot then deltas, reconnects, scopes, two processes."""
+"""Websocket boards on a real server: snapshot, deltas, reconnects, scopes, two processes."""
 
 from __future__ import annotations
 
@@ -147,9 +147,11 @@ def test_a_board_outside_the_users_scope_is_closed_with_4403(
     server: LiveServer, user: str | None, path: str, code: int
 ) -> None:
     bearer = token(server.url, user) if user else None
-    with connect(ws_url(server.url, path, token=bearer)) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=10)
+    with (
+        connect(ws_url(server.url, path, token=bearer)) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == code
 
 
