@@ -371,9 +371,13 @@ def board_messages(
             "at": moment,
         }
         messages.append(
-            BoardMessage(boards_of(card), json.dumps(payload, ensure_ascii=False, default=str))
+            BoardMessage(boards_of(card), _compact(payload))
         )
     return messages
+
+
+def _compact(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 # ---- Redis: publishing and reading back --------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -36,17 +37,24 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+# The first requests after start-up arrive together; one of them builds, the others wait.
+_loading = threading.Lock()
+
+
 def get_router(request: Request, session: Annotated[Session, Depends(get_session)]) -> Router:
     """Return the app's router, loading it from the database the first time."""
     router: Router | None = request.app.state.router
     if router is None:
-        settings: Settings = request.app.state.settings
-        router = Router.load(
-            session,
-            near_distance_m=settings.near_boundary_m,
-            threshold=settings.classify_threshold,
-        )
-        request.app.state.router = router
+        with _loading:
+            router = request.app.state.router
+            if router is None:
+                settings: Settings = request.app.state.settings
+                router = Router.load(
+                    session,
+                    near_distance_m=settings.near_boundary_m,
+                    threshold=settings.classify_threshold,
+                )
+                request.app.state.router = router
     return router
 
 
@@ -85,8 +93,11 @@ def get_calendar(request: Request, session: SessionDep) -> WorkCalendar:
     """Return the work calendar, loaded from the database the first time."""
     calendar: WorkCalendar | None = getattr(request.app.state, "calendar", None)
     if calendar is None:
-        calendar = load_calendar(session)
-        request.app.state.calendar = calendar
+        with _loading:
+            calendar = getattr(request.app.state, "calendar", None)
+            if calendar is None:
+                calendar = load_calendar(session)
+                request.app.state.calendar = calendar
     return calendar
 
 

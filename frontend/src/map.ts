@@ -87,3 +87,9 @@ export function pointMarker(lat: number, lon: number): L.CircleMarker {
     radius: 9, color: "#ffffff", weight: 2, fillColor: "#d9381e", fillOpacity: 1,
   });
 }
+
+/** Remove a map, even mid-animation (Leaflet's zoom-end timer would touch the removed panes). */
+export function disposeMap(map: L.Map): void {
+  (map as unknown as { _animatingZoom: boolean })._animatingZoom = false;
+  map.remove();
+}

@@ -117,7 +117,7 @@ export function actionForm(toggleText: string, toggleTestid: string, spec: FormS
     toggle.setAttribute("aria-expanded", String(open));
     if (open) (controls.values().next().value as HTMLElement | undefined)?.focus();
   };
-  toggle.addEventListener("click", () => setOpen(form.hidden));
+  toggle.addEventListener("click", () => setOpen(form.hidden !== false));
   cancel.addEventListener("click", () => setOpen(false));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();

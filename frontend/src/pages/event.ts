@@ -5,7 +5,7 @@ import { blobUrl, errorText, getEvent, getMatters } from "../api";
 import { runningDeadline, alertOf } from "../board";
 import { debounce, fill, h } from "../dom";
 import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label, STEP_ACTION, EVENT_STATUS } from "../labels";
-import { createMap, gridStyle, L, loadLevel, names, pointMarker } from "../map";
+import { createMap, disposeMap, gridStyle, L, loadLevel, names, pointMarker } from "../map";
 import type { PageCtx } from "../page";
 import { countdown, fmtFull } from "../time";
 import type { Assignment, Card, EventDetail, EventSnapshot, Step } from "../types";
@@ -42,7 +42,7 @@ export function eventPage(ctx: PageCtx): void {
         h("section", { class: "panel" }, h("h2", null, "办理过程"), timeline)))));
 
   const map = createMap(mapEl, { zoomControl: true });
-  ctx.onCleanup(() => map.remove());
+  ctx.onCleanup(() => disposeMap(map));
   let mapped = false;
 
   function drawMap(d: EventDetail) {

@@ -4,7 +4,7 @@
 
 import { ApiError, api, errorText, getConfig, getMatters, NetworkError, uploadPhoto } from "../api";
 import { debounce, fill, h, uuid4 } from "../dom";
-import { createMap, gridStyle, type JCollection, insideTownship, L, loadLevel, outlineStyle, pointMarker } from "../map";
+import { createMap, disposeMap, gridStyle, type JCollection, insideTownship, L, loadLevel, outlineStyle, pointMarker } from "../map";
 import type { PageCtx } from "../page";
 import type { EventPublic, LocateResult, Matter, Suggestion } from "../types";
 import { note } from "../ui";
@@ -96,7 +96,7 @@ export function reportPage(ctx: PageCtx): void {
   // The map: township outlines, and the grids of the user's township when zoomed in.
   const mapEl = h("div", { class: "map map-report", testid: "report-map" });
   const map = createMap(mapEl);
-  ctx.onCleanup(() => map.remove());
+  ctx.onCleanup(() => disposeMap(map));
   let marker: L.CircleMarker | null = null;
   let gridLayer: L.GeoJSON | null = null;
   loadLevel("township").then((fc) => {
