@@ -33,3 +33,12 @@ def test_image_installs_exactly_our_three_packages() -> None:
     for top in {p.split(".")[0] for p in packages}:
         assert f"COPY {top} ./{top}" in dockerfile
     assert "requirements.lock" in dockerfile
+
+
+def test_image_builds_the_pages_and_serves_them_from_where_it_put_them() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    assert "npm ci" in dockerfile and "npm run build" in dockerfile
+    assert "COPY --from=pages /pages/dist ./frontend/dist" in dockerfile
+    assert "SIPINGTAI_FRONTEND_DIR=/app/frontend/dist" in dockerfile
+    ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
+    assert "frontend/node_modules" in ignored

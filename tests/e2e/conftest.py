@@ -1,0 +1,108 @@
+"""The whole service for a browser: the built pages, the API over HTTP, a running RQ worker.
+
+Chromium is Debian's (`apt-get install chromium`), driven by Playwright through its
+executable path; Playwright downloads no browser. Screenshots of each page go to
+test-artifacts/screenshots/ (git-ignored), or to $SIPINGTAI_SCREENSHOTS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rq import Worker
+
+from dispatch.queue import connect
+from dispatch.users import DEMO_PASSWORD
+from tests.conftest import REPO
+from tests.loop_fixtures import LiveServer, Loop
+
+PAGES = REPO / "frontend" / "dist"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    """Return Debian's Chromium, or None where it is not installed."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Start headless Chromium once for the run."""
+    executable = chromium_path()
+    if executable is None or not (PAGES / "index.html").is_file():
+        missing = "Chromium" if executable is None else "the built pages (frontend/dist)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing} missing on CI: .ci/run and ./dev test must provide it")
+        pytest.skip(f"{missing} not available: `apt-get install chromium`, `./dev test`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest) -> Callable[[object, str], None]:
+    """Return a function that saves a page's screenshot under the test's name."""
+    folder = Path(os.environ.get("SIPINGTAI_SCREENSHOTS", REPO / "test-artifacts" / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page: object, label: str) -> None:
+        page.screenshot(path=str(folder / f"{request.node.name}-{label}.png"), full_page=True)  # type: ignore[attr-defined]
+
+    return take
+
+
+@dataclass
+class Service:
+    """The running service: its base URL and the loop underneath (for direct checks)."""
+
+    url: str
+    loop: Loop
+
+
+@pytest.fixture
+def service(loop: Loop) -> Iterator[Service]:
+    """Serve the pages and the API over real HTTP, with an RQ worker routing as events come."""
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        cwd=REPO,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not Worker.all(connection=connect(loop.redis_url)):
+            assert worker.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.1)
+        settings = loop.settings.model_copy(update={"frontend_dir": PAGES})
+        with LiveServer(settings) as live:
+            yield Service(live.url, loop)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
+
+
+PASSWORD = DEMO_PASSWORD
