@@ -17,6 +17,7 @@ export interface Board {
 
 const FEED_SIZE = 100;
 const RENDER_EVERY_MS = 100;
+const OVERDUE_RECHECK_MS = 30_000;
 
 export function openBoard(path: string, render: (board: Board) => void, onForbidden: () => void): Board {
   const light = connIndicator();
@@ -29,6 +30,7 @@ export function openBoard(path: string, render: (board: Board) => void, onForbid
     indicator: light.el,
     stop: () => {
       window.clearTimeout(timer);
+      window.clearInterval(clock);
       channel.stop();
     },
   };
@@ -40,6 +42,8 @@ export function openBoard(path: string, render: (board: Board) => void, onForbid
       render(board);
     }, Math.max(0, RENDER_EVERY_MS - (performance.now() - last)));
   };
+  // Overdue is judged by the client's clock: derive again now and then even without deltas.
+  const clock = window.setInterval(schedule, OVERDUE_RECHECK_MS);
   const channel = new LiveChannel<BoardSnapshot>(path, {
     snapshot(msg) {
       board.cards = new Map((msg.events ?? []).map((c) => [c.id, c]));

@@ -52,6 +52,13 @@ export class LiveChannel<S extends { seq: number; epoch: string | number }> {
     this.handlers.state(this.seq === null && this.attempt === 0 ? "connecting" : "reconnecting");
     const ws = new WebSocket(this.url());
     this.ws = ws;
+    let steady = 0;
+    ws.onopen = () => {
+      // A rejoin with nothing missed gets no message at all: open and still open means live.
+      steady = window.setTimeout(() => {
+        if (ws === this.ws) this.live();
+      }, 400);
+    };
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
       let msg: any;
@@ -63,6 +70,7 @@ export class LiveChannel<S extends { seq: number; epoch: string | number }> {
       this.receive(msg);
     };
     ws.onclose = (ev) => {
+      window.clearTimeout(steady);
       if (ws !== this.ws || this.stopped) return;
       this.ws = null;
       if (ev.code === 4401) {
@@ -99,7 +107,7 @@ export class LiveChannel<S extends { seq: number; epoch: string | number }> {
   }
 
   private live(): void {
-    this.attempt = 0;
+    this.attempt = 0; // the backoff starts again only after a connection that worked
     this.handlers.state("live");
   }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -111,3 +112,39 @@ def test_malformed_json_is_a_422_not_a_500(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert "JSON" in response.json()["detail"]["message"]
+
+
+def test_config_tells_the_pages_the_county_and_an_empty_tile_layer(client: TestClient) -> None:
+    body = client.get("/api/config").json()
+    assert body["tile_url"] == ""  # offline by default: a plain background
+    assert "清河县" in body["county_name"]
+    lat, lon = body["center"]
+    assert 30 < lat < 36 and 116 < lon < 122  # inside Jiangsu, as [lat, lon] for Leaflet
+    assert body["near_boundary_m"] == 50
+
+
+def test_departments_list_every_kind(client: TestClient) -> None:
+    departments = client.get("/api/departments").json()
+    kinds = {d["kind"] for d in departments}
+    assert kinds == {"county_department", "stationed_unit", "township_platform"}
+    units = [d for d in departments if d["kind"] == "stationed_unit"]
+    assert all(u["parent_id"] for u in units)
+    assert departments[0]["kind"] == "county_department"
+
+
+def test_suggestions_follow_the_description(client: TestClient) -> None:
+    body = client.get("/api/matters/suggest", params={"text": "路边流动摊贩占道经营卖水果"}).json()
+    suggestions = body["suggestions"]
+    assert 1 <= len(suggestions) <= 3
+    assert "占道" in suggestions[0]["name"] or "摊" in suggestions[0]["name"]
+    assert 0 < suggestions[0]["score"] <= 1
+    assert client.get("/api/matters/suggest", params={"text": " "}).json() == {"suggestions": []}
+
+
+def test_the_pages_say_how_to_build_them_when_they_are_missing(
+    demo_database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(DATABASE_URL=demo_database_url, frontend_dir=tmp_path / "absent")
+    with TestClient(create_app(settings)) as bare:
+        response = bare.get("/")
+    assert response.status_code == 503 and "npm run build" in response.text

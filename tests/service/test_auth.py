@@ -90,8 +90,9 @@ def test_good_credentials_get_a_bearer_token_for_that_user(
     user = body["user"]
     assert isinstance(user, dict)
     assert set(user) == {"id", "username", "role", "township_code", "department_id",
-                         "display_name"}
+                         "display_name", "township_name", "department_name"}
     assert user["username"] == "zhifa" and user["role"] == "department_staff"
+    assert user["department_name"] == "县综合行政执法局" and user["township_name"] is None
     assert user["township_code"] is None and isinstance(user["department_id"], int)
     token = body["access_token"]
     assert isinstance(token, str)

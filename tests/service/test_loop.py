@@ -285,6 +285,16 @@ def test_attachments_accept_photos_and_refuse_the_rest(loop: Loop) -> None:
         headers=headers,
     )
     assert big.status_code == 413
+    photo_id = stored.json()["id"]
+    listed = event(loop, event_id)["attachments"]
+    assert [(a["id"], a["file_name"]) for a in listed] == [(photo_id, "现场.png")]
+    fetched = loop.client.get(f"/api/attachments/{photo_id}", headers=headers)
+    assert fetched.status_code == 200 and fetched.content == png
+    assert fetched.headers["content-type"] == "image/png"
+    elsewhere = loop.client.get(f"/api/attachments/{photo_id}", headers=loop.token("shichang"))
+    assert elsewhere.status_code in (200, 403)  # 200 only if 市场监管 has a part in the event
+    assert loop.client.get(f"/api/attachments/{photo_id}").status_code == 401
+    assert loop.client.get("/api/attachments/999999", headers=headers).status_code == 404
 
 
 def test_the_same_client_id_posted_at_once_is_one_event(loop: Loop) -> None:

@@ -7,6 +7,7 @@ import { debounce, fill, h, uuid4 } from "../dom";
 import { createMap, disposeMap, gridStyle, type JCollection, insideTownship, L, loadLevel, outlineStyle, pointMarker } from "../map";
 import type { PageCtx } from "../page";
 import type { EventPublic, LocateResult, Matter, Suggestion } from "../types";
+import { fmtShort } from "../time";
 import { note } from "../ui";
 
 interface Draft {
@@ -22,9 +23,33 @@ interface Draft {
 }
 
 const GRID_ZOOM = 13;
+const MIN_SCORE = 0.05; // below this a suggestion is noise, not a hint
 const LEVEL_NAMES: Record<string, string> = { township: "乡镇（街道）", village: "村（社区）", grid: "网格" };
 
 const draftKey = (username: string) => `sipingtai.draft.${username}`;
+const recentKey = (username: string) => `sipingtai.recent.${username}`;
+
+interface Recent {
+  id: number;
+  at: string;
+  text: string;
+}
+
+function loadRecent(username: string): Recent[] {
+  try {
+    const list = JSON.parse(localStorage.getItem(recentKey(username)) ?? "[]") as Recent[];
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Remember the last reports made on this phone, so the worker can follow them. */
+function remember(username: string, event: EventPublic): void {
+  const list = [{ id: event.id, at: event.received_at, text: event.description.slice(0, 40) },
+    ...loadRecent(username).filter((r) => r.id !== event.id)].slice(0, 10);
+  localStorage.setItem(recentKey(username), JSON.stringify(list));
+}
 
 function loadDraft(username: string): Draft {
   try {
@@ -129,7 +154,7 @@ export function reportPage(ctx: PageCtx): void {
   map.on("click", (ev: L.LeafletMouseEvent) => place(ev.latlng.lng, ev.latlng.lat, "wgs84"));
 
   const mapMsg = note("map-status");
-  const hereBtn = h("button", { type: "button", class: "btn", testid: "locate-me" }, "📍 使用当前位置");
+  const hereBtn = h("button", { type: "button", class: "btn", testid: "locate-me" }, "使用当前位置");
   const coordsEl = h("span", { class: "muted", testid: "coords" }, "在地图上点选事件位置");
   const locateEl = h("div", { class: "locate-result", testid: "locate-result", "data-state": "none" });
   const nearBox = h("input", { type: "checkbox", testid: "near-boundary-confirm" });
@@ -217,7 +242,7 @@ export function reportPage(ctx: PageCtx): void {
     try {
       const res = await api<{ suggestions: Suggestion[] }>(`/api/matters/suggest?text=${encodeURIComponent(text)}`);
       if (!ctx.alive() || desc.value !== text) return;
-      chips.replaceChildren(...res.suggestions.slice(0, 3).map((s) =>
+      chips.replaceChildren(...res.suggestions.filter((s) => s.score >= MIN_SCORE).slice(0, 3).map((s) =>
         h("button", {
           type: "button", class: `chip${s.code === draft.matter_code ? " chip-on" : ""}`, testid: "suggestion-chip",
           "data-code": s.code, onclick: () => chooseMatter(s.code),
@@ -360,6 +385,7 @@ export function reportPage(ctx: PageCtx): void {
     cancel.hidden = true;
     // The server has it: the draft is done; photos follow.
     localStorage.removeItem(draftKey(user.username));
+    remember(user.username, event);
     const failed: string[] = [];
     for (const [i, file] of photos.entries()) {
       status.show(`事件已上报（#${event.id}），正在上传照片 ${i + 1}/${photos.length}…`, "ok");
@@ -409,6 +435,15 @@ export function reportPage(ctx: PageCtx): void {
         h("label", { class: "field" }, h("span", null, "现场照片（选填，可多张）"), photoInput), thumbs),
       h("section", { class: "panel" }, submit, cancel, status.el,
         h("div", { class: "row row-end" }, h("span", { class: "muted small", testid: "client-id" }, `草稿编号 ${draft.client_id.slice(0, 8)}`), discard))));
+
+  const recent = loadRecent(user.username);
+  if (recent.length) {
+    ctx.root.firstElementChild?.append(h("section", { class: "panel", testid: "recent-reports" },
+      h("h2", null, "最近上报"),
+      h("ul", { class: "event-list" }, recent.map((r) => h("li", null,
+        h("a", { href: `#/event/${r.id}`, testid: "event-link", "data-event-id": r.id }, `#${r.id}`), " ",
+        h("span", { class: "muted small" }, fmtShort(r.at)), " ", r.text)))));
+  }
 
   if (draft.lon !== null && draft.lat !== null) void place(draft.lon, draft.lat, draft.crs, true);
   if (draft.description) suggest(draft.description);
