@@ -34,6 +34,7 @@ from dispatch.models import (
     AssignmentStatus,
     Department,
     Event,
+    EventStatus,
     JurisdictionRow,
     Matter,
     Platform,
@@ -55,6 +56,8 @@ EVENT_STREAM_TTL_S = 7 * 24 * 3600
 EPOCH_KEY = f"{KEY_PREFIX}:board:epoch"
 # A board snapshot holds every open event; past this many only the newest are sent.
 SNAPSHOT_LIMIT = 5000
+# Boards keep fed-back assignments and closed, unrated events this many days.
+FOLLOW_UP_DAYS = 7
 DESCRIPTION_CHARS = 300
 
 _NOTED = "sipingtai.board.noted"
@@ -217,7 +220,9 @@ class _Names:
             if codes
             else {}
         )
-        departments = {a.department_id for a in assignments}
+        departments = {a.department_id for a in assignments} | {
+            a.on_behalf_of_id for a in assignments if a.on_behalf_of_id is not None
+        }
         self.departments: dict[int, str] = {}
         self.parents: dict[int, int | None] = {}
         if departments:
@@ -388,7 +393,19 @@ local seqs = {}
 for i = 1, #KEYS, 2 do
   local j = (i - 1) / 2 * 3
   local n = redis.call('INCR', KEYS[i + 1])
-  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[j + 2], n .. '-0', 'd', ARGV[j + 1])
+  local ok = redis.pcall('XADD', KEYS[i], 'MAXLEN', '~', ARGV[j + 2], n .. '-0', 'd', ARGV[j + 1])
+  if type(ok) == 'table' and ok.err then
+    -- The stream is ahead of its counter (the counter was lost, or older entries used other
+    -- ids): continue numbering after the stream's last entry.
+    local info = redis.call('XINFO', 'STREAM', KEYS[i])
+    for k = 1, #info, 2 do
+      if info[k] == 'last-generated-id' then
+        n = tonumber(string.match(info[k + 1], '^(%d+)')) + 1
+      end
+    end
+    redis.call('SET', KEYS[i + 1], n)
+    redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[j + 2], n .. '-0', 'd', ARGV[j + 1])
+  end
   local ttl = tonumber(ARGV[j + 3])
   if ttl > 0 then
     redis.call('EXPIRE', KEYS[i], ttl)
@@ -455,9 +472,9 @@ def _events_for_board(
     from dispatch.lifecycle import OPEN
 
     today = day_start(now)
+    recent = now - timedelta(days=FOLLOW_UP_DAYS)
     query = select(Event)
     if board.kind is BoardKind.DEPARTMENT:
-        recent = now - timedelta(days=7)
         mine = select(Assignment.event_id).where(
             col(Assignment.department_id).in_(sorted(department_ids)),
             or_(
@@ -471,7 +488,9 @@ def _events_for_board(
     else:
         query = query.where(
             or_(
-                col(Event.status).in_([s.value for s in OPEN]),
+                col(Event.status).in_([*(s.value for s in OPEN), EventStatus.VERIFIED.value]),
+                # closed but not yet followed up (回访): the township still has to rate it
+                (col(Event.status) == EventStatus.CLOSED) & (col(Event.closed_at) >= recent),
                 col(Event.received_at) >= today,
                 col(Event.closed_at) >= today,
             )
@@ -485,7 +504,7 @@ def _events_for_board(
 def board_snapshot(
     session: Session, board: Board, *, department_ids: frozenset[int] = frozenset()
 ) -> list[dict[str, Any]]:
-    """Return the cards a board starts from: open events and today's, newest first."""
+    """Return the cards a board starts from: open, verified, unrated and today's; newest first."""
     return cards(session, _events_for_board(session, board, department_ids, utcnow()))
 
 

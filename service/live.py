@@ -196,13 +196,18 @@ async def missed_since(
     )
     expected_last = until if until is not None else int(await redis.get(seq_key(stream)) or 0)
     if expected_last <= since:
-        return Frame(since, since, "") if expected_last == since else None
+        return _nothing_missed(since) if expected_last == since else None
     if not entries or entry_seq(entries[0][0]) != since + 1:
         return None  # trimmed away (or the counter was reset): the caller sends a snapshot
     frame = encode_frame(entries)
     if frame.last < expected_last and until is not None:
         return None
     return frame
+
+
+def _nothing_missed(since: int) -> Frame:
+    """Tell a rejoining client it missed nothing (every message has a seq and a type)."""
+    return Frame(since, since, f'{{"seq":{since},"type":"deltas","deltas":[]}}')
 
 
 async def serve_board(
@@ -277,7 +282,7 @@ async def _send(
                 if gap is None:
                     last = await _send_snapshot(websocket, hub, make)
                     continue
-                if gap.text:
+                if gap.last > last:
                     await websocket.send_text(gap.text)
             await websocket.send_text(frame.text)
             last = frame.last
@@ -295,7 +300,6 @@ async def _start(
     if since is not None and epoch is not None and epoch == await current_epoch(redis):
         missed = await missed_since(redis, hub.board, since)
         if missed is not None:
-            if missed.text:
-                await websocket.send_text(missed.text)
+            await websocket.send_text(missed.text)
             return missed.last
     return await _send_snapshot(websocket, hub, make)

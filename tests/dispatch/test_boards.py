@@ -203,3 +203,17 @@ def test_a_snapshot_holds_open_events_of_the_township_only(env: tuple[Engine, st
     assert here in {c["id"] for c in cards}
     assert here not in {c["id"] for c in elsewhere}
     assert all(c["township_code"] == XINSHI for c in cards)
+
+
+def test_publishing_recovers_when_a_stream_is_ahead_of_its_counter(redis_url: str) -> None:
+    from dispatch.boards import BoardMessage, publish, seq_key
+
+    connection = connect(redis_url)
+    stream = county_stream()
+    connection.xadd(stream, {"d": "{}"}, id="1795945893414-0")  # an id from another scheme
+    message = BoardMessage((Board(BoardKind.COUNTY),), '{"type":"changed"}')
+    publish(connection, [message])
+    publish(connection, [message])
+    ids = [entry_id for entry_id, _ in connection.xrange(stream)]
+    assert ids[-2:] == [b"1795945893415-0", b"1795945893416-0"]
+    assert connection.get(seq_key(stream)) == b"1795945893416"

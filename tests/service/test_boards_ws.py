@@ -126,6 +126,21 @@ def test_a_reconnect_with_since_gets_every_delta_it_missed(loop: Loop, server: L
     assert {"reported", "routed", "signed"} <= {d["type"] for d in got}
 
 
+def test_a_reconnect_that_missed_nothing_is_told_so(server: LiveServer) -> None:
+    centre = token(server.url, "centre")
+    with connect(ws_url(server.url, "/ws/boards/county", token=centre)) as ws:
+        snapshot = receive(ws)
+    url = ws_url(
+        server.url,
+        "/ws/boards/county",
+        token=centre,
+        since=snapshot["seq"],
+        epoch=snapshot["epoch"],
+    )
+    with connect(url) as ws:
+        assert receive(ws) == {"seq": snapshot["seq"], "type": "deltas", "deltas": []}
+
+
 def test_a_reconnect_from_another_epoch_gets_a_fresh_snapshot(server: LiveServer) -> None:
     centre = token(server.url, "centre")
     url = ws_url(server.url, "/ws/boards/county", token=centre, since=0, epoch="not-this-redis")

@@ -286,7 +286,9 @@ def test_attachments_accept_photos_and_refuse_the_rest(loop: Loop) -> None:
     )
     assert big.status_code == 413
     photo_id = stored.json()["id"]
-    listed = event(loop, event_id)["attachments"]
+    detail = event(loop, event_id)
+    assert "attach" in [step["action"] for step in detail["steps"]]
+    listed = detail["attachments"]
     assert [(a["id"], a["file_name"]) for a in listed] == [(photo_id, "现场.png")]
     fetched = loop.client.get(f"/api/attachments/{photo_id}", headers=headers)
     assert fetched.status_code == 200 and fetched.content == png
