@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page
 from rq import Worker
 
 from dispatch.queue import connect
@@ -42,7 +43,7 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     """Start headless Chromium once for the run."""
     executable = chromium_path()
     if executable is None or not (PAGES / "index.html").is_file():
@@ -61,13 +62,13 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def screenshots(request: pytest.FixtureRequest) -> Callable[[object, str], None]:
+def screenshots(request: pytest.FixtureRequest) -> Callable[[Page, str], None]:
     """Return a function that saves a page's screenshot under the test's name."""
     folder = Path(os.environ.get("SIPINGTAI_SCREENSHOTS", REPO / "test-artifacts" / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
 
-    def take(page: object, label: str) -> None:
-        page.screenshot(path=str(folder / f"{request.node.name}-{label}.png"), full_page=True)  # type: ignore[attr-defined]
+    def take(page: Page, label: str) -> None:
+        page.screenshot(path=str(folder / f"{request.node.name}-{label}.png"), full_page=True)
 
     return take
 
