@@ -20,4 +20,6 @@ COPY service ./service
 RUN pip install --no-cache-dir --no-deps . && mkdir -p /data
 COPY --from=pages /pages/dist ./frontend/dist
 EXPOSE 8000
-CMD ["uvicorn", "service.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+# No per-connection websocket compression: a board frame goes to many clients (README).
+CMD ["uvicorn", "service.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", \
+     "--ws-per-message-deflate", "false"]

@@ -369,14 +369,19 @@ def board_messages(
     moment = _iso(at or utcnow())
     messages = []
     for card, (_, steps) in zip(cards(session, [e for e, _ in changed]), changed, strict=True):
-        payload = {
-            "type": delta_type(s.action for s in steps),
-            "event": card,
-            "steps": [step_json(s) for s in steps],
-            "at": moment,
-        }
+        kind = delta_type(s.action for s in steps)
+        # Boards show cards; only the event's own page shows the steps (half the bytes).
+        boards = boards_of(card)
+        own = tuple(b for b in boards if b.kind is BoardKind.EVENT)
+        others = tuple(b for b in boards if b.kind is not BoardKind.EVENT)
+        timeline = [step_json(s) for s in steps]
         messages.append(
-            BoardMessage(boards_of(card), _compact(payload))
+            BoardMessage(
+                own, _compact({"type": kind, "event": card, "steps": timeline, "at": moment})
+            )
+        )
+        messages.append(
+            BoardMessage(others, _compact({"type": kind, "event": card, "steps": [], "at": moment}))
         )
     return messages
 

@@ -433,7 +433,15 @@ def up(
         typer.echo(f"Redis: {supervisor.redis_label}")
         typer.echo(f"API: http://{host}:{port}/api  文档 docs: http://{host}:{port}/docs")
         typer.echo("按 Ctrl-C 停止 press Ctrl-C to stop")
-        uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+        # No per-connection compression: the boards send one frame to many clients, and
+        # compressing it once per client costs more CPU than the bytes it saves on a LAN.
+        uvicorn.run(
+            create_app(config),
+            host=host,
+            port=port,
+            log_level="info",
+            ws_per_message_deflate=False,
+        )
 
 
 def _load_demo_into(url: str) -> None:

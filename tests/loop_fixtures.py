@@ -83,6 +83,22 @@ def loop(
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def worker_env(
+    monkeypatch: pytest.MonkeyPatch, loop_database_url: str, redis_url: str
+) -> Iterator[tuple[Engine, str]]:
+    """Point this process (and the workers it starts) at the loop database and Redis."""
+    monkeypatch.setenv("DATABASE_URL", loop_database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    get_settings.cache_clear()
+    reset_worker_context()
+    engine = make_engine(loop_database_url)
+    yield engine, redis_url
+    engine.dispose()
+    reset_worker_context()
+    get_settings.cache_clear()
+
+
 def free_port() -> int:
     """Return a TCP port nobody listens on right now."""
     with socket.socket() as probe:

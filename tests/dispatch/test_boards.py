@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,14 +21,13 @@ from dispatch.boards import (
     publish_after_commit,
     township_stream,
 )
-from dispatch.db import make_engine, session_scope
+from dispatch.db import session_scope
 from dispatch.events import report_event
-from dispatch.jobs import alert_deadlines, reset_worker_context
+from dispatch.jobs import alert_deadlines
 from dispatch.models import Assignment, UserRole
 from dispatch.policy import Actor
 from dispatch.queue import connect, offer_for_routing
 from dispatch.router import Router
-from dispatch.settings import get_settings
 from dispatch.supervision import NONE, RED, YELLOW, alert_level
 from tests.helpers import new_report
 from tests.loop_fixtures import run_burst_worker
@@ -103,19 +101,9 @@ def test_who_may_watch_which_board(
 
 
 @pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, loop_database_url: str, redis_url: str
-) -> Iterator[tuple[Engine, str]]:
-    """Point this process (and its burst workers) at the loop database and Redis."""
-    monkeypatch.setenv("DATABASE_URL", loop_database_url)
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    reset_worker_context()
-    engine = make_engine(loop_database_url)
-    yield engine, redis_url
-    engine.dispose()
-    reset_worker_context()
-    get_settings.cache_clear()
+def env(worker_env: tuple[Engine, str]) -> tuple[Engine, str]:
+    """The loop database and Redis, seen by this process and its workers."""
+    return worker_env
 
 
 def _report(engine: Engine, redis_url: str, *, publish: bool = True) -> int:

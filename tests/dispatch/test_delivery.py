@@ -19,7 +19,7 @@ from rq.job import Job
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from dispatch.db import make_engine, session_scope
+from dispatch.db import session_scope
 from dispatch.delivery import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
@@ -36,11 +36,9 @@ from dispatch.delivery import (
 )
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.events import report_event
-from dispatch.jobs import reset_worker_context
 from dispatch.models import Assignment, WebhookDelivery, utcnow
 from dispatch.queue import DELIVERY_QUEUE, connect, offer_for_routing
 from dispatch.router import Router
-from dispatch.settings import get_settings
 from tests.helpers import demo_grid_point, new_report
 from tests.loop_fixtures import free_port, run_burst_worker
 
@@ -141,16 +139,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, loop_database_url: str, redis_url: str
-) -> Iterator[tuple[Engine, str]]:
-    """Point this process and its workers at the loop database; leave nothing open after."""
-    monkeypatch.setenv("DATABASE_URL", loop_database_url)
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    reset_worker_context()
-    engine = make_engine(loop_database_url)
-    yield engine, redis_url
+def env(worker_env: tuple[Engine, str]) -> Iterator[tuple[Engine, str]]:
+    """The loop database and Redis; leave no webhook or pending delivery behind."""
+    engine, _ = worker_env
+    yield worker_env
     with session_scope(engine) as session:
         for statement in (
             "UPDATE department SET webhook_url = NULL, webhook_secret = NULL",
@@ -160,9 +152,6 @@ def env(
             "UPDATE assignment SET status = 'cancelled' WHERE status = 'pending'",
         ):
             session.connection().execute(text(statement))
-    engine.dispose()
-    reset_worker_context()
-    get_settings.cache_clear()
 
 
 _routers: dict[str, Router] = {}

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -16,32 +15,21 @@ from rq import Queue, Worker
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
-from dispatch.db import make_engine, session_scope
+from dispatch.db import session_scope
 from dispatch.events import report_event
-from dispatch.jobs import reset_worker_context, sweep
+from dispatch.jobs import sweep
 from dispatch.models import Assignment, Event, EventStatus, utcnow
 from dispatch.queue import PENDING_KEY, connect, offer_for_routing
 from dispatch.router import Router
-from dispatch.settings import get_settings
 from tests.conftest import REPO
 from tests.helpers import new_report
 from tests.loop_fixtures import run_burst_worker
 
 
 @pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, loop_database_url: str, redis_url: str
-) -> Iterator[tuple[Engine, str]]:
-    """Point this process (and the workers it starts) at the loop database and Redis."""
-    monkeypatch.setenv("DATABASE_URL", loop_database_url)
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    reset_worker_context()
-    engine = make_engine(loop_database_url)
-    yield engine, redis_url
-    engine.dispose()
-    reset_worker_context()
-    get_settings.cache_clear()
+def env(worker_env: tuple[Engine, str]) -> tuple[Engine, str]:
+    """The loop database and Redis, seen by this process and its workers."""
+    return worker_env
 
 
 _routers: dict[str, Router] = {}
