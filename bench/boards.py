@@ -57,7 +57,7 @@ DELTA_END = b'],"at":"'
 CONNECT_BATCH = 100
 
 
-from tests.loop_fixtures import free_port  # noqa: E402
+from tests.helpers import free_port  # noqa: E402
 
 
 def say(message: str) -> None:

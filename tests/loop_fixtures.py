@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 import time
@@ -24,6 +23,7 @@ from dispatch.settings import Settings, get_settings
 from dispatch.users import DEMO_PASSWORD
 from service.app import create_app
 from tests.conftest import demo_database
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +97,6 @@ def worker_env(
     engine.dispose()
     reset_worker_context()
     get_settings.cache_clear()
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class RedisServer:
