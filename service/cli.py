@@ -431,6 +431,7 @@ def up(
     with Supervisor(config) as supervisor:
         config = supervisor.settings
         typer.echo(f"Redis: {supervisor.redis_label}")
+        typer.echo(f"网页 pages: http://{host}:{port}/  (登录后按角色进入 sign in as a demo user)")
         typer.echo(f"API: http://{host}:{port}/api  文档 docs: http://{host}:{port}/docs")
         typer.echo("按 Ctrl-C 停止 press Ctrl-C to stop")
         # No per-connection compression: the boards send one frame to many clients, and
