@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -428,7 +430,11 @@ def up(
         _load_demo_into(url)
         if config.demo:
             _print_demo_users(_ensure_demo_users_into(url))
-    with Supervisor(config) as supervisor:
+    # uvicorn shuts down on SIGTERM and then raises the signal again; turning it into
+    # KeyboardInterrupt lets the supervisor stop the worker, scheduler and Redis it started.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt), Supervisor(config) as supervisor:
         config = supervisor.settings
         typer.echo(f"Redis: {supervisor.redis_label}")
         typer.echo(f"网页 pages: http://{host}:{port}/  (登录后按角色进入 sign in as a demo user)")
@@ -443,6 +449,10 @@ def up(
             log_level="info",
             ws_per_message_deflate=False,
         )
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _load_demo_into(url: str) -> None:
