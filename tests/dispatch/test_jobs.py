@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -124,17 +124,33 @@ def test_a_worker_killed_mid_job_loses_nothing_and_doubles_nothing(
             routing = Queue("routing", connection=connect(redis_url))
             _wait_until(lambda: routing.started_job_registry.count >= 1, "job to start")
             time.sleep(0.5)
-            os.killpg(worker.pid, signal.SIGKILL)
+            _kill_tree(worker)
             worker.wait(timeout=10)
         assert status_of(engine, event_id) == EventStatus.REPORTED  # rolled back with the kill
     finally:
         if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
+            _kill_tree(worker)
     assert sweep(engine, connect(redis_url)) >= 1
     run_burst_worker(redis_url)
     assert status_of(engine, event_id) == EventStatus.DISPATCHED
     pairs = assignments_of(engine, event_id)
     assert len(pairs) == len(set(pairs)) and ("lead" in {r for _, r in pairs})
+
+
+def _kill_tree(worker: subprocess.Popen[bytes]) -> None:
+    """Kill the worker and its job horse at once, as a machine that dies would.
+
+    RQ puts each horse in a process group of its own, so killing the worker's group alone
+    would leave the horse running: it would finish the job, and then drain ids that later
+    tests offer.
+    """
+    import psutil
+
+    processes = [psutil.Process(worker.pid), *psutil.Process(worker.pid).children(recursive=True)]
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(processes, timeout=10)
 
 
 def _age(engine: Engine, event_id: int) -> None:
