@@ -29,6 +29,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from dispatch.lifecycle import OPEN
 from dispatch.models import (
     Assignment,
     AssignmentStatus,
@@ -44,6 +45,7 @@ from dispatch.models import (
 )
 from dispatch.policy import CENTRE_ROLES, ROLE_LABELS, TOWNSHIP_ROLES, Actor
 from dispatch.queue import KEY_PREFIX
+from dispatch.schemas import StepPublic
 from dispatch.workcalendar import CHINA_TZ
 
 log = logging.getLogger(__name__)
@@ -186,6 +188,8 @@ _TYPE_OF_ACTION: dict[str, str] = {
     "handle_on_site": "reported",
 }
 _PRIORITY = {action: rank for rank, action in enumerate(_TYPE_OF_ACTION)}
+# Steps that only intake writes: an event with nothing else in the transaction has no parts.
+_INTAKE = frozenset({"report", "handle_on_site"})
 
 
 def delta_type(actions: Iterable[str]) -> str:
@@ -224,17 +228,26 @@ class _Names:
             a.on_behalf_of_id for a in assignments if a.on_behalf_of_id is not None
         }
         self.departments: dict[int, str] = {}
-        self.parents: dict[int, int | None] = {}
         if departments:
-            for dept_id, name, parent in session.exec(
-                select(Department.id, Department.name, Department.parent_id).where(
+            for dept_id, name in session.exec(
+                select(Department.id, Department.name).where(
                     col(Department.id).in_(sorted(departments))
                 )
             ).all():
                 assert dept_id is not None
                 self.departments[dept_id] = name
-                self.parents[dept_id] = parent
-        self.platforms = dict(session.exec(select(Platform.code, Platform.name)).all())
+        platforms = {e.platform_code for e in events if e.platform_code}
+        self.platforms = (
+            dict(
+                session.exec(
+                    select(Platform.code, Platform.name).where(
+                        col(Platform.code).in_(sorted(platforms))
+                    )
+                ).all()
+            )
+            if platforms
+            else {}
+        )
         keys = {(e.matter_list_id, e.matter_code) for e in events if e.matter_code}
         list_ids = sorted({k[0] for k in keys if k[0] is not None})
         self.matters: dict[tuple[int | None, str], str] = {}
@@ -324,28 +337,23 @@ def _assignments_by_event(session: Session, event_ids: list[int]) -> dict[int, l
     return found
 
 
-def cards(session: Session, events: Sequence[Event]) -> list[dict[str, Any]]:
-    """Return the cards of these events, with their assignments and the names boards show."""
-    by_event = _assignments_by_event(session, [e.id for e in events if e.id is not None])
+def cards(
+    session: Session, events: Sequence[Event], *, without_parts: frozenset[int] = frozenset()
+) -> list[dict[str, Any]]:
+    """Return the cards of these events, with their assignments and the names boards show.
+
+    Events in without_parts are known to have no assignment (just reported): intake is the
+    hot path, so their cards skip the query.
+    """
+    ids = [e.id for e in events if e.id is not None and e.id not in without_parts]
+    by_event = _assignments_by_event(session, ids)
     names = _Names(session, events, [a for parts in by_event.values() for a in parts])
     return [_card(e, by_event.get(e.id or -1, []), names) for e in events]
 
 
 def step_json(step: Step) -> dict[str, Any]:
-    """Return a step as boards and the API show it."""
-    return {
-        "id": step.id,
-        "at": _iso(step.at),
-        "action": step.action,
-        "actor": step.actor,
-        "from_org": step.from_org,
-        "to_org": step.to_org,
-        "from_status": step.from_status,
-        "to_status": step.to_status,
-        "reason": step.reason,
-        "assignment_id": step.assignment_id,
-        "data": step.data,
-    }
+    """Return a step as the API shows it (StepPublic), as plain JSON data."""
+    return StepPublic.model_validate(step.model_dump()).model_dump(mode="json")
 
 
 def boards_of(card: dict[str, Any]) -> tuple[Board, ...]:
@@ -368,7 +376,11 @@ def board_messages(
     """Turn the events a transaction changed, with its steps, into one message per event."""
     moment = _iso(at or utcnow())
     messages = []
-    for card, (_, steps) in zip(cards(session, [e for e, _ in changed]), changed, strict=True):
+    just_reported = frozenset(
+        e.id for e, steps in changed if e.id is not None and all(s.action in _INTAKE for s in steps)
+    )
+    built = cards(session, [e for e, _ in changed], without_parts=just_reported)
+    for card, (_, steps) in zip(built, changed, strict=True):
         kind = delta_type(s.action for s in steps)
         # Boards show cards; only the event's own page shows the steps (half the bytes).
         boards = boards_of(card)
@@ -474,8 +486,6 @@ def day_start(now: datetime) -> datetime:
 def _events_for_board(
     session: Session, board: Board, department_ids: frozenset[int], now: datetime
 ) -> list[Event]:
-    from dispatch.lifecycle import OPEN
-
     today = day_start(now)
     recent = now - timedelta(days=FOLLOW_UP_DAYS)
     query = select(Event)

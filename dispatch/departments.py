@@ -653,7 +653,7 @@ def _write(
 
 
 def department_list(session: Session) -> list[dict[str, Any]]:
-    """Return every department as plain data, county departments first, then by name."""
+    """Return every department as plain data: county departments, units, then platforms."""
     order = {
         DepartmentKind.COUNTY_DEPARTMENT: 0,
         DepartmentKind.STATIONED_UNIT: 1,

@@ -80,7 +80,7 @@ def departments(session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.get("/config")
-def config(session: SessionDep, settings: SettingsDep, router_: RouterDep) -> dict[str, Any]:
+def config(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Return what the web pages need to start: the map's tiles and centre, the county."""
     county = county_summary(session)
     return {

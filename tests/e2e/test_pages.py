@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlmodel import Session, select
 
 from dispatch.models import Department
@@ -70,6 +70,16 @@ def no_sideways_scroll(page: Page) -> None:
     assert width <= PHONE["width"], f"the page is {width}px wide on a {PHONE['width']}px phone"
 
 
+def sign_and_feed_back(card: Locator, note: str) -> None:
+    """As a clerk: sign an assignment in the inbox, then feed back with a note."""
+    card.get_by_test_id("sign").click()
+    expect(card).to_have_attribute("data-status", "signed")
+    card.get_by_test_id("feedback-toggle").click()
+    card.get_by_test_id("feedback-form-note").fill(note)
+    card.get_by_test_id("feedback-form-submit").click()
+    expect(card).to_have_attribute("data-status", "fed_back")
+
+
 def test_a_report_goes_round_the_whole_loop_live(sign_in: SignIn, screenshots: Any) -> None:
     centre = sign_in("centre")
     expect(centre).to_have_url(re.compile(r"#/county$"))
@@ -118,21 +128,10 @@ def test_a_report_goes_round_the_whole_loop_live(sign_in: SignIn, screenshots: A
     no_sideways_scroll(grid)
     screenshots(grid, "3-event")
 
-    lead.get_by_test_id("sign").click()
-    expect(lead).to_have_attribute("data-status", "signed")
-    lead.get_by_test_id("feedback-toggle").click()
-    lead.get_by_test_id("feedback-form-note").fill("已劝离摊贩，清理现场，<b>未发现</b>复发")
-    lead.get_by_test_id("feedback-form-submit").click()
-    expect(lead).to_have_attribute("data-status", "fed_back")
+    sign_and_feed_back(lead, "已劝离摊贩，清理现场，<b>未发现</b>复发")
     screenshots(zhifa, "4-department")
-
     co = shichang.locator(f"[data-testid=dept-inbox] [data-event-id='{event_id}'][data-role=co]")
-    co.get_by_test_id("sign").click()
-    expect(co).to_have_attribute("data-status", "signed")
-    co.get_by_test_id("feedback-toggle").click()
-    co.get_by_test_id("feedback-form-note").fill("已核查周边商户证照")
-    co.get_by_test_id("feedback-form-submit").click()
-    expect(co).to_have_attribute("data-status", "fed_back")
+    sign_and_feed_back(co, "已核查周边商户证照")
 
     todo = township.get_by_test_id(f"todo-{event_id}")
     expect(todo).to_have_attribute("data-status", "resolved")
