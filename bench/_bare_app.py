@@ -14,7 +14,7 @@ import itertools
 
 from fastapi import FastAPI
 
-from dispatch.schemas import EventCreate
+from dispatch.events.schemas import EventCreate
 
 
 def create_app() -> FastAPI:

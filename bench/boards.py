@@ -76,7 +76,7 @@ def serve_naive(port: int, redis_url: str) -> None:
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket
 
-    from dispatch.boards import county_stream, with_seq
+    from dispatch.boards.streams import county_stream, with_seq
 
     # One blocking reader per client: the pool must hold them all.
     client = aioredis.Redis.from_url(redis_url, max_connections=100_000)
@@ -298,9 +298,9 @@ def database(use_sqlite: bool, work: Path) -> Iterator[str]:
     """Create a database with the demo county and users; drop it at the end."""
     from sqlalchemy import text
 
-    from dispatch.db import make_engine, migrate, session_scope
-    from dispatch.seed import load_demo
-    from dispatch.users import ensure_demo_users
+    from dispatch.core.db import make_engine, migrate, session_scope
+    from dispatch.demo.seed import load_demo
+    from dispatch.users.service import ensure_demo_users
 
     if use_sqlite:
         url = f"sqlite:///{work / 'bench.db'}"
@@ -334,7 +334,7 @@ def sign_in(base: str, username: str) -> str:
     """Return a bearer token of a demo user."""
     import httpx
 
-    from dispatch.users import DEMO_PASSWORD
+    from dispatch.users.service import DEMO_PASSWORD
 
     response = httpx.post(
         f"{base}/api/auth/token", data={"username": username, "password": DEMO_PASSWORD}
@@ -374,7 +374,7 @@ def county_seq(redis_url: str) -> int:
     """Return the county board's sequence number."""
     import redis
 
-    from dispatch.boards import county_stream, seq_key
+    from dispatch.boards.streams import county_stream, seq_key
 
     return int(redis.Redis.from_url(redis_url).get(seq_key(county_stream())) or 0)
 

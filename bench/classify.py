@@ -20,9 +20,15 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dispatch.classify import DEFAULT_PARAMS, Classifier, ClassifierParams, is_confident
-from dispatch.matter_lists import MatterRules, rules_from_file
-from dispatch.settings import Settings
+from dispatch.core.settings import Settings
+from dispatch.reference.lists.classify import (
+    DEFAULT_PARAMS,
+    Classifier,
+    ClassifierParams,
+    is_confident,
+)
+from dispatch.reference.lists.importer import rules_from_file
+from dispatch.reference.lists.rules import MatterRules
 
 DEMO = Path(__file__).resolve().parents[1] / "dispatch" / "demo" / "data"
 

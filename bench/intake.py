@@ -237,11 +237,11 @@ def prepare_database(env: dict[str, str]) -> list[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    from dispatch.db import make_engine, session_scope
-    from dispatch.jurisdictions import sole_county_code
-    from dispatch.matter_lists import list_in_force, load_rules
-    from dispatch.models import utcnow
-    from dispatch.users import ensure_demo_users
+    from dispatch.core.clock import utcnow
+    from dispatch.core.db import make_engine, session_scope
+    from dispatch.reference.jurisdictions import sole_county_code
+    from dispatch.reference.lists.versions import list_in_force, load_rules
+    from dispatch.users.service import ensure_demo_users
 
     engine = make_engine(DATABASE_URL)
     try:
@@ -258,7 +258,7 @@ def prepare_database(env: dict[str, str]) -> list[str]:
 
 def flush_redis(url: str) -> None:
     """Empty the bench's own Redis database (never another one)."""
-    from dispatch.queue import connect
+    from dispatch.core.redis import connect
 
     connection = connect(url)
     try:
@@ -271,7 +271,8 @@ def pending_in_redis(url: str) -> tuple[int, int]:
     """Return how many ids wait in the routing hand-off set, and how many delivery jobs wait."""
     from rq import Queue
 
-    from dispatch.queue import DELIVERY_QUEUE, PENDING_KEY, connect
+    from dispatch.core.queues import DELIVERY_QUEUE, PENDING_KEY
+    from dispatch.core.redis import connect
 
     connection = connect(url)
     try:
@@ -992,7 +993,7 @@ def sign_in(base_url: str) -> str:
     """Return a bearer token for the reporting grid worker."""
     import httpx
 
-    from dispatch.users import DEMO_PASSWORD
+    from dispatch.users.service import DEMO_PASSWORD
 
     response = httpx.post(
         f"{base_url}/api/auth/token",

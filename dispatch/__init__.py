@@ -1,1 +1,1 @@
-"""The domain core of Sipingtai: models, persistence, the responsibility list and routing."""
+"""Sipingtai's domain core, one package per domain area (see ARCHITECTURE.md)."""

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from dispatch.db import POOL_OVERFLOW, POOL_SIZE, make_engine
-from dispatch.queue import connect
-from dispatch.settings import Settings, get_settings
+from dispatch.core.db import POOL_OVERFLOW, POOL_SIZE, make_engine
+from dispatch.core.redis import connect
+from dispatch.core.settings import Settings, get_settings
 from service.errors import install_error_handlers
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs

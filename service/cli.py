@@ -16,10 +16,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlmodel import Session
 
-from dispatch.db import make_engine, migrate, session_scope
-from dispatch.errors import DomainError
-from dispatch.models import UserRole
-from dispatch.settings import Settings, get_settings
+from dispatch.core.db import make_engine, migrate, session_scope
+from dispatch.core.errors import DomainError
+from dispatch.core.settings import Settings, get_settings
+from dispatch.users.models import UserRole
 from geo.coords import CoordinateError
 from geo.geojson import GeoJSONError
 from geo.levels import LEVEL_LABELS, Level
@@ -114,7 +114,7 @@ def geo_import(
     ] = False,
 ) -> None:
     """Import a layer of jurisdictions from GeoJSON; re-importing the same file changes nothing."""
-    from dispatch.jurisdictions import import_layer
+    from dispatch.reference.jurisdictions import import_layer
     from geo.geojson import FieldMapping
 
     mapping = FieldMapping(
@@ -125,8 +125,13 @@ def geo_import(
     progress = StderrProgress(f"读取 {LEVEL_LABELS[level]}")
     report = run_in_session(
         lambda s: import_layer(
-            s, data, level=level, mapping=mapping, source=file.name,
-            skip_invalid=skip_invalid, progress=progress,
+            s,
+            data,
+            level=level,
+            mapping=mapping,
+            source=file.name,
+            skip_invalid=skip_invalid,
+            progress=progress,
         )
     )
     _print_layer_report(report)
@@ -158,15 +163,13 @@ def geo_locate(
     crs: Annotated[str, typer.Option(help="输入坐标系 wgs84 | gcj02 | bd09.")] = "wgs84",
 ) -> None:
     """Read `lon,lat` lines on stdin; write one CSV line each with the jurisdiction codes."""
-    from dispatch.jurisdictions import build_index
+    from dispatch.reference.jurisdictions import build_index
     from geo.bulk import locate_stream
     from geo.coords import parse_crs
 
     with user_errors():
         parsed_crs = parse_crs(crs)
-    index = run_in_session(
-        lambda s: build_index(s, near_distance_m=settings().near_boundary_m)
-    )
+    index = run_in_session(lambda s: build_index(s, near_distance_m=settings().near_boundary_m))
     if len(index) == 0:
         echo_err("错误 error: 尚未导入任何辖区 no jurisdictions imported (sipingtai geo import)")
         raise typer.Exit(code=2)
@@ -180,7 +183,7 @@ def dept_import(
     file: Annotated[Path, typer.Argument(help="部门名录 .xlsx / .csv.")],
 ) -> None:
     """Import the department directory; then make sure every township has its platforms."""
-    from dispatch.departments import ensure_township_platforms, import_departments
+    from dispatch.reference.departments import ensure_township_platforms, import_departments
 
     def work(session: Session) -> tuple[Any, int]:
         return import_departments(session, file, source=file.name), ensure_township_platforms(
@@ -208,7 +211,7 @@ def dept_webhook(
     clear: Annotated[bool, typer.Option(help="停止推送 stop delivering to it.")] = False,
 ) -> None:
     """Deliver a department's new assignments to its own system by signed HTTP POST."""
-    from dispatch.delivery import clear_webhook, set_webhook
+    from dispatch.delivery.webhooks import clear_webhook, set_webhook
 
     if (url is None) == (not clear) or (clear and secret is not None):
         echo_err("错误 error: 请给出 --url（可加 --secret）或 --clear 之一 (--url or --clear)")
@@ -224,8 +227,8 @@ def dept_webhook(
 
 
 def _county_code(session: Session, county: str | None) -> str:
-    from dispatch.errors import InvalidInput
-    from dispatch.jurisdictions import sole_county_code
+    from dispatch.core.errors import InvalidInput
+    from dispatch.reference.jurisdictions import sole_county_code
 
     code = county or sole_county_code(session)
     if code is None:
@@ -246,13 +249,18 @@ def list_import(
     publish: Annotated[bool, typer.Option(help="导入后立即发布 publish at once.")] = False,
 ) -> None:
     """Import a new version of the responsibility list (a draft unless --publish)."""
-    from dispatch.matter_lists import import_matter_list
+    from dispatch.reference.lists.importer import import_matter_list
 
     effective_from = parse_day(effective) or now().date()
     report = run_in_session(
         lambda s: import_matter_list(
-            s, file, county_code=_county_code(s, county), effective_from=effective_from,
-            source_document=source_doc, publish=publish, source=file.name,
+            s,
+            file,
+            county_code=_county_code(s, county),
+            effective_from=effective_from,
+            source_document=source_doc,
+            publish=publish,
+            source=file.name,
         )
     )
     verb = "新建" if report.created else "沿用"
@@ -271,8 +279,8 @@ def list_publish(
     effective: Annotated[str | None, typer.Option(help="生效日期 YYYY-MM-DD.")] = None,
 ) -> None:
     """Publish a draft version of the list; it takes over from its effective date."""
-    from dispatch.errors import NotFound
-    from dispatch.matter_lists import list_versions, publish_list
+    from dispatch.core.errors import NotFound
+    from dispatch.reference.lists.versions import list_versions, publish_list
 
     def work(session: Session) -> Any:
         code = _county_code(session, county)
@@ -291,13 +299,11 @@ def list_show(
     at: Annotated[str | None, typer.Option(help="查看某日生效的版本 YYYY-MM-DD.")] = None,
 ) -> None:
     """List the versions of the responsibility list and say which is in force."""
-    from dispatch.matter_lists import list_in_force, list_versions
+    from dispatch.reference.lists.versions import list_in_force, list_versions
 
     def work(session: Session) -> tuple[list[Any], Any]:
         code = _county_code(session, county)
-        return list_versions(session, code), list_in_force(
-            session, code, parse_day(at) or now()
-        )
+        return list_versions(session, code), list_in_force(session, code, parse_day(at) or now())
 
     versions, in_force = run_in_session(work)
     if not versions:
@@ -320,7 +326,7 @@ def route(
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON.")] = False,
 ) -> None:
     """Show who must act on a report at a point: lead, cooperating, territorial, and why."""
-    from dispatch.router import Router
+    from dispatch.routing.router import Router
 
     if (matter is None) == (text is None):
         echo_err("错误 error: 请给出 --matter 或 --text 之一 (exactly one of --matter, --text)")
@@ -332,7 +338,12 @@ def route(
             session, near_distance_m=config.near_boundary_m, threshold=config.classify_threshold
         )
         return router.route(
-            session, lon=lon, lat=lat, crs=crs, matter_code=matter, description=text,
+            session,
+            lon=lon,
+            lat=lat,
+            crs=crs,
+            matter_code=matter,
+            description=text,
             urgent=urgent,
         )
 
@@ -356,7 +367,7 @@ def route(
 @demo_app.command("load")
 def demo_load() -> None:
     """Load the illustrative demo county; running it again changes nothing."""
-    from dispatch.seed import load_demo
+    from dispatch.demo.seed import load_demo
 
     report = run_in_session(lambda s: load_demo(s, progress=_progress))
     _print_demo_report(report)
@@ -381,7 +392,7 @@ def calendar_import(
     file: Annotated[Path, typer.Argument(help="日历 JSON (see dispatch/calendars/cn-2026.json).")],
 ) -> None:
     """Import holidays and make-up workdays from a JSON file; importing again changes nothing."""
-    from dispatch.workcalendar import import_calendar
+    from dispatch.reference.calendar import import_calendar
 
     changed = run_in_session(lambda s: import_calendar(s, file))
     typer.echo(f"日历已导入 imported: 新增或更改 {changed} 天 days changed")
@@ -392,7 +403,7 @@ def calendar_show(
     year: Annotated[int, typer.Option(help="年份 year.")] = 0,
 ) -> None:
     """List the dated exceptions of a year: holidays and make-up workdays."""
-    from dispatch.workcalendar import load_calendar
+    from dispatch.reference.calendar import load_calendar
 
     calendar = run_in_session(load_calendar)
     shown = year or now().year
@@ -456,7 +467,7 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 
 def _load_demo_into(url: str) -> None:
-    from dispatch.seed import load_demo
+    from dispatch.demo.seed import load_demo
 
     engine = make_engine(url)
     try:
@@ -473,8 +484,9 @@ def worker(
     """Run an RQ worker on the routing and delivery queues (REDIS_URL required)."""
     from rq import Queue, Worker
 
-    from dispatch.jobs import worker_context
-    from dispatch.queue import QUEUES, connect
+    from dispatch.core.queues import QUEUES
+    from dispatch.core.redis import connect
+    from dispatch.jobs.context import worker_context
 
     connection = connect(_require_redis_url())
     queues = [Queue(name, connection=connection) for name in QUEUES]
@@ -492,9 +504,9 @@ def scheduler(
 
     import redis
 
-    from dispatch.delivery import retry_due_deliveries
-    from dispatch.jobs import alert_deadlines, sweep
-    from dispatch.queue import connect
+    from dispatch.core.redis import connect
+    from dispatch.delivery.webhooks import retry_due_deliveries
+    from dispatch.jobs.scheduler import alert_deadlines, sweep
 
     engine = make_engine(settings().effective_database_url)
     connection = connect(_require_redis_url())
@@ -531,21 +543,28 @@ def user_add(
     role: Annotated[UserRole, typer.Option(help="角色 role.")],
     scope: Annotated[
         str | None,
-        typer.Option(help="乡镇编码或名称 township (grid_worker, township_operator); "
-                     "部门名称或编号 department (department_staff)."),
+        typer.Option(
+            help="乡镇编码或名称 township (grid_worker, township_operator); "
+            "部门名称或编号 department (department_staff)."
+        ),
     ] = None,
     display_name: Annotated[str | None, typer.Option(help="显示名称 display name.")] = None,
 ) -> None:
     """Add a user; the password is one line on stdin (asked twice, hidden, on a terminal)."""
-    from dispatch.users import create_user, resolve_scope, scope_label
+    from dispatch.users.service import create_user, resolve_scope, scope_label
 
     password = _read_new_password()
 
     def work(session: Session) -> tuple[str, str | None]:
         township_code, department_id = resolve_scope(session, role, scope)
         user = create_user(
-            session, username=name, password=password, role=role, township_code=township_code,
-            department_id=department_id, display_name=display_name,
+            session,
+            username=name,
+            password=password,
+            role=role,
+            township_code=township_code,
+            department_id=department_id,
+            display_name=display_name,
         )
         return user.username, scope_label(session, user)
 
@@ -571,12 +590,17 @@ def _read_new_password() -> str:
 @user_app.command("list")
 def user_list() -> None:
     """List the users with their role and scope."""
-    from dispatch.users import list_users, scope_label
+    from dispatch.users.service import list_users, scope_label
 
     def work(session: Session) -> list[tuple[str, str, str, bool, str]]:
         return [
-            (u.username, u.role, scope_label(session, u) or "全县 county", u.active,
-             u.display_name or "")
+            (
+                u.username,
+                u.role,
+                scope_label(session, u) or "全县 county",
+                u.active,
+                u.display_name or "",
+            )
             for u in list_users(session)
         ]
 
@@ -590,7 +614,7 @@ def user_list() -> None:
 
 def _require_secret_key(config: Settings) -> None:
     """Refuse to start without a usable token signing key; in demo mode create one."""
-    from dispatch.settings import SecretKeyError
+    from dispatch.core.settings import SecretKeyError
 
     try:
         config.resolved_secret_key()
@@ -601,7 +625,7 @@ def _require_secret_key(config: Settings) -> None:
 
 def _ensure_demo_users_into(url: str) -> list[tuple[str, str, str]]:
     """Create the demo users if absent; return those still on the demo password."""
-    from dispatch.users import ensure_demo_users
+    from dispatch.users.service import ensure_demo_users
 
     engine = make_engine(url)
     try:

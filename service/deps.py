@@ -11,16 +11,16 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from dispatch.auth import user_from_token
-from dispatch.boards import publish_after_commit
-from dispatch.db import session_scope
-from dispatch.errors import Unauthorized
-from dispatch.models import User
-from dispatch.policy import Actor
-from dispatch.router import Router
-from dispatch.settings import Settings
-from dispatch.users import actor_for
-from dispatch.workcalendar import WorkCalendar, load_calendar
+from dispatch.boards.publisher import publish_after_commit
+from dispatch.core.db import session_scope
+from dispatch.core.errors import Unauthorized
+from dispatch.core.settings import Settings
+from dispatch.reference.calendar import WorkCalendar, load_calendar
+from dispatch.routing.router import Router
+from dispatch.users.models import User
+from dispatch.users.policy import Actor
+from dispatch.users.scopes import actor_for
+from dispatch.users.tokens import user_from_token
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-from dispatch.errors import (
+from dispatch.core.errors import (
     Conflict,
     DomainError,
     Forbidden,
@@ -77,9 +77,9 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         status_code=422,
         content={
             "detail": {
-                "message": f"{first['field']}: {first['message']}" if first["field"] else first[
-                    "message"
-                ],
+                "message": f"{first['field']}: {first['message']}"
+                if first["field"]
+                else first["message"],
                 "field": first["field"],
                 "problems": problems,
             }

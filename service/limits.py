@@ -6,7 +6,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatch.attachments import MAX_BYTES
+from dispatch.events.attachments import MAX_BYTES
 
 # An upload's limit plus room for the multipart envelope.
 MAX_BODY_BYTES = MAX_BYTES + 64 * 1024

@@ -24,7 +24,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from dispatch.boards import EPOCH_KEY, Board, entry_seq, seq_key, with_seq
+from dispatch.boards.streams import EPOCH_KEY, Board, entry_seq, seq_key, with_seq
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from types import TracebackType
 
-from dispatch.queue import EmbeddedRedis, start_embedded_redis
-from dispatch.settings import Settings
+from dispatch.core.redis import EmbeddedRedis, start_embedded_redis
+from dispatch.core.settings import Settings
 
 
 class Supervisor:

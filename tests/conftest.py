@@ -16,9 +16,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from dispatch.db import make_engine, migrate
-from dispatch.router import Router
-from dispatch.settings import normalise_database_url
+from dispatch.core.db import make_engine, migrate
+from dispatch.core.settings import normalise_database_url
+from dispatch.routing.router import Router
 
 pytest_plugins = ["tests.loop_fixtures"]
 
@@ -80,9 +80,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @contextmanager
 def demo_database(tmp_dir: Path, label: str, *, with_users: bool = False) -> Iterator[str]:
     """Create a committed database holding the demo county (and its users), dropped after."""
-    from dispatch.db import session_scope
-    from dispatch.seed import load_demo
-    from dispatch.users import ensure_demo_users
+    from dispatch.core.db import session_scope
+    from dispatch.demo.seed import load_demo
+    from dispatch.users.service import ensure_demo_users
 
     with fresh_database(tmp_dir, label) as url:
         migrate(url)
@@ -147,7 +147,7 @@ def demo_session(demo_database_url: str) -> Iterator[Session]:
 @pytest.fixture(scope="session")
 def demo_router(demo_database_url: str) -> Router:
     """Return a router built once over the demo county."""
-    from dispatch.db import session_scope
+    from dispatch.core.db import session_scope
 
     engine = make_engine(demo_database_url)
     with session_scope(engine) as session:
@@ -163,7 +163,7 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     The PostgreSQL run uses the machine's Redis (database 15, never the default 0); the
     SQLite run starts the embedded redis-server of `sipingtai up`, once.
     """
-    from dispatch.queue import start_embedded_redis
+    from dispatch.core.redis import start_embedded_redis
 
     if _test_database_url():
         yield os.environ.get("SIPINGTAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -178,7 +178,7 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def redis_url(redis_server_url: str) -> Iterator[str]:
     """Return the Redis URL, its database flushed before and after the test."""
-    from dispatch.queue import connect
+    from dispatch.core.redis import connect
 
     client = connect(redis_server_url)
     client.flushdb()

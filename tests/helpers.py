@@ -9,9 +9,9 @@ from uuid import uuid4
 
 from shapely.geometry import shape
 
+from dispatch.core.clock import utcnow
 from dispatch.demo import demo_file
-from dispatch.models import utcnow
-from dispatch.schemas import EventCreate
+from dispatch.events.schemas import EventCreate
 
 
 def demo_grid_point(township_code: str, nth: int = 0) -> tuple[float, float]:

@@ -16,11 +16,12 @@ from fastapi.testclient import TestClient
 from rq import Queue, Worker
 from sqlalchemy import Engine
 
-from dispatch.db import make_engine
-from dispatch.jobs import reset_worker_context
-from dispatch.queue import QUEUES, connect
-from dispatch.settings import Settings, get_settings
-from dispatch.users import DEMO_PASSWORD
+from dispatch.core.db import make_engine
+from dispatch.core.queues import QUEUES
+from dispatch.core.redis import connect
+from dispatch.core.settings import Settings, get_settings
+from dispatch.jobs.context import reset_worker_context
+from dispatch.users.service import DEMO_PASSWORD
 from service.app import create_app
 from tests.conftest import demo_database
 from tests.helpers import free_port

@@ -122,9 +122,21 @@ def _matter_rows(matters: Iterable[MatterSpec]) -> list[Row]:
         urgent_sign, urgent_handle = m.urgent if m.urgent else (None, None)
         rows.append(
             (
-                number, m.code, m.lead, m.name, m.basis, m.department_duties, m.township_duties,
-                "、".join(m.cooperators), m.platform, "、".join(m.keywords), m.sign_hours,
-                m.handle_days, urgent_sign, urgent_handle, m.mode,
+                number,
+                m.code,
+                m.lead,
+                m.name,
+                m.basis,
+                m.department_duties,
+                m.township_duties,
+                "、".join(m.cooperators),
+                m.platform,
+                "、".join(m.keywords),
+                m.sign_hours,
+                m.handle_days,
+                urgent_sign,
+                urgent_handle,
+                m.mode,
             )
         )
     return rows
@@ -285,7 +297,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=DATA_DIR, help="output folder")
     parser.add_argument(
-        "--shared-data", type=Path, default=SHARED_DATA,
+        "--shared-data",
+        type=Path,
+        default=SHARED_DATA,
         help="folder holding jiangsu_counties.geojson (the outline)",
     )
     args = parser.parse_args(argv)

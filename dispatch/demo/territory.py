@@ -216,9 +216,7 @@ def _centre_first(tiles: list[Polygon], region: Polygon) -> list[Polygon]:
     centroids = [t.centroid for t in tiles]
     distance = [c.distance(centre) for c in centroids]
     first = int(np.argmin(distance))
-    bearing = [
-        math.atan2(c.x - centre.x, c.y - centre.y) % (2 * math.pi) for c in centroids
-    ]
+    bearing = [math.atan2(c.x - centre.x, c.y - centre.y) % (2 * math.pi) for c in centroids]
     rest = sorted((i for i in range(len(tiles)) if i != first), key=lambda i: bearing[i])
     return [tiles[first], *(tiles[i] for i in rest)]
 
@@ -272,8 +270,12 @@ def _assemble(
                 population = int(rng.integers(low, high + 1))
                 grid_areas.append(
                     Area(
-                        "grid", f"{v_code}{g_index:03d}", f"{spec.name}{v_name}第{g_index}网格",
-                        v_code, population, geometry,
+                        "grid",
+                        f"{v_code}{g_index:03d}",
+                        f"{spec.name}{v_name}第{g_index}网格",
+                        v_code,
+                        population,
+                        geometry,
                     )
                 )
                 v_parts.append(geometry)
@@ -288,8 +290,12 @@ def _assemble(
         )
         county_parts.append(t_geometry)
     county = Area(
-        "county", COUNTY_CODE, COUNTY_NAME, None,
-        sum(a.population for a in township_areas), _union(county_parts),
+        "county",
+        COUNTY_CODE,
+        COUNTY_NAME,
+        None,
+        sum(a.population for a in township_areas),
+        _union(county_parts),
     )
     return [county, *township_areas, *village_areas, *grid_areas]
 

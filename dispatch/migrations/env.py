@@ -4,8 +4,13 @@ from alembic import context
 from sqlalchemy import pool
 from sqlmodel import SQLModel
 
-from dispatch import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from dispatch.db import make_engine
+from dispatch.core.db import make_engine
+
+# Importing the model modules registers every table on SQLModel.metadata.
+from dispatch.delivery import models as _delivery  # noqa: F401
+from dispatch.events import models as _events  # noqa: F401
+from dispatch.reference import models as _reference  # noqa: F401
+from dispatch.users import models as _users  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -38,9 +43,7 @@ def run_migrations_online() -> None:
 
 
 def _run(connection: object) -> None:
-    context.configure(
-        connection=connection, target_metadata=target_metadata, render_as_batch=True
-    )
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from dispatch.auth import issue_token
-from dispatch.errors import Unauthorized
-from dispatch.users import UserPublic, authenticate
+from dispatch.core.errors import Unauthorized
+from dispatch.users.service import UserPublic, authenticate
+from dispatch.users.tokens import issue_token
 from service.deps import CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/auth", tags=["auth"])

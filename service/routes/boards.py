@@ -13,19 +13,15 @@ from typing import Annotated
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Query, WebSocket
 
-from dispatch.auth import user_from_token
-from dispatch.boards import (
-    Board,
-    BoardKind,
-    board_refusal,
-    board_snapshot,
-    department_board_ids,
-)
-from dispatch.db import session_scope
-from dispatch.errors import DomainError, Forbidden, NotFound, Unauthorized
-from dispatch.events import get_event
-from dispatch.policy import Action, authorize
-from dispatch.users import actor_for, event_scope
+from dispatch.boards.snapshot import board_refusal, board_snapshot, department_board_ids
+from dispatch.boards.streams import Board, BoardKind
+from dispatch.core.db import session_scope
+from dispatch.core.errors import DomainError, Forbidden, NotFound, Unauthorized
+from dispatch.events.scopes import event_scope
+from dispatch.events.service import get_event
+from dispatch.users.policy import Action, authorize
+from dispatch.users.scopes import actor_for
+from dispatch.users.tokens import user_from_token
 from service.live import Hubs, SnapshotMaker, serve_board
 from service.routes.events import detail
 

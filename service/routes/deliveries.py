@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from dispatch.delivery import DeliveriesPublic, DeliveryStatus, list_deliveries
-from dispatch.policy import Action, authorize
+from dispatch.delivery.webhooks import DeliveriesPublic, DeliveryStatus, list_deliveries
+from dispatch.users.policy import Action, authorize
 from service.deps import CurrentActor, SessionDep
 
 router = APIRouter()

@@ -9,27 +9,18 @@ from fastapi import APIRouter, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from dispatch import loop
-from dispatch.attachments import (
+from dispatch.core.errors import NotFound
+from dispatch.core.queues import offer_quietly
+from dispatch.delivery.webhooks import enqueue_deliveries_quietly
+from dispatch.events.attachments import (
     event_attachments,
     get_attachment,
     read_limited,
     store_attachment,
 )
-from dispatch.delivery import enqueue_deliveries_quietly
-from dispatch.errors import NotFound
-from dispatch.events import (
-    EventFilter,
-    event_assignments,
-    event_steps,
-    get_event,
-    list_events,
-    report_event,
-)
-from dispatch.models import Event, EventStatus, UserRole
-from dispatch.policy import Action, authorize
-from dispatch.queue import offer_quietly
-from dispatch.schemas import (
+from dispatch.events.models import Event, EventStatus
+from dispatch.events.read import event_assignments, event_steps
+from dispatch.events.schemas import (
     AssignmentPublic,
     AttachmentPublic,
     EventCreate,
@@ -38,7 +29,13 @@ from dispatch.schemas import (
     EventsPublic,
     StepPublic,
 )
-from dispatch.users import event_scope
+from dispatch.events.scopes import event_scope
+from dispatch.events.service import EventFilter, get_event, list_events, report_event
+from dispatch.loop import assignments, verification
+from dispatch.loop import merge as merging
+from dispatch.loop import triage as triaging
+from dispatch.users.models import UserRole
+from dispatch.users.policy import Action, authorize
 from service.deps import (
     CalendarDep,
     CurrentActor,
@@ -237,7 +234,7 @@ def sign(
     assignment_id: int, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Sign for an assignment (签收)."""
-    assignment = loop.sign(session, actor, user, assignment_id)
+    assignment = assignments.sign(session, actor, user, assignment_id)
     return _assignment_reply(session, assignment.event_id)
 
 
@@ -250,7 +247,7 @@ def return_assignment(
     actor: CurrentActor,
 ) -> EventDetail:
     """Return an assignment as not this department's (退回), citing the list."""
-    assignment = loop.return_assignment(
+    assignment = assignments.return_assignment(
         session, actor, user, assignment_id, reason=body.reason, clause=body.clause
     )
     return _assignment_reply(session, assignment.event_id)
@@ -265,7 +262,7 @@ def feed_back(
     actor: CurrentActor,
 ) -> EventDetail:
     """Report back on the work done (反馈)."""
-    assignment = loop.feed_back(session, actor, user, assignment_id, note=body.note)
+    assignment = assignments.feed_back(session, actor, user, assignment_id, note=body.note)
     return _assignment_reply(session, assignment.event_id)
 
 
@@ -278,7 +275,7 @@ def refuse_return(
     actor: CurrentActor,
 ) -> EventDetail:
     """Refuse a return: the assignment goes back to its department."""
-    assignment = loop.refuse_return(session, actor, user, assignment_id, reason=body.reason)
+    assignment = assignments.refuse_return(session, actor, user, assignment_id, reason=body.reason)
     return _assignment_reply(session, assignment.event_id)
 
 
@@ -292,7 +289,7 @@ def redispatch(
     actor: CurrentActor,
 ) -> EventDetail:
     """Give a returned assignment to another department."""
-    fresh = loop.redispatch(
+    fresh = assignments.redispatch(
         session, actor, user, assignment_id, department_id=body.department_id, reason=body.reason
     )
     session.commit()
@@ -305,7 +302,7 @@ def verify(
     event_id: int, body: VerifyBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Record the on-site verification (核查)."""
-    event = loop.verify(session, actor, user, event_id, passed=body.passed, note=body.note)
+    event = verification.verify(session, actor, user, event_id, passed=body.passed, note=body.note)
     return detail(session, event)
 
 
@@ -314,7 +311,7 @@ def close(
     event_id: int, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Close a verified event (办结)."""
-    return detail(session, loop.close(session, actor, user, event_id))
+    return detail(session, verification.close(session, actor, user, event_id))
 
 
 @router.post("/events/{event_id}/rate", response_model=EventDetail)
@@ -322,7 +319,7 @@ def rate(
     event_id: int, body: RateBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Record the follow-up rating (回访)."""
-    event = loop.rate(session, actor, user, event_id, rating=body.rating, note=body.note)
+    event = verification.rate(session, actor, user, event_id, rating=body.rating, note=body.note)
     return detail(session, event)
 
 
@@ -338,7 +335,7 @@ def triage(
     calendar: CalendarDep,
 ) -> EventDetail:
     """Route a needs-triage event by hand (人工研判)."""
-    routed = loop.triage_route(
+    routed = triaging.triage_route(
         session,
         actor,
         user,
@@ -359,7 +356,9 @@ def mark_invalid(
     event_id: int, body: ReasonBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Weed out an invalid or duplicate report (作废)."""
-    return detail(session, loop.mark_invalid(session, actor, user, event_id, reason=body.reason))
+    return detail(
+        session, triaging.mark_invalid(session, actor, user, event_id, reason=body.reason)
+    )
 
 
 class MergeBody(BaseModel):
@@ -374,5 +373,5 @@ def merge(
     event_id: int, body: MergeBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Merge a duplicate report into its master event (合并)."""
-    event = loop.merge(session, actor, user, event_id, into_id=body.into_id, reason=body.reason)
+    event = merging.merge(session, actor, user, event_id, into_id=body.into_id, reason=body.reason)
     return detail(session, event)

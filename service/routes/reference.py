@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from dispatch.departments import department_list
-from dispatch.health import check_health
-from dispatch.jurisdictions import county_summary, jurisdictions_geojson
+from dispatch.jobs.health import check_health
+from dispatch.reference.departments import department_list
+from dispatch.reference.jurisdictions import county_summary, jurisdictions_geojson
 from geo.levels import Level
 from service.deps import RouterDep, SessionDep, SettingsDep
 

@@ -9,26 +9,27 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from dispatch.boards import (
+from dispatch.boards.cards import delta_type
+from dispatch.boards.publisher import publish_after_commit
+from dispatch.boards.snapshot import board_refusal, board_snapshot
+from dispatch.boards.streams import (
     Board,
     BoardKind,
-    board_refusal,
-    board_snapshot,
     county_stream,
-    delta_type,
     department_stream,
     event_stream,
-    publish_after_commit,
     township_stream,
 )
-from dispatch.db import session_scope
-from dispatch.events import report_event
-from dispatch.jobs import alert_deadlines
-from dispatch.models import Assignment, UserRole
-from dispatch.policy import Actor
-from dispatch.queue import connect, offer_for_routing
-from dispatch.router import Router
-from dispatch.supervision import NONE, RED, YELLOW, alert_level
+from dispatch.core.db import session_scope
+from dispatch.core.queues import offer_for_routing
+from dispatch.core.redis import connect
+from dispatch.events.models import Assignment
+from dispatch.events.service import report_event
+from dispatch.jobs.scheduler import alert_deadlines
+from dispatch.routing.router import Router
+from dispatch.supervision.alerts import NONE, RED, YELLOW, alert_level
+from dispatch.users.models import UserRole
+from dispatch.users.policy import Actor
 from tests.helpers import new_report
 from tests.loop_fixtures import run_burst_worker
 
@@ -194,7 +195,7 @@ def test_a_snapshot_holds_open_events_of_the_township_only(env: tuple[Engine, st
 
 
 def test_publishing_recovers_when_a_stream_is_ahead_of_its_counter(redis_url: str) -> None:
-    from dispatch.boards import BoardMessage, publish, seq_key
+    from dispatch.boards.streams import BoardMessage, publish, seq_key
 
     connection = connect(redis_url)
     stream = county_stream()

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.classify import Classifier, Suggestion, grams, is_confident
-from dispatch.matter_lists import MatterRules, rules_from_file
-from dispatch.settings import Settings
+from dispatch.core.settings import Settings
+from dispatch.reference.lists.classify import Classifier, Suggestion, grams, is_confident
+from dispatch.reference.lists.importer import rules_from_file
+from dispatch.reference.lists.rules import MatterRules
 from tests.dispatch.fixtures import DEMO_DATA, FIXTURES
 
 

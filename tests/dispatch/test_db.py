@@ -2,7 +2,7 @@
 
 from sqlmodel import Session, select
 
-from dispatch.models import Platform
+from dispatch.reference.models import Platform
 
 
 def test_migration_seeds_the_four_default_platforms(session: Session) -> None:

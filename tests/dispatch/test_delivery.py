@@ -19,8 +19,13 @@ from rq.job import Job
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from dispatch.db import session_scope
-from dispatch.delivery import (
+from dispatch.core.clock import utcnow
+from dispatch.core.db import session_scope
+from dispatch.core.errors import InvalidInput, NotFound
+from dispatch.core.queues import DELIVERY_QUEUE, offer_for_routing
+from dispatch.core.redis import connect
+from dispatch.delivery.models import WebhookDelivery
+from dispatch.delivery.webhooks import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
     DeliveryStatus,
@@ -34,11 +39,9 @@ from dispatch.delivery import (
     retry_due_deliveries,
     set_webhook,
 )
-from dispatch.errors import InvalidInput, NotFound
-from dispatch.events import report_event
-from dispatch.models import Assignment, WebhookDelivery, utcnow
-from dispatch.queue import DELIVERY_QUEUE, connect, offer_for_routing
-from dispatch.router import Router
+from dispatch.events.models import Assignment
+from dispatch.events.service import report_event
+from dispatch.routing.router import Router
 from tests.helpers import demo_grid_point, new_report
 from tests.loop_fixtures import free_port, run_burst_worker
 

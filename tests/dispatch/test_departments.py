@@ -11,14 +11,19 @@ from openpyxl import Workbook
 from shapely.geometry import box
 from sqlmodel import Session, func, select
 
-from dispatch.departments import (
+from dispatch.core.errors import ImportRejected
+from dispatch.reference.departments import (
     ensure_township_platforms,
     import_departments,
     load_directory,
     parse_count,
 )
-from dispatch.errors import ImportRejected
-from dispatch.models import Department, DepartmentCoverage, DepartmentKind, JurisdictionRow
+from dispatch.reference.models import (
+    Department,
+    DepartmentCoverage,
+    DepartmentKind,
+    JurisdictionRow,
+)
 from tests.dispatch.fixtures import (
     FIXTURES,
     TOWNSHIP_CODES,

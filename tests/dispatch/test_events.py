@@ -8,11 +8,14 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from dispatch.events import event_steps, report_event, route_events
-from dispatch.models import Assignment, Event, EventStatus, utcnow
-from dispatch.router import Router
-from dispatch.schemas import EventCreate
-from dispatch.workcalendar import WorkCalendar, load_calendar
+from dispatch.core.clock import utcnow
+from dispatch.events.models import Assignment, Event, EventStatus
+from dispatch.events.read import event_steps
+from dispatch.events.schemas import EventCreate
+from dispatch.events.service import report_event
+from dispatch.loop.dispatching import route_events
+from dispatch.reference.calendar import WorkCalendar, load_calendar
+from dispatch.routing.router import Router
 from tests.helpers import new_report
 
 

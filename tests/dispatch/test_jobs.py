@@ -15,12 +15,14 @@ from rq import Queue, Worker
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
-from dispatch.db import session_scope
-from dispatch.events import report_event
-from dispatch.jobs import sweep
-from dispatch.models import Assignment, Event, EventStatus, utcnow
-from dispatch.queue import PENDING_KEY, connect, offer_for_routing
-from dispatch.router import Router
+from dispatch.core.clock import utcnow
+from dispatch.core.db import session_scope
+from dispatch.core.queues import PENDING_KEY, offer_for_routing
+from dispatch.core.redis import connect
+from dispatch.events.models import Assignment, Event, EventStatus
+from dispatch.events.service import report_event
+from dispatch.jobs.scheduler import sweep
+from dispatch.routing.router import Router
 from tests.conftest import REPO
 from tests.helpers import new_report
 from tests.loop_fixtures import run_burst_worker
@@ -192,14 +194,19 @@ def _wait_until(condition: object, what: str, timeout: float = 20.0) -> None:
 
 
 def test_routing_publishes_to_the_boards_that_show_the_event(env: tuple[Engine, str]) -> None:
-    from dispatch.boards import county_stream, department_stream, event_stream, township_stream
+    from dispatch.boards.streams import (
+        county_stream,
+        department_stream,
+        event_stream,
+        township_stream,
+    )
 
     engine, redis_url = env
     event_id = commit_report(engine)
     connection = connect(redis_url)
     offer_for_routing(connection, [event_id])
     run_burst_worker(redis_url)
-    (entry_id, fields), = connection.xrange(event_stream(event_id))
+    ((entry_id, fields),) = connection.xrange(event_stream(event_id))
     delta = json.loads(fields[b"d"])
     assert entry_id == b"1-0"  # sequence numbers are the board's own counter
     assert delta["type"] == "routed" and delta["event"]["id"] == event_id

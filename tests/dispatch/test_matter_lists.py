@@ -12,21 +12,27 @@ import pytest
 from openpyxl import Workbook
 from sqlmodel import Session, func, select
 
-from dispatch.departments import ensure_township_platforms, import_departments, load_directory
-from dispatch.errors import Conflict, ImportRejected, InvalidInput, NotFound
-from dispatch.matter_lists import (
+from dispatch.core.errors import Conflict, ImportRejected, InvalidInput, NotFound
+from dispatch.reference.departments import (
+    ensure_township_platforms,
+    import_departments,
+    load_directory,
+)
+from dispatch.reference.lists.importer import (
     MatterListImportReport,
-    get_list,
     import_matter_list,
+    rules_from_file,
+)
+from dispatch.reference.lists.rules import township_duty_tags
+from dispatch.reference.lists.versions import (
+    get_list,
     list_in_force,
     list_versions,
     load_rules,
     publish_list,
-    rules_from_file,
     rules_in_force,
-    township_duty_tags,
 )
-from dispatch.models import HandlingMode, ListStatus, Matter, MatterCooperator, MatterList
+from dispatch.reference.models import HandlingMode, ListStatus, Matter, MatterCooperator, MatterList
 from tests.dispatch.fixtures import (
     COUNTY,
     FIXTURES,

@@ -6,9 +6,10 @@ from typing import Literal
 
 import pytest
 
-from dispatch.errors import Forbidden
-from dispatch.models import AssignmentRole, UserRole
-from dispatch.policy import Action, Actor, AssignmentScope, EventScope, authorize, can
+from dispatch.core.errors import Forbidden
+from dispatch.events.models import AssignmentRole
+from dispatch.users.models import UserRole
+from dispatch.users.policy import Action, Actor, AssignmentScope, EventScope, authorize, can
 
 XINSHI, HEKOU = "320999004", "320999005"
 ZHIFA, ZHIFA_UNIT, SHICHANG, SHICHANG_UNIT = 1, 22, 2, 26
@@ -47,7 +48,9 @@ def platform_assignment(township: str, department_id: int, name: str) -> Assignm
 def department_assignment(department_id: int, name: str) -> AssignmentScope:
     """Return a lead assignment of a county department in 新市镇."""
     return AssignmentScope(
-        department_id=department_id, township_code=XINSHI, role=AssignmentRole.LEAD,
+        department_id=department_id,
+        township_code=XINSHI,
+        role=AssignmentRole.LEAD,
         department_name=name,
     )
 
@@ -101,8 +104,12 @@ EXPECTED: dict[Action, dict[UserRole, Rule]] = {
     Action.SUPERVISE: CENTRE_ONLY,
     Action.MANAGE_REFERENCE: {G: "none", T: "none", D: "none", C: "none", A: "all"},
 }
-ASSIGNMENT_ACTIONS = {Action.SIGN, Action.RETURN_ASSIGNMENT, Action.FEED_BACK,
-                      Action.REQUEST_EXTENSION}
+ASSIGNMENT_ACTIONS = {
+    Action.SIGN,
+    Action.RETURN_ASSIGNMENT,
+    Action.FEED_BACK,
+    Action.REQUEST_EXTENSION,
+}
 MATRIX = [
     pytest.param(role, action, where, id=f"{role.value}-{action.value}-{where}")
     for action in Action
@@ -115,14 +122,33 @@ def test_the_expected_table_covers_every_action_and_role() -> None:
     assert set(EXPECTED) == set(Action)
     assert all(set(rules) == set(UserRole) for rules in EXPECTED.values())
     assert {a.value for a in Action} == {
-        "report", "view_event", "triage_route", "mark_invalid", "merge", "sign",
-        "return_assignment", "feed_back", "refuse_return", "redispatch", "verify", "close",
-        "rate", "request_extension", "decide_extension", "supervise", "manage_reference",
+        "report",
+        "view_event",
+        "triage_route",
+        "mark_invalid",
+        "merge",
+        "sign",
+        "return_assignment",
+        "feed_back",
+        "refuse_return",
+        "redispatch",
+        "verify",
+        "close",
+        "rate",
+        "request_extension",
+        "decide_extension",
+        "supervise",
+        "manage_reference",
     }
 
 
-WHO = {G: "乡镇「新市镇」的网格员", T: "乡镇「新市镇」", D: "部门「县市场监督管理局」",
-       C: "县社会治理中心", A: "系统管理员"}
+WHO = {
+    G: "乡镇「新市镇」的网格员",
+    T: "乡镇「新市镇」",
+    D: "部门「县市场监督管理局」",
+    C: "县社会治理中心",
+    A: "系统管理员",
+}
 
 
 @pytest.mark.parametrize(("role", "action", "where"), MATRIX)
@@ -172,11 +198,17 @@ def test_a_department_refused_an_event_without_its_assignments_says_why() -> Non
 
 def test_county_staff_act_for_their_stationed_units_but_unit_staff_not_for_the_county() -> None:
     county_staff = Actor(
-        id=6, role=D, department_id=ZHIFA, department_ids=frozenset({ZHIFA, ZHIFA_UNIT}),
+        id=6,
+        role=D,
+        department_id=ZHIFA,
+        department_ids=frozenset({ZHIFA, ZHIFA_UNIT}),
         department_name="县综合行政执法局",
     )
     unit_staff = Actor(
-        id=7, role=D, department_id=ZHIFA_UNIT, department_ids=frozenset({ZHIFA_UNIT}),
+        id=7,
+        role=D,
+        department_id=ZHIFA_UNIT,
+        department_ids=frozenset({ZHIFA_UNIT}),
         department_name="第二执法中队",
     )
     on_unit = department_assignment(ZHIFA_UNIT, "第二执法中队")

@@ -8,17 +8,19 @@ from datetime import date
 from shapely.geometry import box
 from sqlmodel import Session, select
 
-from dispatch.classify import Classifier
-from dispatch.departments import (
+from dispatch.reference.departments import (
     DepartmentDirectory,
     DepartmentInfo,
     ensure_township_platforms,
     import_departments,
     load_directory,
 )
-from dispatch.matter_lists import MatterRule, MatterRules, import_matter_list, load_rules
-from dispatch.models import DepartmentKind, HandlingMode, JurisdictionRow
-from dispatch.routing import Assignment, Place, RoutingDecision, decide
+from dispatch.reference.lists.classify import Classifier
+from dispatch.reference.lists.importer import import_matter_list
+from dispatch.reference.lists.rules import MatterRule, MatterRules
+from dispatch.reference.lists.versions import load_rules
+from dispatch.reference.models import DepartmentKind, HandlingMode, JurisdictionRow
+from dispatch.routing.decide import Place, PlannedPart, RoutingDecision, decide
 from geo.index import Location, Neighbour
 from geo.jurisdiction import Jurisdiction
 from geo.levels import Level
@@ -175,8 +177,8 @@ def test_lead_goes_to_the_stationed_unit_covering_the_township() -> None:
     decision = route(code="C-012")
     assert decision.outcome == "routed" and decision.routed
     assert decision.triage_reasons == ()
-    assert decision.lead == Assignment(2, "第一执法中队", "lead", 1, "县综合行政执法局")
-    assert decision.cooperators == (Assignment(3, "县住房和城乡建设局", "co"),)
+    assert decision.lead == PlannedPart(2, "第一执法中队", "lead", 1, "县综合行政执法局")
+    assert decision.cooperators == (PlannedPart(3, "县住房和城乡建设局", "co"),)
     assert decision.territorial is not None
     assert decision.territorial.department_name == "新市镇综合执法平台"
     assert decision.territorial.role == "territorial"
@@ -205,7 +207,7 @@ def test_lead_goes_to_the_stationed_unit_covering_the_township() -> None:
 def test_without_a_covering_unit_the_department_itself_leads() -> None:
     decision = route(located(COUNTY, NANHU), code="C-012")
     assert decision.routed
-    assert decision.lead == Assignment(1, "县综合行政执法局", "lead")
+    assert decision.lead == PlannedPart(1, "县综合行政执法局", "lead")
     assert decision.reasons[1].endswith("牵头 县综合行政执法局")
     assert decision.territorial is not None
     assert decision.territorial.department_name == "南湖乡综合执法平台"
@@ -213,9 +215,9 @@ def test_without_a_covering_unit_the_department_itself_leads() -> None:
 
 def test_cooperators_follow_the_stationed_unit_rule_and_skip_the_lead() -> None:
     decision = route(code="A-009")
-    assert decision.lead == Assignment(3, "县住房和城乡建设局", "lead")
+    assert decision.lead == PlannedPart(3, "县住房和城乡建设局", "lead")
     # 县住建局 is listed as cooperator too, but it already leads.
-    assert decision.cooperators == (Assignment(2, "第一执法中队", "co", 1, "县综合行政执法局"),)
+    assert decision.cooperators == (PlannedPart(2, "第一执法中队", "co", 1, "县综合行政执法局"),)
     assert "协同: 县综合行政执法局 → 第一执法中队 (覆盖 新市镇)" in decision.reasons
     assert "属地（联合处置）: 新市镇综治工作平台 — 巡查发现、劝阻制止、报告移送" in decision.reasons
 
@@ -231,17 +233,17 @@ def test_township_handled_matter_is_led_by_the_platform() -> None:
     assert "事项 A-001 邻里纠纷 (清单 v3 第1行): 乡镇自办，由 新市镇综治工作平台 牵头处置" in (
         decision.reasons
     )
-    assert decision.cooperators == (Assignment(7, "新市派出所", "co", 6, "县公安局"),)
+    assert decision.cooperators == (PlannedPart(7, "新市派出所", "co", 6, "县公安局"),)
 
 
 def test_a_unit_named_in_the_list_gives_way_to_its_sibling_on_the_spot() -> None:
     at_home = route(code="A-030")
-    assert at_home.lead == Assignment(7, "新市派出所", "lead")
+    assert at_home.lead == PlannedPart(7, "新市派出所", "lead")
     dongling = Jurisdiction("T2", "东岭镇", Level.TOWNSHIP, "331100", box(1, 0, 2, 1))
     elsewhere = route(located(COUNTY, dongling), code="A-030")
-    assert elsewhere.lead == Assignment(8, "东岭派出所", "lead", 6, "县公安局")
+    assert elsewhere.lead == PlannedPart(8, "东岭派出所", "lead", 6, "县公安局")
     nowhere = route(located(COUNTY, NANHU), code="A-030")
-    assert nowhere.lead == Assignment(6, "县公安局", "lead")
+    assert nowhere.lead == PlannedPart(6, "县公安局", "lead")
 
 
 def test_matter_without_platform_is_routed_without_territorial_part() -> None:
@@ -347,7 +349,7 @@ def test_missing_township_platform_needs_triage() -> None:
     assert decision.outcome == "needs_triage"
     assert decision.triage_reasons == ("南湖乡 没有「市场监管」平台部门，无法派给属地",)
     # The rest of the plan is still worked out for whoever triages it.
-    assert decision.lead == Assignment(4, "县市场监督管理局", "lead")
+    assert decision.lead == PlannedPart(4, "县市场监督管理局", "lead")
 
 
 def test_near_a_township_boundary_still_routes_and_names_the_neighbour() -> None:

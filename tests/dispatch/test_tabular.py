@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from dispatch.errors import InvalidInput
-from dispatch.tabular import normalise_header, overflow_problems, read_table, split_list
+from dispatch.core.errors import InvalidInput
+from dispatch.reference.tabular import normalise_header, overflow_problems, read_table, split_list
 
 HEADER = "序号,牵头部门,事项名称,乡镇（街道）职责"
 BODY = "1,县综合行政执法局,违法建设,巡查发现、劝阻制止\n2,县市场监督管理局,食品安全,报告移送\n"

@@ -11,28 +11,20 @@ import shapely
 from argon2 import PasswordHasher
 from sqlmodel import Session, func, select
 
-from dispatch.db import make_engine
-from dispatch.errors import Conflict, InvalidInput
-from dispatch.models import (
-    Assignment,
-    AssignmentRole,
-    Department,
-    DepartmentKind,
-    Event,
-    JurisdictionRow,
-    User,
-    UserRole,
-)
-from dispatch.policy import Action, authorize, can
-from dispatch.users import (
+from dispatch.core.db import make_engine
+from dispatch.core.errors import Conflict, InvalidInput
+from dispatch.events.models import Assignment, AssignmentRole, Event
+from dispatch.events.scopes import assignment_scope, event_scope
+from dispatch.reference.models import Department, DepartmentKind, JurisdictionRow
+from dispatch.users.models import User, UserRole
+from dispatch.users.policy import Action, authorize, can
+from dispatch.users.scopes import actor_for
+from dispatch.users.service import (
     DEMO_PASSWORD,
     DEMO_USERS,
-    actor_for,
-    assignment_scope,
     authenticate,
     create_user,
     ensure_demo_users,
-    event_scope,
     get_user,
     hash_password,
     list_users,
@@ -63,15 +55,24 @@ def county(session: Session) -> County:
     rows = [
         JurisdictionRow(code="990001", name="测试县", level="county", geometry_wkb=box),
         JurisdictionRow(
-            code="990001001", name="甲镇", level="township", parent_code="990001",
+            code="990001001",
+            name="甲镇",
+            level="township",
+            parent_code="990001",
             geometry_wkb=box,
         ),
         JurisdictionRow(
-            code="990001002", name="乙镇", level="township", parent_code="990001",
+            code="990001002",
+            name="乙镇",
+            level="township",
+            parent_code="990001",
             geometry_wkb=box,
         ),
         JurisdictionRow(
-            code="990001001001", name="甲村", level="village", parent_code="990001001",
+            code="990001001001",
+            name="甲村",
+            level="village",
+            parent_code="990001001",
             geometry_wkb=box,
         ),
     ]
@@ -112,8 +113,12 @@ def test_a_created_user_signs_in_with_the_password_and_the_hash_is_argon2id(
     session: Session, county: County
 ) -> None:
     user = create_user(
-        session, username="Li.Wei", password=PASSWORD, role=UserRole.GRID_WORKER,
-        township_code=county.township_a, display_name=" 李伟 ",
+        session,
+        username="Li.Wei",
+        password=PASSWORD,
+        role=UserRole.GRID_WORKER,
+        township_code=county.township_a,
+        display_name=" 李伟 ",
     )
     assert user.id is not None
     assert user.username == "li.wei"
@@ -219,10 +224,13 @@ def test_each_invalid_user_is_refused_naming_the_field(
 ) -> None:
     placeholders = {"A": county.township_a, "V": county.village, "E": county.enforcement}
     arguments: dict[str, object] = {
-        "username": "valid.name", "password": PASSWORD, "role": UserRole.ADMIN,
+        "username": "valid.name",
+        "password": PASSWORD,
+        "role": UserRole.ADMIN,
     }
-    arguments.update({k: placeholders.get(v, v) if isinstance(v, str) else v
-                      for k, v in changes.items()})
+    arguments.update(
+        {k: placeholders.get(v, v) if isinstance(v, str) else v for k, v in changes.items()}
+    )
     with pytest.raises(InvalidInput) as refused:
         create_user(session, **arguments)  # type: ignore[arg-type]
     assert refused.value.field == field
@@ -231,17 +239,36 @@ def test_each_invalid_user_is_refused_naming_the_field(
 
 def test_every_role_is_created_with_the_scope_it_needs(session: Session, county: County) -> None:
     created = [
-        create_user(session, username="g1x", password=PASSWORD, role=UserRole.GRID_WORKER,
-                    township_code=county.township_a),
-        create_user(session, username="t1x", password=PASSWORD, role=UserRole.TOWNSHIP_OPERATOR,
-                    township_code=county.township_b),
-        create_user(session, username="d1x", password=PASSWORD, role=UserRole.DEPARTMENT_STAFF,
-                    department_id=county.market),
+        create_user(
+            session,
+            username="g1x",
+            password=PASSWORD,
+            role=UserRole.GRID_WORKER,
+            township_code=county.township_a,
+        ),
+        create_user(
+            session,
+            username="t1x",
+            password=PASSWORD,
+            role=UserRole.TOWNSHIP_OPERATOR,
+            township_code=county.township_b,
+        ),
+        create_user(
+            session,
+            username="d1x",
+            password=PASSWORD,
+            role=UserRole.DEPARTMENT_STAFF,
+            department_id=county.market,
+        ),
         create_user(session, username="c1x", password=PASSWORD, role=UserRole.COMMAND_CENTRE),
         create_user(session, username="a1x", password="12345678", role=UserRole.ADMIN),
     ]
     assert [u.role for u in list_users(session)] == [
-        "admin", "command_centre", "department_staff", "grid_worker", "township_operator"
+        "admin",
+        "command_centre",
+        "department_staff",
+        "grid_worker",
+        "township_operator",
     ]
     labels = [scope_label(session, u) for u in created]
     assert labels == ["甲镇 (990001001)", "乙镇 (990001002)", "测试县市场监管局", None, None]
@@ -258,16 +285,15 @@ def test_a_duplicate_username_is_a_conflict_whatever_its_case(session: Session) 
 # ---- Scopes typed at the command line ----------------------------------------------------------
 
 
-def test_a_scope_is_found_by_code_name_id_or_short_name(
-    session: Session, county: County
-) -> None:
+def test_a_scope_is_found_by_code_name_id_or_short_name(session: Session, county: County) -> None:
     assert resolve_scope(session, UserRole.GRID_WORKER, "990001002") == ("990001002", None)
     assert resolve_scope(session, UserRole.TOWNSHIP_OPERATOR, "甲镇") == ("990001001", None)
     staff = UserRole.DEPARTMENT_STAFF
     assert resolve_scope(session, staff, "测试县综合执法局") == (None, county.enforcement)
     assert resolve_scope(session, staff, "测试监管局") == (None, county.market)
     assert resolve_scope(session, staff, str(county.enforcement_unit)) == (
-        None, county.enforcement_unit
+        None,
+        county.enforcement_unit,
     )
     assert resolve_scope(session, UserRole.ADMIN, None) == (None, None)
 
@@ -296,18 +322,32 @@ def test_a_scope_that_does_not_fit_is_refused(
 def test_county_staff_act_for_their_units_and_unit_staff_for_themselves(
     session: Session, county: County
 ) -> None:
-    county_staff = create_user(session, username="zfx", password=PASSWORD,
-                               role=UserRole.DEPARTMENT_STAFF, department_id=county.enforcement)
-    unit_staff = create_user(session, username="zdx", password=PASSWORD,
-                             role=UserRole.DEPARTMENT_STAFF,
-                             department_id=county.enforcement_unit)
+    county_staff = create_user(
+        session,
+        username="zfx",
+        password=PASSWORD,
+        role=UserRole.DEPARTMENT_STAFF,
+        department_id=county.enforcement,
+    )
+    unit_staff = create_user(
+        session,
+        username="zdx",
+        password=PASSWORD,
+        role=UserRole.DEPARTMENT_STAFF,
+        department_id=county.enforcement_unit,
+    )
     county_actor = actor_for(session, county_staff)
     assert county_actor.department_ids == {county.enforcement, county.enforcement_unit}
     assert county_actor.department_name == "测试县综合执法局"
     assert actor_for(session, unit_staff).department_ids == {county.enforcement_unit}
 
-    operator = create_user(session, username="opx", password=PASSWORD,
-                           role=UserRole.TOWNSHIP_OPERATOR, township_code=county.township_a)
+    operator = create_user(
+        session,
+        username="opx",
+        password=PASSWORD,
+        role=UserRole.TOWNSHIP_OPERATOR,
+        township_code=county.township_a,
+    )
     township_actor = actor_for(session, operator)
     assert township_actor.role is UserRole.TOWNSHIP_OPERATOR
     assert township_actor.township_name == "甲镇"
@@ -317,17 +357,26 @@ def test_county_staff_act_for_their_units_and_unit_staff_for_themselves(
 def test_scopes_built_from_rows_let_the_rules_decide(session: Session, county: County) -> None:
     now = datetime.now(UTC)
     event = Event(
-        client_id="7b3c6c52-0000-4000-8000-000000000001", source="app", reported_at=now,
-        raw_lon=120.05, raw_lat=33.05, crs="wgs84", lon=120.05, lat=33.05,
-        description="路边占道经营", township_code=county.township_a,
+        client_id="7b3c6c52-0000-4000-8000-000000000001",
+        source="app",
+        reported_at=now,
+        raw_lon=120.05,
+        raw_lat=33.05,
+        crs="wgs84",
+        lon=120.05,
+        lat=33.05,
+        description="路边占道经营",
+        township_code=county.township_a,
     )
     session.add(event)
     session.flush()
     assert event.id is not None
-    lead = Assignment(event_id=event.id, department_id=county.enforcement_unit,
-                      role=AssignmentRole.LEAD)
-    territorial = Assignment(event_id=event.id, department_id=county.platform_a,
-                             role=AssignmentRole.TERRITORIAL)
+    lead = Assignment(
+        event_id=event.id, department_id=county.enforcement_unit, role=AssignmentRole.LEAD
+    )
+    territorial = Assignment(
+        event_id=event.id, department_id=county.platform_a, role=AssignmentRole.TERRITORIAL
+    )
     session.add_all([lead, territorial])
     session.flush()
 
@@ -340,18 +389,36 @@ def test_scopes_built_from_rows_let_the_rules_decide(session: Session, county: C
     assert on_unit.platform_township_code is None
     assert on_unit.department_name == "测试执法一中队"
 
-    operator = actor_for(session, create_user(
-        session, username="op.a", password=PASSWORD, role=UserRole.TOWNSHIP_OPERATOR,
-        township_code=county.township_a,
-    ))
-    county_staff = actor_for(session, create_user(
-        session, username="zf.a", password=PASSWORD, role=UserRole.DEPARTMENT_STAFF,
-        department_id=county.enforcement,
-    ))
-    market_staff = actor_for(session, create_user(
-        session, username="sc.a", password=PASSWORD, role=UserRole.DEPARTMENT_STAFF,
-        department_id=county.market,
-    ))
+    operator = actor_for(
+        session,
+        create_user(
+            session,
+            username="op.a",
+            password=PASSWORD,
+            role=UserRole.TOWNSHIP_OPERATOR,
+            township_code=county.township_a,
+        ),
+    )
+    county_staff = actor_for(
+        session,
+        create_user(
+            session,
+            username="zf.a",
+            password=PASSWORD,
+            role=UserRole.DEPARTMENT_STAFF,
+            department_id=county.enforcement,
+        ),
+    )
+    market_staff = actor_for(
+        session,
+        create_user(
+            session,
+            username="sc.a",
+            password=PASSWORD,
+            role=UserRole.DEPARTMENT_STAFF,
+            department_id=county.market,
+        ),
+    )
     assert can(operator, Action.SIGN, assignment=on_platform)
     assert not can(operator, Action.SIGN, assignment=on_unit)
     assert can(county_staff, Action.SIGN, assignment=on_unit)

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, func, select
 
-from dispatch.errors import ImportRejected, InvalidInput
-from dispatch.models import CalendarDay
-from dispatch.workcalendar import (
+from dispatch.core.errors import ImportRejected, InvalidInput
+from dispatch.reference.calendar import (
     CALENDARS_DIR,
     CHINA_TZ,
     WorkCalendar,
@@ -24,6 +23,7 @@ from dispatch.workcalendar import (
     shipped_calendar_files,
     uses_wall_clock,
 )
+from dispatch.reference.models import CalendarDay
 
 CN_2025 = CALENDARS_DIR / "cn-2025.json"
 CN_2026 = CALENDARS_DIR / "cn-2026.json"

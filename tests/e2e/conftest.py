@@ -20,8 +20,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 from rq import Worker
 
-from dispatch.queue import connect
-from dispatch.users import DEMO_PASSWORD
+from dispatch.core.redis import connect
+from dispatch.users.service import DEMO_PASSWORD
 from tests.conftest import REPO
 from tests.loop_fixtures import LiveServer, Loop
 

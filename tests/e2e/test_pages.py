@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlmodel import Session, select
 
-from dispatch.models import Department
+from dispatch.reference.models import Department
 from tests.e2e.conftest import PASSWORD, Service
 from tests.service.test_loop import report_body
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from typer.testing import CliRunner, Result
 
-from dispatch.settings import get_settings
+from dispatch.core.settings import get_settings
 from service.cli import app
 
 RunCli = Callable[..., Result]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from dispatch.settings import Settings
+from dispatch.core.settings import Settings
 from service.app import create_app
 from tests.helpers import demo_grid_point
 

@@ -12,12 +12,17 @@ import pytest
 import typer
 from fastapi.testclient import TestClient
 
-from dispatch.auth import issue_token, read_token
-from dispatch.db import make_engine, session_scope
-from dispatch.errors import Unauthorized
-from dispatch.models import User, UserRole
-from dispatch.settings import SecretKeyError, Settings, get_settings
-from dispatch.users import DEMO_PASSWORD, create_user, ensure_demo_users, get_user_by_username
+from dispatch.core.db import make_engine, session_scope
+from dispatch.core.errors import Unauthorized
+from dispatch.core.settings import SecretKeyError, Settings, get_settings
+from dispatch.users.models import User, UserRole
+from dispatch.users.service import (
+    DEMO_PASSWORD,
+    create_user,
+    ensure_demo_users,
+    get_user_by_username,
+)
+from dispatch.users.tokens import issue_token, read_token
 from service.app import create_app
 from tests.service.conftest import RunCli
 
@@ -34,7 +39,9 @@ def demo_users(demo_database_url: str) -> dict[str, str]:
             printed = ensure_demo_users(session)
             if get_user_by_username(session, INACTIVE) is None:
                 user = create_user(
-                    session, username=INACTIVE, password=DEMO_PASSWORD,
+                    session,
+                    username=INACTIVE,
+                    password=DEMO_PASSWORD,
                     role=UserRole.COMMAND_CENTRE,
                 )
                 user.active = False
@@ -60,9 +67,7 @@ def client(auth_settings: Settings, demo_users: dict[str, str]) -> Iterator[Test
 
 def sign_in(client: TestClient, username: str, password: str) -> tuple[int, dict[str, object]]:
     """Post the OAuth2 password form; return the status and the JSON body."""
-    response = client.post(
-        "/api/auth/token", data={"username": username, "password": password}
-    )
+    response = client.post("/api/auth/token", data={"username": username, "password": password})
     return response.status_code, response.json()
 
 
@@ -89,8 +94,16 @@ def test_good_credentials_get_a_bearer_token_for_that_user(
     assert body["expires_in"] == 720 * 60
     user = body["user"]
     assert isinstance(user, dict)
-    assert set(user) == {"id", "username", "role", "township_code", "department_id",
-                         "display_name", "township_name", "department_name"}
+    assert set(user) == {
+        "id",
+        "username",
+        "role",
+        "township_code",
+        "department_id",
+        "display_name",
+        "township_name",
+        "department_name",
+    }
     assert user["username"] == "zhifa" and user["role"] == "department_staff"
     assert user["department_name"] == "县综合行政执法局" and user["township_name"] is None
     assert user["township_code"] is None and isinstance(user["department_id"], int)
@@ -149,9 +162,7 @@ def test_an_inactive_user_cannot_sign_in_nor_use_a_token(
 
 
 def test_the_form_is_the_oauth2_password_form(client: TestClient) -> None:
-    response = client.post(
-        "/api/auth/token", json={"username": "admin", "password": DEMO_PASSWORD}
-    )
+    response = client.post("/api/auth/token", json={"username": "admin", "password": DEMO_PASSWORD})
     assert response.status_code == 422
     assert response.json()["detail"]["field"] == "username"
 
@@ -253,15 +264,28 @@ def test_user_add_reads_the_password_from_stdin_and_the_user_can_sign_in(
     demo_cli: RunCli, client: TestClient
 ) -> None:
     added = demo_cli(
-        "user", "add", "test-cli-market", "--role", "department_staff",
-        "--scope", "县市场监督管理局", "--display-name", "市场监管局值班员",
+        "user",
+        "add",
+        "test-cli-market",
+        "--role",
+        "department_staff",
+        "--scope",
+        "县市场监督管理局",
+        "--display-name",
+        "市场监管局值班员",
         input="market password 1\n",
     )
     assert added.exit_code == 0, added.output
     assert "test-cli-market (department_staff, 县市场监督管理局)" in added.output
 
     township = demo_cli(
-        "user", "add", "Test-CLI-Hekou", "--role", "township_operator", "--scope", "河口镇",
+        "user",
+        "add",
+        "Test-CLI-Hekou",
+        "--role",
+        "township_operator",
+        "--scope",
+        "河口镇",
         input="hekou password 1\n",
     )
     assert township.exit_code == 0, township.output
@@ -291,8 +315,15 @@ def test_user_add_reads_the_password_from_stdin_and_the_user_can_sign_in(
         (("centre", "--role", "command_centre"), "long enough\n", "已存在"),
         (("x", "--role", "admin"), "long enough\n", "用户名须为 3–100"),
     ],
-    ids=["empty-password", "short-password", "no-scope", "scope-for-admin", "unknown-dept",
-         "duplicate", "bad-username"],
+    ids=[
+        "empty-password",
+        "short-password",
+        "no-scope",
+        "scope-for-admin",
+        "unknown-dept",
+        "duplicate",
+        "bad-username",
+    ],
 )
 def test_user_add_refuses_bad_input_with_status_2(
     demo_cli: RunCli, demo_users: dict[str, str], args: tuple[str, ...], stdin: str, message: str

@@ -16,8 +16,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from dispatch.settings import Settings
-from dispatch.users import DEMO_PASSWORD
+from dispatch.core.settings import Settings
+from dispatch.users.service import DEMO_PASSWORD
 from tests.conftest import REPO
 from tests.loop_fixtures import LiveServer, Loop, free_port, run_burst_worker
 from tests.service.test_loop import report_body

@@ -8,9 +8,12 @@ from uuid import uuid4
 
 from sqlmodel import Session, select
 
-from dispatch.db import make_engine, session_scope
-from dispatch.delivery import DeliveryStatus
-from dispatch.models import Assignment, Department, WebhookDelivery, utcnow
+from dispatch.core.clock import utcnow
+from dispatch.core.db import make_engine, session_scope
+from dispatch.delivery.models import WebhookDelivery
+from dispatch.delivery.webhooks import DeliveryStatus
+from dispatch.events.models import Assignment
+from dispatch.reference.models import Department
 from tests.helpers import demo_grid_point
 from tests.loop_fixtures import Loop
 from tests.service.conftest import RunCli

@@ -11,9 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from rq import Queue
 
-from dispatch.delivery import enqueue_deliveries
-from dispatch.queue import DELIVERY_QUEUE, connect
-from dispatch.settings import Settings
+from dispatch.core.queues import DELIVERY_QUEUE
+from dispatch.core.redis import connect
+from dispatch.core.settings import Settings
+from dispatch.delivery.webhooks import enqueue_deliveries
 from service.app import create_app
 from tests.helpers import demo_grid_point
 from tests.loop_fixtures import Loop, RedisServer

@@ -11,10 +11,11 @@ from uuid import uuid4
 import pytest
 from sqlmodel import Session, func, select
 
-from dispatch.jobs import sweep
-from dispatch.models import Assignment, Department, Event
-from dispatch.queue import connect
-from dispatch.settings import Settings
+from dispatch.core.redis import connect
+from dispatch.core.settings import Settings
+from dispatch.events.models import Assignment, Event
+from dispatch.jobs.scheduler import sweep
+from dispatch.reference.models import Department
 from tests.helpers import demo_grid_point
 from tests.loop_fixtures import LiveServer, Loop, RedisServer, run_burst_worker
 

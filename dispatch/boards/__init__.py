@@ -1,0 +1,1 @@
+"""Live boards: cards of events, their Redis streams, snapshots, who may watch."""

@@ -1,0 +1,252 @@
+"""Cards: the whole current state of one event, as every board shows it, and board deltas."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from dispatch.boards.streams import Board, BoardKind, BoardMessage
+from dispatch.core.clock import utcnow
+from dispatch.events.models import Assignment, Event, Step
+from dispatch.events.schemas import StepPublic
+from dispatch.reference.models import Department, JurisdictionRow, Matter, Platform
+
+DESCRIPTION_CHARS = 300
+
+
+# ---- Cards: the whole current state of one event, as every board shows it ----------------
+
+# Which delta type a transaction's steps amount to: the first found in this order wins, so
+# "routed" beats the dispatch steps that come with it and "signed" the lead_sign after it.
+_TYPE_OF_ACTION: dict[str, str] = {
+    "need_triage": "needs_triage",
+    "route": "routed",
+    "triage_route": "routed",
+    "rate_unsatisfied": "reopened",
+    "verify_fail": "verify_failed",
+    "verify_pass": "verified",
+    "close": "closed",
+    "rate_satisfied": "rated",
+    "mark_invalid": "invalid",
+    "merge": "merged",
+    "redispatch": "redispatched",
+    "refuse_return": "return_refused",
+    "return": "returned",
+    "all_fed_back": "fed_back",
+    "feed_back": "fed_back",
+    "lead_sign": "signed",
+    "sign": "signed",
+    "overdue": "overdue",
+    "deadline_near": "deadline_near",
+    "report": "reported",
+    "handle_on_site": "reported",
+}
+_PRIORITY = {action: rank for rank, action in enumerate(_TYPE_OF_ACTION)}
+# Steps that only intake writes: an event with nothing else in the transaction has no parts.
+_INTAKE = frozenset({"report", "handle_on_site"})
+
+
+def delta_type(actions: Iterable[str]) -> str:
+    """Name what a transaction's steps amount to for a board ("changed" when nothing known)."""
+    known = [a for a in actions if a in _PRIORITY]
+    if not known:
+        return "changed"
+    return _TYPE_OF_ACTION[min(known, key=_PRIORITY.__getitem__)]
+
+
+class _Names:
+    """Names of jurisdictions, departments, platforms and matters for a batch of cards."""
+
+    def __init__(self, session: Session, events: Sequence[Event], assignments: list[Assignment]):
+        codes = {c for e in events for c in (e.township_code, e.village_code, e.grid_code) if c}
+        self.places = (
+            dict(
+                session.exec(
+                    select(JurisdictionRow.code, JurisdictionRow.name).where(
+                        col(JurisdictionRow.code).in_(sorted(codes))
+                    )
+                ).all()
+            )
+            if codes
+            else {}
+        )
+        departments = {a.department_id for a in assignments} | {
+            a.on_behalf_of_id for a in assignments if a.on_behalf_of_id is not None
+        }
+        self.departments: dict[int, str] = {}
+        if departments:
+            for dept_id, name in session.exec(
+                select(Department.id, Department.name).where(
+                    col(Department.id).in_(sorted(departments))
+                )
+            ).all():
+                assert dept_id is not None
+                self.departments[dept_id] = name
+        platforms = {e.platform_code for e in events if e.platform_code}
+        self.platforms = (
+            dict(
+                session.exec(
+                    select(Platform.code, Platform.name).where(
+                        col(Platform.code).in_(sorted(platforms))
+                    )
+                ).all()
+            )
+            if platforms
+            else {}
+        )
+        keys = {(e.matter_list_id, e.matter_code) for e in events if e.matter_code}
+        list_ids = sorted({k[0] for k in keys if k[0] is not None})
+        self.matters: dict[tuple[int | None, str], str] = {}
+        if list_ids:
+            for list_id, code, name in session.exec(
+                select(Matter.list_id, Matter.code, Matter.name).where(
+                    col(Matter.list_id).in_(list_ids),
+                    col(Matter.code).in_(sorted({k[1] for k in keys if k[1]})),
+                )
+            ).all():
+                self.matters[(list_id, code)] = name
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _assignment_card(assignment: Assignment, names: _Names) -> dict[str, Any]:
+    return {
+        "id": assignment.id,
+        "event_id": assignment.event_id,
+        "department_id": assignment.department_id,
+        "department_name": names.departments.get(assignment.department_id, ""),
+        "on_behalf_of_id": assignment.on_behalf_of_id,
+        "on_behalf_of_name": names.departments.get(assignment.on_behalf_of_id or -1),
+        "role": assignment.role,
+        "round": assignment.round,
+        "status": assignment.status,
+        "duties": list(assignment.duties),
+        "duties_text": assignment.duties_text,
+        "sign_by": _iso(assignment.sign_by),
+        "handle_by": _iso(assignment.handle_by),
+        "signed_at": _iso(assignment.signed_at),
+        "fed_back_at": _iso(assignment.fed_back_at),
+        "feedback": assignment.feedback,
+        "return_reason": assignment.return_reason,
+        "return_clause": assignment.return_clause,
+        "created_at": _iso(assignment.created_at),
+        "sign_alert": assignment.sign_alert,
+        "handle_alert": assignment.handle_alert,
+    }
+
+
+def _card(event: Event, assignments: list[Assignment], names: _Names) -> dict[str, Any]:
+    description = event.description
+    if len(description) > DESCRIPTION_CHARS:
+        description = description[:DESCRIPTION_CHARS] + "…"
+    return {
+        "id": event.id,
+        "status": event.status,
+        "township_code": event.township_code,
+        "township_name": names.places.get(event.township_code or ""),
+        "village_code": event.village_code,
+        "village_name": names.places.get(event.village_code or ""),
+        "grid_code": event.grid_code,
+        "grid_name": names.places.get(event.grid_code or ""),
+        "platform_code": event.platform_code,
+        "platform_name": names.platforms.get(event.platform_code or ""),
+        "matter_code": event.matter_code,
+        "matter_name": names.matters.get((event.matter_list_id, event.matter_code or "")),
+        "description": description,
+        "address": event.address,
+        "urgent": event.urgent,
+        "source": event.source,
+        "lon": event.lon,
+        "lat": event.lat,
+        "received_at": _iso(event.received_at),
+        "sign_by": _iso(event.sign_by),
+        "handle_by": _iso(event.handle_by),
+        "closed_at": _iso(event.closed_at),
+        "rating": event.rating,
+        "rework_count": event.rework_count,
+        "updated_at": _iso(event.updated_at),
+        "assignments": [_assignment_card(a, names) for a in assignments],
+    }
+
+
+def _assignments_by_event(session: Session, event_ids: list[int]) -> dict[int, list[Assignment]]:
+    found: dict[int, list[Assignment]] = {i: [] for i in event_ids}
+    if event_ids:
+        for assignment in session.exec(
+            select(Assignment)
+            .where(col(Assignment.event_id).in_(event_ids))
+            .order_by(col(Assignment.id))
+        ):
+            found[assignment.event_id].append(assignment)
+    return found
+
+
+def cards(
+    session: Session, events: Sequence[Event], *, without_parts: frozenset[int] = frozenset()
+) -> list[dict[str, Any]]:
+    """Return the cards of these events, with their assignments and the names boards show.
+
+    Events in without_parts are known to have no assignment (just reported): intake is the
+    hot path, so their cards skip the query.
+    """
+    ids = [e.id for e in events if e.id is not None and e.id not in without_parts]
+    by_event = _assignments_by_event(session, ids)
+    names = _Names(session, events, [a for parts in by_event.values() for a in parts])
+    return [_card(e, by_event.get(e.id or -1, []), names) for e in events]
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    """Return a step as the API shows it (StepPublic), as plain JSON data."""
+    return StepPublic.model_validate(step.model_dump()).model_dump(mode="json")
+
+
+def boards_of(card: dict[str, Any]) -> tuple[Board, ...]:
+    """Return every board that shows this event: county, its township, its departments, its own."""
+    found = [Board(BoardKind.COUNTY), Board(BoardKind.EVENT, str(card["id"]))]
+    if card["township_code"]:
+        found.append(Board(BoardKind.TOWNSHIP, card["township_code"]))
+    departments: set[int] = set()
+    for part in card["assignments"]:
+        departments.add(part["department_id"])
+        if part["on_behalf_of_id"]:
+            departments.add(part["on_behalf_of_id"])
+    found.extend(Board(BoardKind.DEPARTMENT, str(d)) for d in sorted(departments))
+    return tuple(found)
+
+
+def board_messages(
+    session: Session, changed: list[tuple[Event, list[Step]]], *, at: datetime | None = None
+) -> list[BoardMessage]:
+    """Turn the events a transaction changed, with its steps, into one message per event."""
+    moment = _iso(at or utcnow())
+    messages = []
+    just_reported = frozenset(
+        e.id for e, steps in changed if e.id is not None and all(s.action in _INTAKE for s in steps)
+    )
+    built = cards(session, [e for e, _ in changed], without_parts=just_reported)
+    for card, (_, steps) in zip(built, changed, strict=True):
+        kind = delta_type(s.action for s in steps)
+        # Boards show cards; only the event's own page shows the steps (half the bytes).
+        boards = boards_of(card)
+        own = tuple(b for b in boards if b.kind is BoardKind.EVENT)
+        others = tuple(b for b in boards if b.kind is not BoardKind.EVENT)
+        timeline = [step_json(s) for s in steps]
+        messages.append(
+            BoardMessage(
+                own, _compact({"type": kind, "event": card, "steps": timeline, "at": moment})
+            )
+        )
+        messages.append(
+            BoardMessage(others, _compact({"type": kind, "event": card, "steps": [], "at": moment}))
+        )
+    return messages
+
+
+def _compact(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)

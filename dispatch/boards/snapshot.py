@@ -1,0 +1,95 @@
+"""Snapshots: the cards a board starts from, and who may watch which board."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from dispatch.boards.cards import cards
+from dispatch.boards.streams import Board, BoardKind
+from dispatch.core.clock import day_start, utcnow
+from dispatch.events.lifecycle import OPEN
+from dispatch.events.models import Assignment, AssignmentStatus, Event, EventStatus
+from dispatch.reference.models import Department
+from dispatch.users.models import UserRole
+from dispatch.users.policy import CENTRE_ROLES, ROLE_LABELS, TOWNSHIP_ROLES, Actor
+
+# A board snapshot holds every open event; past this many only the newest are sent.
+SNAPSHOT_LIMIT = 5000
+# Boards keep fed-back assignments and closed, unrated events this many days.
+FOLLOW_UP_DAYS = 7
+
+
+# ---- Snapshots -------------------------------------------------------------------------
+
+
+def _events_for_board(
+    session: Session, board: Board, department_ids: frozenset[int], now: datetime
+) -> list[Event]:
+    today = day_start(now)
+    recent = now - timedelta(days=FOLLOW_UP_DAYS)
+    query = select(Event)
+    if board.kind is BoardKind.DEPARTMENT:
+        mine = select(Assignment.event_id).where(
+            col(Assignment.department_id).in_(sorted(department_ids)),
+            or_(
+                col(Assignment.status).in_(
+                    (AssignmentStatus.PENDING, AssignmentStatus.SIGNED, AssignmentStatus.RETURNED)
+                ),
+                col(Assignment.fed_back_at) >= recent,
+            ),
+        )
+        query = query.where(col(Event.id).in_(mine))
+    else:
+        query = query.where(
+            or_(
+                col(Event.status).in_([*(s.value for s in OPEN), EventStatus.VERIFIED.value]),
+                # closed but not yet followed up (回访): the township still has to rate it
+                (col(Event.status) == EventStatus.CLOSED) & (col(Event.closed_at) >= recent),
+                col(Event.received_at) >= today,
+                col(Event.closed_at) >= today,
+            )
+        )
+        if board.kind is BoardKind.TOWNSHIP:
+            query = query.where(Event.township_code == board.key)
+    query = query.order_by(col(Event.received_at).desc(), col(Event.id).desc())
+    return list(session.exec(query.limit(SNAPSHOT_LIMIT)).all())
+
+
+def board_snapshot(
+    session: Session, board: Board, *, department_ids: frozenset[int] = frozenset()
+) -> list[dict[str, Any]]:
+    """Return the cards a board starts from: open, verified, unrated and today's; newest first."""
+    return cards(session, _events_for_board(session, board, department_ids, utcnow()))
+
+
+def department_board_ids(session: Session, department_id: int) -> frozenset[int]:
+    """Return a department and the stationed units it answers for."""
+    units = session.exec(select(Department.id).where(Department.parent_id == department_id))
+    return frozenset({department_id, *(u for u in units if u is not None)})
+
+
+def board_refusal(actor: Actor, board: Board) -> str | None:
+    """Return why the user may not watch a county, township or department board, or None."""
+    if actor.role in CENTRE_ROLES:
+        return None
+    if board.kind is BoardKind.TOWNSHIP and actor.role in TOWNSHIP_ROLES:
+        if actor.township_code == board.key:
+            return None
+        return f"只能查看本乡镇的看板，不能查看乡镇「{board.key}」的看板"
+    if board.kind is BoardKind.DEPARTMENT and actor.role is UserRole.DEPARTMENT_STAFF:
+        if board.key.isdigit() and int(board.key) in actor.department_ids:
+            return None
+        return f"只能查看本部门（含派驻机构）的看板，不能查看部门 {board.key} 的看板"
+    return f"{ROLE_LABELS[actor.role]}不能查看{_BOARD_LABELS[board.kind]}"
+
+
+_BOARD_LABELS = {
+    BoardKind.COUNTY: "县指挥中心看板",
+    BoardKind.TOWNSHIP: "乡镇看板",
+    BoardKind.DEPARTMENT: "部门看板",
+    BoardKind.EVENT: "事件",
+}

@@ -1,0 +1,1 @@
+"""The ground floor: database, settings, errors, clock, Redis, queues, the outbox."""

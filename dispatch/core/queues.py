@@ -1,0 +1,69 @@
+"""The RQ queues and the routing hand-off.
+
+Routing is batched. Intake adds event ids to a Redis set and makes sure one drain job is
+queued; a worker drains the set in batches, so throughput is not one RQ job per event
+while a lone event is still routed within a second. The database stays the source of
+truth: the sweeper re-offers every committed event still waiting, so an id lost with a
+dead worker or a Redis outage is routed later, and routing itself is idempotent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import redis
+from rq import Queue
+
+from dispatch.core.redis import KEY_PREFIX
+
+log = logging.getLogger(__name__)
+PENDING_KEY = f"{KEY_PREFIX}:route:pending"
+DRAIN_FLAG_KEY = f"{KEY_PREFIX}:route:drain-queued"
+DRAIN_COUNTER_KEY = f"{KEY_PREFIX}:route:drain-counter"
+ROUTING_QUEUE = "routing"
+DELIVERY_QUEUE = "delivery"
+QUEUES = (ROUTING_QUEUE, DELIVERY_QUEUE)
+# If a drain job is lost before it runs, the flag expires and the next intake queues another.
+DRAIN_FLAG_TTL_S = 10
+
+
+def offer_for_routing(connection: redis.Redis, event_ids: Iterable[int]) -> None:
+    """Hand committed events to the routing workers; raise redis errors to the caller."""
+    ids = [int(i) for i in event_ids]
+    if not ids:
+        return
+    pipe = connection.pipeline()
+    pipe.sadd(PENDING_KEY, *ids)
+    pipe.set(DRAIN_FLAG_KEY, "1", nx=True, ex=DRAIN_FLAG_TTL_S)
+    _, newly_flagged = pipe.execute()
+    if newly_flagged:
+        ticket = int(connection.incr(DRAIN_COUNTER_KEY))
+        Queue(ROUTING_QUEUE, connection=connection).enqueue_call(
+            "dispatch.jobs.routing.drain_routing",
+            job_id=f"route-drain-{ticket}",
+            result_ttl=60,
+            failure_ttl=24 * 3600,
+        )
+
+
+def offer_quietly(connection: redis.Redis | None, event_ids: Iterable[int]) -> bool:
+    """Offer events for routing, logging instead of raising when Redis is unavailable."""
+    if connection is None:
+        return False
+    try:
+        offer_for_routing(connection, event_ids)
+    except redis.RedisError as exc:
+        log.warning("routing hand-off deferred to the sweeper: %s", exc)
+        return False
+    return True
+
+
+def take_pending(connection: redis.Redis, count: int) -> list[int]:
+    """Pop up to count event ids waiting for routing."""
+    popped = connection.spop(PENDING_KEY, count)
+    return sorted(int(i) for i in (popped or []))
+
+
+def release_drain_flag(connection: redis.Redis) -> None:
+    """Let the next intake queue a new drain job (called as a drain starts)."""
+    connection.delete(DRAIN_FLAG_KEY)

@@ -1,0 +1,1 @@
+"""Delivery of new assignments to departments' own systems over signed webhooks."""

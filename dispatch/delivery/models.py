@@ -1,0 +1,27 @@
+"""Webhook deliveries: each new assignment sent to a department's own system."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from dispatch.core.clock import utcnow
+from dispatch.events import models as _events  # noqa: F401  (tables our foreign keys name)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One attempt series to deliver an assignment to a department's own system."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    url: str = Field(max_length=1000)
+    attempts: int = 0
+    status: str = Field(default="pending", max_length=16)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=2000)
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)

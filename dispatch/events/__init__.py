@@ -1,0 +1,1 @@
+"""Events: the tables of the loop, intake, steps, the state machine, reading back."""

@@ -1,0 +1,116 @@
+"""Photos attached to events, stored on disk under the data directory, checked by content."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlmodel import Session, col, select
+
+from dispatch.core.errors import InvalidInput, NotFound, TooLarge
+from dispatch.events.models import Assignment, Attachment
+from dispatch.events.service import get_event
+from dispatch.events.steps import add_step
+from dispatch.users.models import User
+
+MAX_BYTES = 10 * 1024 * 1024
+CHUNK = 64 * 1024
+# Judge a file by its first bytes, not by the name or the content type the client claims.
+SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+)
+
+
+def sniff_image(head: bytes) -> tuple[str, str] | None:
+    """Return (content type, extension) of a JPEG, PNG or WebP, or None."""
+    for signature, content_type, extension in SIGNATURES:
+        if head.startswith(signature):
+            return content_type, extension
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp", "webp"
+    return None
+
+
+def read_limited(stream: BinaryIO, max_bytes: int = MAX_BYTES) -> bytes:
+    """Read a whole upload, refusing it as soon as it passes the limit."""
+    chunks, size = [], 0
+    while chunk := stream.read(CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge(
+                f"文件超过 {max_bytes // (1024 * 1024)} MB 上限 (file too large)", field="file"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def store_attachment(
+    session: Session,
+    storage_dir: Path,
+    event_id: int,
+    *,
+    file_name: str,
+    data: bytes,
+    user: User | None,
+    assignment_id: int | None = None,
+) -> Attachment:
+    """Check an image and store it once by content; record it on the event's timeline."""
+    event = get_event(session, event_id)
+    if assignment_id is not None:
+        assignment = session.get(Assignment, assignment_id)
+        if assignment is None or assignment.event_id != event_id:
+            raise NotFound(f"事件 {event_id} 没有任务 {assignment_id}", field="assignment_id")
+    if not data:
+        raise InvalidInput("文件为空 (empty file)", field="file")
+    sniffed = sniff_image(data[:16])
+    if sniffed is None:
+        raise InvalidInput("只接受 JPEG、PNG 或 WebP 图片 (not a supported image)", field="file")
+    content_type, extension = sniffed
+    digest = hashlib.sha256(data).hexdigest()
+    key = f"{event_id}/{digest}.{extension}"
+    target = storage_dir / key
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(target)  # a reader never sees half a file
+    attachment = Attachment(
+        event_id=event_id,
+        assignment_id=assignment_id,
+        file_name=Path(file_name).name[:255] or key,
+        content_type=content_type,
+        size_bytes=len(data),
+        sha256=digest,
+        storage_key=key,
+        uploaded_by=user.id if user else None,
+    )
+    session.add(attachment)
+    session.flush()
+    add_step(
+        session,
+        event,
+        action="attach",
+        actor=user,
+        reason=attachment.file_name,
+        data={"attachment_id": attachment.id, "size": len(data)},
+    )
+    return attachment
+
+
+def event_attachments(session: Session, event_id: int) -> list[Attachment]:
+    """Return an event's photos, oldest first."""
+    return list(
+        session.exec(
+            select(Attachment).where(Attachment.event_id == event_id).order_by(col(Attachment.id))
+        )
+    )
+
+
+def get_attachment(session: Session, attachment_id: int) -> Attachment:
+    """Return an attachment or raise NotFound."""
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFound(f"附件 {attachment_id} 不存在", field="attachment_id")
+    return attachment

@@ -1,0 +1,132 @@
+"""The state machine of events and assignments: one table each, enforced on the server.
+
+Every transition is looked up here; anything not in a table is refused with a Conflict that
+names the current state. The tables are data so that the UI, the docs and the tests can read
+them too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from dispatch.core.errors import Conflict
+from dispatch.events.models import AssignmentStatus as A
+from dispatch.events.models import EventStatus as E
+
+
+class EventAction(StrEnum):
+    """What can happen to an event as a whole."""
+
+    ROUTE = "route"  # the routing job found who acts
+    NEED_TRIAGE = "need_triage"  # the routing job could not decide
+    HANDLE_ON_SITE = "handle_on_site"  # 即报即办: straight to verification
+    TRIAGE_ROUTE = "triage_route"  # the command centre routed it by hand
+    LEAD_SIGN = "lead_sign"
+    ALL_FED_BACK = "all_fed_back"
+    VERIFY_PASS = "verify_pass"
+    VERIFY_FAIL = "verify_fail"  # back to handling, counted as rework (重办)
+    CLOSE = "close"
+    RATE_SATISFIED = "rate_satisfied"
+    RATE_UNSATISFIED = "rate_unsatisfied"  # reopened: the lead must handle it again
+    MARK_INVALID = "mark_invalid"
+    MERGE = "merge"
+
+
+OPEN = (E.REPORTED, E.NEEDS_TRIAGE, E.DISPATCHED, E.IN_PROGRESS, E.RESOLVED, E.REOPENED)
+
+EVENT_TRANSITIONS: dict[tuple[E, EventAction], E] = {
+    (E.REPORTED, EventAction.ROUTE): E.DISPATCHED,
+    (E.REPORTED, EventAction.NEED_TRIAGE): E.NEEDS_TRIAGE,
+    (E.REPORTED, EventAction.HANDLE_ON_SITE): E.RESOLVED,
+    (E.NEEDS_TRIAGE, EventAction.TRIAGE_ROUTE): E.DISPATCHED,
+    (E.DISPATCHED, EventAction.LEAD_SIGN): E.IN_PROGRESS,
+    (E.DISPATCHED, EventAction.ALL_FED_BACK): E.RESOLVED,
+    (E.IN_PROGRESS, EventAction.ALL_FED_BACK): E.RESOLVED,
+    (E.REOPENED, EventAction.LEAD_SIGN): E.REOPENED,
+    (E.REOPENED, EventAction.ALL_FED_BACK): E.RESOLVED,
+    (E.RESOLVED, EventAction.VERIFY_PASS): E.VERIFIED,
+    (E.RESOLVED, EventAction.VERIFY_FAIL): E.IN_PROGRESS,
+    (E.VERIFIED, EventAction.CLOSE): E.CLOSED,
+    (E.CLOSED, EventAction.RATE_SATISFIED): E.RATED,
+    (E.CLOSED, EventAction.RATE_UNSATISFIED): E.REOPENED,
+    **{(status, EventAction.MARK_INVALID): E.INVALID for status in (E.REPORTED, E.NEEDS_TRIAGE)},
+    **{(status, EventAction.MERGE): E.MERGED for status in OPEN},
+}
+
+
+class AssignmentAction(StrEnum):
+    """What a department, or the command centre, does to one assignment."""
+
+    SIGN = "sign"
+    RETURN = "return"  # "not ours": a reason and the list clause relied on
+    FEED_BACK = "feed_back"
+    REFUSE_RETURN = "refuse_return"  # the command centre sends it back to the department
+    REDISPATCH = "redispatch"  # the command centre gives it to another department
+    REWORK = "rework"  # verification failed or the rating reopened the event
+    CANCEL = "cancel"
+
+
+ASSIGNMENT_TRANSITIONS: dict[tuple[A, AssignmentAction], A] = {
+    (A.PENDING, AssignmentAction.SIGN): A.SIGNED,
+    (A.PENDING, AssignmentAction.RETURN): A.RETURNED,
+    (A.SIGNED, AssignmentAction.RETURN): A.RETURNED,
+    (A.SIGNED, AssignmentAction.FEED_BACK): A.FED_BACK,
+    (A.RETURNED, AssignmentAction.REFUSE_RETURN): A.PENDING,
+    (A.RETURNED, AssignmentAction.REDISPATCH): A.CANCELLED,
+    (A.FED_BACK, AssignmentAction.REWORK): A.SIGNED,
+    (A.PENDING, AssignmentAction.CANCEL): A.CANCELLED,
+    (A.SIGNED, AssignmentAction.CANCEL): A.CANCELLED,
+    (A.RETURNED, AssignmentAction.CANCEL): A.CANCELLED,
+}
+
+EVENT_LABELS: dict[E, str] = {
+    E.REPORTED: "已上报",
+    E.NEEDS_TRIAGE: "待研判",
+    E.DISPATCHED: "已派单",
+    E.IN_PROGRESS: "处置中",
+    E.RESOLVED: "待核查",
+    E.VERIFIED: "已核查",
+    E.CLOSED: "已办结",
+    E.RATED: "已回访",
+    E.REOPENED: "已重启",
+    E.INVALID: "无效",
+    E.MERGED: "已合并",
+}
+
+ASSIGNMENT_LABELS: dict[A, str] = {
+    A.PENDING: "待签收",
+    A.SIGNED: "处置中",
+    A.FED_BACK: "已反馈",
+    A.RETURNED: "已退回",
+    A.CANCELLED: "已撤销",
+}
+
+
+def next_event_status(current: str, action: EventAction) -> E:
+    """Return the status an event moves to, or raise Conflict naming the current one."""
+    status = E(current)
+    found = EVENT_TRANSITIONS.get((status, action))
+    if found is None:
+        raise Conflict(
+            f"事件当前状态为「{EVENT_LABELS[status]}」({status.value})，不能执行 {action.value}",
+            field="status",
+        )
+    return found
+
+
+def next_assignment_status(current: str, action: AssignmentAction) -> A:
+    """Return the status an assignment moves to, or raise Conflict naming the current one."""
+    status = A(current)
+    found = ASSIGNMENT_TRANSITIONS.get((status, action))
+    if found is None:
+        raise Conflict(
+            f"任务当前状态为「{ASSIGNMENT_LABELS[status]}」({status.value})，"
+            f"不能执行 {action.value}",
+            field="status",
+        )
+    return found
+
+
+def is_open(status: str) -> bool:
+    """Tell whether an event still needs someone to act."""
+    return E(status) in OPEN

@@ -1,0 +1,216 @@
+"""Events: intake, reading one, listing them with filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from dispatch.core.clock import as_aware, utcnow
+from dispatch.core.errors import InvalidInput, NotFound
+from dispatch.events.lifecycle import EventAction
+from dispatch.events.models import Assignment, Event, EventStatus
+from dispatch.events.schemas import EventCreate, Urgency
+from dispatch.events.steps import add_step, move_event
+from dispatch.routing.router import Placement, Router
+from dispatch.users.models import User
+from geo.index import Location
+from geo.levels import Level
+
+# A phone's clock may run a little fast; more than this in the future is a mistake.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """The stored event and whether this request created it (False: a repeat client_id)."""
+
+    event: Event
+    created: bool
+
+
+def get_event(session: Session, event_id: int) -> Event:
+    """Return the event or raise NotFound."""
+    event = session.get(Event, event_id)
+    if event is None:
+        raise NotFound(f"事件 {event_id} 不存在", field="event_id")
+    return event
+
+
+def find_by_client_id(session: Session, client_id: str) -> Event | None:
+    """Return the event a phone already reported under this client id."""
+    return session.exec(select(Event).where(Event.client_id == client_id)).first()
+
+
+def report_event(
+    session: Session,
+    router: Router,
+    report: EventCreate,
+    *,
+    reporter: User | None = None,
+    now: datetime | None = None,
+) -> Intake:
+    """Store a report once per client_id; locate it now, leave routing to the job."""
+    client_id = str(report.client_id)
+    existing = find_by_client_id(session, client_id)
+    if existing is not None:
+        return Intake(existing, created=False)
+    now = now or utcnow()
+    reported_at = as_aware(report.reported_at)
+    if reported_at > now + FUTURE_TOLERANCE:
+        raise InvalidInput(
+            f"上报时间 {reported_at.isoformat()} 晚于当前时间 (reported_at is in the future)",
+            field="reported_at",
+        )
+    placement = router.locate(report.lon, report.lat, report.crs)
+    location = placement.location
+    if not location.chain:
+        where = f"({report.lon}, {report.lat}, {report.crs.value})"
+        raise InvalidInput(f"{location.reason or '坐标不在任何辖区内'}: {where}", field="lon")
+    county = location.at(Level.COUNTY)
+    if report.matter_code is not None:
+        rules, _ = router.rules_for(session, county.code if county else None, now)
+        if rules is None or rules.get(report.matter_code) is None:
+            raise InvalidInput(
+                f"事项编码「{report.matter_code}」不在现行责任清单中 (unknown matter code)",
+                field="matter_code",
+            )
+    event = _new_event(report, client_id, reported_at, placement, reporter, now)
+    try:
+        with session.begin_nested():
+            session.add(event)
+            session.flush()
+    except IntegrityError:
+        # A concurrent request with the same client_id won the insert: answer with its event.
+        winner = find_by_client_id(session, client_id)
+        if winner is None:
+            raise
+        return Intake(winner, created=False)
+    assert event.id is not None
+    township = location.at(Level.TOWNSHIP)
+    add_step(
+        session,
+        event,
+        action="report",
+        actor=reporter,
+        to_org=township.name if township else None,
+        to_status=EventStatus.REPORTED,
+        reason=f"{report.source.value} 上报",
+        at=now,
+    )
+    if report.handled_on_site:
+        move_event(
+            session,
+            event,
+            EventAction.HANDLE_ON_SITE,
+            actor=reporter,
+            at=now,
+            reason="即报即办: 现场已处置，待核查",
+        )
+        event.matter_code = report.matter_code
+    return Intake(event, created=True)
+
+
+def _new_event(
+    report: EventCreate,
+    client_id: str,
+    reported_at: datetime,
+    placement: Placement,
+    reporter: User | None,
+    now: datetime,
+) -> Event:
+    location = placement.location
+
+    def code(level: Level) -> str | None:
+        found = location.at(level)
+        return found.code if found else None
+
+    near = location.near_boundary
+    return Event(
+        client_id=client_id,
+        status=EventStatus.REPORTED,
+        source=report.source.value,
+        reported_at=reported_at,
+        received_at=now,
+        reporter_id=reporter.id if reporter else None,
+        raw_lon=report.lon,
+        raw_lat=report.lat,
+        crs=report.crs.value,
+        lon=placement.wgs84_lon,
+        lat=placement.wgs84_lat,
+        address=report.address,
+        description=report.description,
+        reported_matter_code=report.matter_code,
+        urgent=report.urgency is Urgency.URGENT,
+        handled_on_site=report.handled_on_site,
+        county_code=code(Level.COUNTY),
+        township_code=code(Level.TOWNSHIP),
+        village_code=code(Level.VILLAGE),
+        grid_code=code(Level.GRID),
+        near_boundary_code=near.code if near else None,
+        updated_at=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """What a list of events may be narrowed by."""
+
+    status: str | None = None
+    township_code: str | None = None
+    department_id: int | None = None
+    matter_code: str | None = None
+    platform_code: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    visible_townships: frozenset[str] | None = None
+    visible_departments: frozenset[int] | None = None
+
+
+def list_events(
+    session: Session, where: EventFilter, *, offset: int = 0, limit: int = 50
+) -> tuple[list[Event], int]:
+    """Return one page of events, newest first, and how many match in all."""
+    query = select(Event)
+    if where.status:
+        query = query.where(Event.status == where.status)
+    if where.township_code:
+        query = query.where(Event.township_code == where.township_code)
+    if where.matter_code:
+        query = query.where(Event.matter_code == where.matter_code)
+    if where.platform_code:
+        query = query.where(Event.platform_code == where.platform_code)
+    if where.since:
+        query = query.where(col(Event.received_at) >= where.since)
+    if where.until:
+        query = query.where(col(Event.received_at) < where.until)
+    if where.visible_townships is not None:
+        query = query.where(col(Event.township_code).in_(sorted(where.visible_townships)))
+    departments = _department_filter(where)
+    if departments is not None:
+        has_assignment = select(Assignment.event_id).where(
+            col(Assignment.department_id).in_(sorted(departments))
+        )
+        query = query.where(col(Event.id).in_(has_assignment))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = session.exec(
+        query.order_by(col(Event.received_at).desc(), col(Event.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(page), int(total)
+
+
+def _department_filter(where: EventFilter) -> frozenset[int] | None:
+    if where.department_id is None:
+        return where.visible_departments
+    if where.visible_departments is None:
+        return frozenset({where.department_id})
+    return where.visible_departments & {where.department_id}
+
+
+def location_for_triage(router: Router, code: str) -> Location:
+    """Return the location of a jurisdiction the command centre chose by hand."""
+    return router.location_of(code)

@@ -1,0 +1,78 @@
+"""Steps: the append-only timeline (流转记录), and event transitions recorded as steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from dispatch.boards.publisher import note_step
+from dispatch.core.clock import utcnow
+from dispatch.events.lifecycle import EventAction, next_event_status
+from dispatch.events.models import Assignment, Event, Step
+from dispatch.users.models import User
+
+
+def add_step(
+    session: Session,
+    event: Event,
+    *,
+    action: str,
+    actor: User | None = None,
+    actor_label: str | None = None,
+    assignment: Assignment | None = None,
+    from_org: str | None = None,
+    to_org: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason: str | None = None,
+    data: dict[str, object] | None = None,
+    at: datetime | None = None,
+) -> Step:
+    """Append one entry to the event's timeline."""
+    assert event.id is not None
+    step = Step(
+        event_id=event.id,
+        assignment_id=assignment.id if assignment else None,
+        at=at or utcnow(),
+        action=action,
+        actor_id=actor.id if actor else None,
+        actor=actor_label or (actor.display_name or actor.username if actor else "系统"),
+        from_org=from_org,
+        to_org=to_org,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        data=data,
+    )
+    session.add(step)
+    note_step(session, event, step)
+    return step
+
+
+def move_event(
+    session: Session,
+    event: Event,
+    action: EventAction,
+    *,
+    actor: User | None = None,
+    at: datetime | None = None,
+    reason: str | None = None,
+    data: dict[str, object] | None = None,
+) -> None:
+    """Apply one event transition from the table and record it as a step."""
+    before = event.status
+    event.status = next_event_status(before, action)
+    event.updated_at = at or utcnow()
+    add_step(
+        session,
+        event,
+        action=action.value,
+        actor=actor,
+        from_status=before,
+        to_status=event.status,
+        reason=reason,
+        data=data,
+        at=at,
+    )
+    session.add(event)

@@ -1,0 +1,1 @@
+"""RQ jobs, the worker's context, the scheduler's work and health."""

@@ -1,0 +1,57 @@
+"""The routing drain: RQ jobs take ids only, re-read their rows and are safe to rerun."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from rq import get_current_job
+
+from dispatch.boards.publisher import publish_after_commit
+from dispatch.core.db import session_scope
+from dispatch.core.queues import PENDING_KEY, offer_for_routing, release_drain_flag, take_pending
+from dispatch.delivery.webhooks import enqueue_deliveries_quietly, with_webhooks
+from dispatch.jobs.context import WorkerContext, worker_context
+from dispatch.loop.dispatching import Routed, route_events
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+# A drain hands over to a fresh job after this long, so other queued work gets a turn.
+DRAIN_BUDGET_S = 5.0
+
+
+def drain_routing() -> int:
+    """Route every event waiting in the pending set, in batches; return how many were taken."""
+    job = get_current_job()
+    assert job is not None, "drain_routing runs inside an RQ worker"
+    connection = job.connection
+    release_drain_flag(connection)
+    context = worker_context()
+    started = time.monotonic()
+    taken = 0
+    while ids := take_pending(connection, BATCH_SIZE):
+        route_batch(context, connection, ids)
+        taken += len(ids)
+        if time.monotonic() - started > DRAIN_BUDGET_S:
+            offer_for_routing(connection, take_pending(connection, BATCH_SIZE))
+            break
+    return taken
+
+
+def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int]) -> list[Routed]:
+    """Route one batch in one transaction; on failure give the ids back and re-raise."""
+    try:
+        with session_scope(context.engine) as session:
+            publish_after_commit(session, connection)
+            routed = route_events(session, context.router, context.calendar, ids)
+            created = [a for r in routed for a in r.assignment_ids]
+            # Boards read the streams; only departments with a webhook need a delivery job.
+            deliverable = with_webhooks(session, created)
+    except Exception:
+        connection.sadd(PENDING_KEY, *ids)
+        raise
+    log.info("routed %d of %d events", len(routed), len(ids))
+    enqueue_deliveries_quietly(connection, deliverable)
+    return routed

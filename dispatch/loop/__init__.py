@@ -1,0 +1,1 @@
+"""The closed loop after intake: dispatch, a department's part, verification, triage, merge."""

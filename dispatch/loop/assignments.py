@@ -1,0 +1,241 @@
+"""A department's part of the loop: sign, return, feed back; the centre's refuse and re-dispatch.
+
+Each function checks permission, applies one transition from dispatch.events.lifecycle
+and appends a step; none commits (the request does). A forbidden transition raises
+Conflict naming the current state; a missing reason raises InvalidInput naming the
+field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from dispatch.core.clock import utcnow
+from dispatch.core.errors import InvalidInput
+from dispatch.events.lifecycle import (
+    AssignmentAction,
+    EventAction,
+)
+from dispatch.events.models import Assignment, AssignmentRole, Event, EventStatus
+from dispatch.events.scopes import assignment_scope, event_scope
+from dispatch.events.steps import add_step, move_event
+from dispatch.loop.parts import (
+    COMMAND_CENTRE,
+    all_handlers_fed_back,
+    department_name,
+    get_assignment,
+    move_assignment,
+    required_text,
+)
+from dispatch.reference.models import Department
+from dispatch.users.models import User
+from dispatch.users.policy import Action, Actor, authorize
+
+
+def _authorize_assignment(
+    session: Session, actor: Actor, action: Action, assignment: Assignment, event: Event
+) -> None:
+    authorize(actor, action, assignment=assignment_scope(session, assignment, event))
+
+
+def sign(
+    session: Session, actor: Actor, user: User, assignment_id: int, *, now: datetime | None = None
+) -> Assignment:
+    """Sign for an assignment (签收); the lead's signature puts the event in progress."""
+    now = now or utcnow()
+    assignment, event = get_assignment(session, assignment_id)
+    _authorize_assignment(session, actor, Action.SIGN, assignment, event)
+    name = department_name(session, assignment.department_id)
+    move_assignment(
+        session,
+        event,
+        assignment,
+        AssignmentAction.SIGN,
+        user=user,
+        now=now,
+        from_org=name,
+        reason=f"{name} 签收",
+    )
+    assignment.signed_at = now
+    if assignment.role == AssignmentRole.LEAD and event.status in (
+        EventStatus.DISPATCHED,
+        EventStatus.REOPENED,
+    ):
+        move_event(
+            session,
+            event,
+            EventAction.LEAD_SIGN,
+            actor=user,
+            at=now,
+            reason=f"牵头单位 {name} 已签收",
+        )
+    return assignment
+
+
+def return_assignment(
+    session: Session,
+    actor: Actor,
+    user: User,
+    assignment_id: int,
+    *,
+    reason: str | None,
+    clause: str | None,
+    now: datetime | None = None,
+) -> Assignment:
+    """Return an assignment as "not ours" (退回), with the reason and the list clause relied on."""
+    now = now or utcnow()
+    reason = required_text(reason, "reason", "退回理由")
+    clause = required_text(clause, "clause", "所依据的清单条款")
+    assignment, event = get_assignment(session, assignment_id)
+    _authorize_assignment(session, actor, Action.RETURN_ASSIGNMENT, assignment, event)
+    name = department_name(session, assignment.department_id)
+    move_assignment(
+        session,
+        event,
+        assignment,
+        AssignmentAction.RETURN,
+        user=user,
+        now=now,
+        from_org=name,
+        to_org=COMMAND_CENTRE,
+        reason=reason,
+        data={"clause": clause},
+    )
+    assignment.return_reason, assignment.return_clause = reason, clause
+    return assignment
+
+
+def feed_back(
+    session: Session,
+    actor: Actor,
+    user: User,
+    assignment_id: int,
+    *,
+    note: str | None,
+    now: datetime | None = None,
+) -> Assignment:
+    """Report back on handled work (反馈); when every handler has, the event awaits verification."""
+    now = now or utcnow()
+    note = required_text(note, "note", "反馈内容")
+    assignment, event = get_assignment(session, assignment_id)
+    _authorize_assignment(session, actor, Action.FEED_BACK, assignment, event)
+    name = department_name(session, assignment.department_id)
+    move_assignment(
+        session,
+        event,
+        assignment,
+        AssignmentAction.FEED_BACK,
+        user=user,
+        now=now,
+        from_org=name,
+        reason=note,
+    )
+    assignment.feedback, assignment.fed_back_at = note, now
+    session.flush()
+    if all_handlers_fed_back(session, event):
+        move_event(
+            session,
+            event,
+            EventAction.ALL_FED_BACK,
+            actor=user,
+            at=now,
+            reason="牵头及协办单位均已反馈，待属地核查",
+        )
+    return assignment
+
+
+def refuse_return(
+    session: Session,
+    actor: Actor,
+    user: User,
+    assignment_id: int,
+    *,
+    reason: str | None,
+    now: datetime | None = None,
+) -> Assignment:
+    """Refuse a department's return: the assignment goes back to it, pending again."""
+    now = now or utcnow()
+    reason = required_text(reason, "reason", "不予退回的理由")
+    assignment, event = get_assignment(session, assignment_id)
+    authorize(actor, Action.REFUSE_RETURN, event=event_scope(session, event))
+    name = department_name(session, assignment.department_id)
+    move_assignment(
+        session,
+        event,
+        assignment,
+        AssignmentAction.REFUSE_RETURN,
+        user=user,
+        now=now,
+        from_org=COMMAND_CENTRE,
+        to_org=name,
+        reason=reason,
+    )
+    return assignment
+
+
+def redispatch(
+    session: Session,
+    actor: Actor,
+    user: User,
+    assignment_id: int,
+    *,
+    department_id: int,
+    reason: str | None,
+    now: datetime | None = None,
+) -> Assignment:
+    """Give a returned assignment to another department, as a new round of the same part."""
+    now = now or utcnow()
+    reason = required_text(reason, "reason", "改派理由")
+    assignment, event = get_assignment(session, assignment_id)
+    authorize(actor, Action.REDISPATCH, event=event_scope(session, event))
+    target = session.get(Department, department_id)
+    if target is None or target.id is None:
+        raise InvalidInput(f"部门 {department_id} 不存在", field="department_id")
+    if target.id == assignment.department_id:
+        raise InvalidInput("改派对象与原单位相同", field="department_id")
+    old_name = department_name(session, assignment.department_id)
+    move_assignment(
+        session,
+        event,
+        assignment,
+        AssignmentAction.REDISPATCH,
+        user=user,
+        now=now,
+        from_org=old_name,
+        to_org=target.name,
+        reason=reason,
+    )
+    last_round = max(
+        session.exec(
+            select(Assignment.round).where(
+                Assignment.event_id == event.id, Assignment.role == assignment.role
+            )
+        ).all()
+    )
+    fresh = Assignment(
+        event_id=assignment.event_id,
+        department_id=target.id,
+        role=assignment.role,
+        round=last_round + 1,
+        duties=list(assignment.duties),
+        duties_text=assignment.duties_text,
+        sign_by=assignment.sign_by,
+        handle_by=assignment.handle_by,
+        created_at=now,
+    )
+    session.add(fresh)
+    session.flush()
+    add_step(
+        session,
+        event,
+        action="dispatch",
+        actor=user,
+        assignment=fresh,
+        from_org=COMMAND_CENTRE,
+        to_org=target.name,
+        to_status=fresh.status,
+        reason=f"改派: {reason}",
+        at=now,
+    )
+    return fresh

@@ -1,0 +1,1 @@
+"""Reference data: jurisdictions, departments, versioned responsibility lists, the calendar."""

@@ -1,0 +1,245 @@
+"""Jurisdictions in the database: import GeoJSON layers, load them back, build the index."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+import shapely.geometry
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from dispatch.core.clock import utcnow
+from dispatch.core.errors import ImportRejected, RowProblem
+from dispatch.reference.models import JurisdictionRow
+from geo.geojson import FeatureProblem, FieldMapping, assign_parents, parse_feature_collection
+from geo.index import JurisdictionIndex
+from geo.jurisdiction import Jurisdiction
+from geo.levels import LEVEL_LABELS, Level, level_above
+from geo.topology import CoverageIssue, check_siblings
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class LayerImportReport:
+    """What one layer import did, and what it found wrong but did not refuse."""
+
+    level: Level
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    repaired: list[FeatureProblem] = field(default_factory=list)
+    skipped: list[FeatureProblem] = field(default_factory=list)
+    orphans: list[FeatureProblem] = field(default_factory=list)
+    coverage: list[CoverageIssue] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Return how many features were imported."""
+        return self.created + self.updated + self.unchanged
+
+
+def import_layer(
+    session: Session,
+    data: bytes | str | Mapping[str, Any],
+    *,
+    level: Level,
+    mapping: FieldMapping,
+    source: str | None = None,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
+) -> LayerImportReport:
+    """Parse a GeoJSON layer and upsert it by code; refuse it whole if any feature is refused.
+
+    Parents come from the parent field when given (each must exist one level up), otherwise
+    from containment in the level above. Re-importing the same file changes nothing.
+    """
+    parsed = parse_feature_collection(data, level, mapping, progress=progress)
+    report = LayerImportReport(level=level, repaired=list(parsed.repaired))
+    if parsed.refused and not skip_invalid:
+        raise ImportRejected([_row_problem(p) for p in parsed.refused], source=source)
+    report.skipped = list(parsed.refused)
+    children = parsed.jurisdictions
+    parent_level = level_above(level)
+    parents = load_jurisdictions(session, level=parent_level) if parent_level else []
+    if mapping.parent:
+        _check_parent_codes(children, parents, parent_level, source)
+    elif parents:
+        children, report.orphans = assign_parents(children, parents)
+    _upsert(session, children, source, report)
+    report.coverage = _coverage_issues(children, parents)
+    return report
+
+
+def _row_problem(problem: FeatureProblem) -> RowProblem:
+    return RowProblem(row=problem.number, column=None, message=problem.message)
+
+
+def _check_parent_codes(
+    children: list[Jurisdiction],
+    parents: list[Jurisdiction],
+    parent_level: Level | None,
+    source: str | None,
+) -> None:
+    known = {p.code for p in parents}
+    label = LEVEL_LABELS[parent_level] if parent_level else "上级"
+    problems = [
+        RowProblem(
+            row=number,
+            column=None,
+            message=f"第{number}个要素「{child.name}」: 上级编码「{child.parent_code}」"
+            f"不是已导入的{label}",
+        )
+        for number, child in enumerate(children, start=1)
+        if child.parent_code and child.parent_code not in known
+    ]
+    if problems:
+        raise ImportRejected(problems, source=source)
+
+
+def _upsert(
+    session: Session, items: list[Jurisdiction], source: str | None, report: LayerImportReport
+) -> None:
+    existing = (
+        {
+            row.code: row
+            for row in session.exec(
+                select(JurisdictionRow).where(
+                    col(JurisdictionRow.code).in_([j.code for j in items])
+                )
+            )
+        }
+        if items
+        else {}
+    )
+    for item in items:
+        wkb = shapely.to_wkb(item.geometry, output_dimension=2)
+        row = existing.get(item.code)
+        if row is None:
+            session.add(_new_row(item, wkb, source))
+            report.created += 1
+        elif (row.name, row.level, row.parent_code, row.geometry_wkb, row.population) == (
+            item.name,
+            item.level.value,
+            item.parent_code,
+            wkb,
+            item.population,
+        ):
+            report.unchanged += 1
+        else:
+            row.name, row.level, row.parent_code = item.name, item.level.value, item.parent_code
+            row.geometry_wkb, row.population = wkb, item.population
+            row.source, row.updated_at = source, utcnow()
+            session.add(row)
+            report.updated += 1
+    session.flush()
+
+
+def _new_row(item: Jurisdiction, wkb: bytes, source: str | None) -> JurisdictionRow:
+    return JurisdictionRow(
+        code=item.code,
+        name=item.name,
+        level=item.level.value,
+        parent_code=item.parent_code,
+        geometry_wkb=wkb,
+        population=item.population,
+        source=source,
+    )
+
+
+def _coverage_issues(
+    children: list[Jurisdiction], parents: list[Jurisdiction]
+) -> list[CoverageIssue]:
+    by_parent: dict[str | None, list[Jurisdiction]] = defaultdict(list)
+    for child in children:
+        by_parent[child.parent_code].append(child)
+    parent_of = {p.code: p for p in parents}
+    issues: list[CoverageIssue] = []
+    for parent_code, siblings in sorted(by_parent.items(), key=lambda kv: kv[0] or ""):
+        issues.extend(check_siblings(siblings, parent_of.get(parent_code or "")))
+    return issues
+
+
+def load_jurisdictions(session: Session, *, level: Level | None = None) -> list[Jurisdiction]:
+    """Return jurisdictions (of one level, or all) as pure geo objects, ordered by code."""
+    query = select(JurisdictionRow).order_by(col(JurisdictionRow.code))
+    if level is not None:
+        query = query.where(JurisdictionRow.level == level.value)
+    return [
+        Jurisdiction(
+            code=row.code,
+            name=row.name,
+            level=Level(row.level),
+            parent_code=row.parent_code,
+            geometry=shapely.from_wkb(row.geometry_wkb),
+            population=row.population,
+        )
+        for row in session.exec(query)
+    ]
+
+
+def build_index(session: Session, *, near_distance_m: float = 50.0) -> JurisdictionIndex:
+    """Build the spatial index over every stored jurisdiction."""
+    return JurisdictionIndex.build(load_jurisdictions(session), near_distance_m=near_distance_m)
+
+
+def count_by_level(session: Session) -> dict[str, int]:
+    """Return how many jurisdictions each level has."""
+    query = select(JurisdictionRow.level, func.count()).group_by(col(JurisdictionRow.level))
+    return {level: count for level, count in session.exec(query)}
+
+
+def sole_county_code(session: Session) -> str | None:
+    """Return the county code when exactly one county is stored, else None."""
+    codes = session.exec(
+        select(JurisdictionRow.code).where(JurisdictionRow.level == Level.COUNTY.value).limit(2)
+    ).all()
+    return codes[0] if len(codes) == 1 else None
+
+
+def jurisdictions_geojson(
+    session: Session, *, level: Level, simplify_m: float = 0.0
+) -> dict[str, Any]:
+    """Return one level as a GeoJSON FeatureCollection, optionally simplified for display."""
+    features = []
+    for item in load_jurisdictions(session, level=level):
+        geometry = item.geometry
+        if simplify_m > 0:
+            # Display only: metres to degrees at the equator is close enough for drawing.
+            geometry = shapely.simplify(geometry, simplify_m / 111_320, preserve_topology=True)
+        features.append(
+            {
+                "type": "Feature",
+                "id": item.code,
+                "properties": {
+                    "code": item.code,
+                    "name": item.name,
+                    "level": item.level.value,
+                    "parent_code": item.parent_code,
+                    "population": item.population,
+                },
+                "geometry": shapely.geometry.mapping(geometry),
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def county_summary(session: Session) -> dict[str, Any] | None:
+    """Return the sole county's code, name and a representative point [lat, lon], or None."""
+    code = sole_county_code(session)
+    row = session.get(JurisdictionRow, code) if code else None
+    if row is None:
+        return None
+    point = shapely.from_wkb(row.geometry_wkb).representative_point()
+    return {"code": row.code, "name": row.name, "center": [point.y, point.x]}
+
+
+def jurisdiction_name(session: Session, code: str | None) -> str | None:
+    """Return the name of a jurisdiction, or None for no code or an unknown one."""
+    if code is None:
+        return None
+    return session.exec(select(JurisdictionRow.name).where(JurisdictionRow.code == code)).first()

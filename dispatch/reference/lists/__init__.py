@@ -1,0 +1,1 @@
+"""Responsibility lists: the pure rules, their versions, importing them, classifying text."""

@@ -1,0 +1,146 @@
+"""Reference tables: jurisdictions, departments, versioned matter lists, the calendar."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from dispatch.core.clock import utcnow
+
+
+class DepartmentKind(StrEnum):
+    """What sort of organisation receives assignments."""
+
+    COUNTY_DEPARTMENT = "county_department"
+    STATIONED_UNIT = "stationed_unit"
+    TOWNSHIP_PLATFORM = "township_platform"
+
+
+class ListStatus(StrEnum):
+    """Life cycle of one version of a matter list."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    SUPERSEDED = "superseded"
+
+
+class HandlingMode(StrEnum):
+    """Who does the work for a matter: a department, the township itself, or both together."""
+
+    DEPARTMENT = "department"
+    TOWNSHIP = "township"
+    JOINT = "joint"
+
+
+class JurisdictionRow(SQLModel, table=True):
+    """One county, township, village or grid with its WGS84 boundary."""
+
+    __tablename__ = "jurisdiction"
+
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    level: str = Field(max_length=16, index=True)
+    parent_code: str | None = Field(
+        default=None, foreign_key="jurisdiction.code", index=True, max_length=40
+    )
+    geometry_wkb: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    population: int | None = Field(default=None, ge=0)
+    source: str | None = Field(default=None, max_length=500)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Platform(SQLModel, table=True):
+    """A township platform (the four by default); names differ by county, so they are data."""
+
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=100, unique=True)
+    sort_order: int = 0
+
+
+class Department(SQLModel, table=True):
+    """A county department, one of its stationed units, or a township platform."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    short_name: str | None = Field(default=None, max_length=100)
+    kind: str = Field(max_length=32, index=True)
+    parent_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+    township_code: str | None = Field(default=None, foreign_key="jurisdiction.code", index=True)
+    platform_code: str | None = Field(default=None, foreign_key="platform.code")
+    authorised_staff: int | None = Field(default=None, ge=0)
+    actual_staff: int | None = Field(default=None, ge=0)
+    webhook_url: str | None = Field(default=None, max_length=1000)
+    webhook_secret: str | None = Field(default=None, max_length=200)
+
+
+class DepartmentCoverage(SQLModel, table=True):
+    """A stationed unit covers a township."""
+
+    __tablename__ = "department_coverage"
+
+    department_id: int = Field(foreign_key="department.id", primary_key=True)
+    township_code: str = Field(foreign_key="jurisdiction.code", primary_key=True, max_length=40)
+
+
+class MatterList(SQLModel, table=True):
+    """One version of a county's responsibility list (属地管理事项责任清单)."""
+
+    __tablename__ = "matter_list"
+    __table_args__ = (UniqueConstraint("county_code", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    county_code: str = Field(max_length=40, index=True)
+    version: int = Field(ge=1)
+    effective_from: date
+    status: str = Field(default=ListStatus.DRAFT, max_length=16)
+    source_document: str | None = Field(default=None, max_length=200)
+    source_file: str | None = Field(default=None, max_length=500)
+    imported_at: datetime = Field(default_factory=utcnow)
+    published_at: datetime | None = None
+    superseded_at: datetime | None = None
+
+
+class Matter(SQLModel, table=True):
+    """One row of a matter list: who leads, who cooperates, what the township does, how fast."""
+
+    __table_args__ = (UniqueConstraint("list_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="matter_list.id", index=True)
+    row_number: int = Field(ge=1, description="序号 in the published list")
+    code: str = Field(max_length=40, index=True)
+    name: str = Field(max_length=200)
+    platform_code: str | None = Field(default=None, foreign_key="platform.code")
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    legal_basis: str | None = None
+    lead_department_id: int | None = Field(default=None, foreign_key="department.id")
+    department_duties: str | None = None
+    township_duties: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    township_duties_text: str | None = None
+    handling_mode: str = Field(default=HandlingMode.DEPARTMENT, max_length=16)
+    sign_hours: float | None = Field(default=None, gt=0)
+    handle_days: float | None = Field(default=None, gt=0)
+    urgent_sign_hours: float | None = Field(default=None, gt=0)
+    urgent_handle_hours: float | None = Field(default=None, gt=0)
+
+
+class MatterCooperator(SQLModel, table=True):
+    """A cooperating department (协同部门) of a matter."""
+
+    __tablename__ = "matter_cooperator"
+
+    matter_id: int = Field(foreign_key="matter.id", primary_key=True)
+    department_id: int = Field(foreign_key="department.id", primary_key=True)
+
+
+class CalendarDay(SQLModel, table=True):
+    """A dated exception to the weekly rhythm: a public holiday, or a make-up workday (调休)."""
+
+    __tablename__ = "calendar_day"
+
+    day: date = Field(primary_key=True)
+    workday: bool
+    name: str | None = Field(default=None, max_length=100)

@@ -1,0 +1,1 @@
+"""Routing: the pure decision, and the router that feeds it the built reference data."""

@@ -1,0 +1,242 @@
+"""The router: the built index and directory, plus the list in force, behind one call."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from dispatch.core.clock import local_date, utcnow
+from dispatch.core.errors import InvalidInput
+from dispatch.reference.departments import DepartmentDirectory, load_directory
+from dispatch.reference.jurisdictions import build_index, sole_county_code
+from dispatch.reference.lists.classify import Classifier
+from dispatch.reference.lists.rules import MatterRules
+from dispatch.reference.lists.versions import list_in_force, load_rules
+from dispatch.routing.decide import RoutingDecision, decide
+from geo.coords import Crs, parse_crs, to_wgs84, validate_lonlat
+from geo.index import JurisdictionIndex, Location
+from geo.levels import Level
+
+IN_FORCE_TTL_S = 60.0
+NO_RULES = MatterRules(list_id=None, county_code="", version=0, effective_from=None, matters=())
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A reported point as given, converted to WGS84, and located."""
+
+    lon: float
+    lat: float
+    crs: Crs
+    wgs84_lon: float
+    wgs84_lat: float
+    location: Location
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return plain JSON-ready data."""
+        near = self.location.near_boundary
+        return {
+            "raw": {"lon": self.lon, "lat": self.lat, "crs": self.crs.value},
+            "wgs84": {"lon": self.wgs84_lon, "lat": self.wgs84_lat},
+            "chain": [
+                {"code": j.code, "name": j.name, "level": j.level.value}
+                for j in self.location.chain
+            ],
+            "near_boundary": None
+            if near is None
+            else {
+                "code": near.code,
+                "name": near.name,
+                "level": near.level.value,
+                "distance_m": round(near.distance_m, 1),
+                "differs_at": near.differs_at.value,
+            },
+            "reason": self.location.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """Where the point is and the routing decision taken there."""
+
+    placement: Placement
+    decision: RoutingDecision
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return plain JSON-ready data."""
+        return {"location": self.placement.to_dict(), "decision": self.decision.to_dict()}
+
+
+class Router:
+    """Locate and decide; the index and directory are built once, lists cached by version."""
+
+    def __init__(
+        self, index: JurisdictionIndex, directory: DepartmentDirectory, threshold: float
+    ) -> None:
+        self.index = index
+        self.directory = directory
+        self.threshold = threshold
+        self._lists: dict[int, tuple[MatterRules, Classifier]] = {}
+        self._in_force: dict[tuple[str, date], tuple[int | None, float]] = {}
+        self._no_rules = (NO_RULES, Classifier.build(NO_RULES))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, session: Session, *, near_distance_m: float, threshold: float) -> Router:
+        """Build the index and directory from the database."""
+        return cls(
+            build_index(session, near_distance_m=near_distance_m),
+            load_directory(session),
+            threshold,
+        )
+
+    def locate(self, lon: float, lat: float, crs: str | Crs = Crs.WGS84) -> Placement:
+        """Validate, convert to WGS84 and locate; raise CoordinateError naming the field."""
+        parsed = crs if isinstance(crs, Crs) else parse_crs(crs)
+        validate_lonlat(lon, lat)
+        x, y = to_wgs84(lon, lat, parsed)
+        return Placement(lon, lat, parsed, x, y, self.index.locate(x, y))
+
+    def rules_for(
+        self, session: Session, county_code: str | None, at: datetime
+    ) -> tuple[MatterRules | None, Classifier]:
+        """Return the list in force for the county at a moment, with its classifier."""
+        list_id = self._list_id_in_force(session, county_code, at) if county_code else None
+        if list_id is None:
+            return None, self._no_rules[1]
+        with self._lock:
+            cached = self._lists.get(list_id)
+            if cached is None:
+                rules = load_rules(session, list_id)
+                cached = (rules, Classifier.build(rules))
+                self._lists[list_id] = cached
+        return cached
+
+    def _list_id_in_force(self, session: Session, county_code: str, at: datetime) -> int | None:
+        """Return the id of the list in force, remembered per county and day for a minute.
+
+        Lists change by publishing a version effective from a date, so the answer is the
+        same all day; the short memory lets a newly published list take over within a minute
+        in every process without a query per event.
+        """
+        key = (county_code, local_date(at))
+        now = time.monotonic()
+        remembered = self._in_force.get(key)
+        if remembered is not None and now - remembered[1] < IN_FORCE_TTL_S:
+            return remembered[0]
+        found = list_in_force(session, county_code, at)
+        list_id = found.id if found is not None else None
+        self._in_force[key] = (list_id, now)
+        return list_id
+
+    def route(
+        self,
+        session: Session,
+        *,
+        lon: float,
+        lat: float,
+        crs: str | Crs = Crs.WGS84,
+        matter_code: str | None = None,
+        description: str | None = None,
+        urgent: bool = False,
+        at: datetime | None = None,
+    ) -> RouteResult:
+        """Locate the point and decide who acts, by the list in force at `at` (default now)."""
+        placement = self.locate(lon, lat, crs)
+        decision = self.decide_at(
+            session,
+            placement.location,
+            matter_code=matter_code,
+            description=description,
+            urgent=urgent,
+            at=at,
+        )
+        return RouteResult(placement, decision)
+
+    def decide_at(
+        self,
+        session: Session,
+        location: Location,
+        *,
+        matter_code: str | None = None,
+        description: str | None = None,
+        urgent: bool = False,
+        at: datetime | None = None,
+    ) -> RoutingDecision:
+        """Decide who acts at an already located point, by the list in force at `at`."""
+        county = location.at(Level.COUNTY)
+        county_code = county.code if county else sole_county_code(session)
+        rules, classifier = self.rules_for(session, county_code, at or utcnow())
+        return decide(
+            location,
+            matter_code=matter_code,
+            description=description,
+            rules=rules,
+            directory=self.directory,
+            classifier=classifier,
+            threshold=self.threshold,
+            urgent=urgent,
+        )
+
+    def location_of(self, code: str) -> Location:
+        """Return the location standing for a jurisdiction chosen by hand (triage)."""
+        chain = self.index.chain(code)
+        if not chain:
+            raise InvalidInput(f"辖区编码「{code}」不存在", field="township_code")
+        return Location(chain)
+
+    def suggest(self, session: Session, text: str, k: int = 3) -> list[dict[str, Any]]:
+        """Return the k matters of the list in force a description most likely is."""
+        rules, classifier = self.rules_for(session, sole_county_code(session), utcnow())
+        platforms = {m.code: m.platform_code for m in rules.matters} if rules else {}
+        return [
+            {
+                "code": s.code,
+                "name": s.name,
+                "platform": self.directory.platform_name(platforms.get(s.code)),
+                "score": round(s.score, 3),
+            }
+            for s in classifier.suggest(text, k)
+        ]
+
+    def list_in_force_summary(self, session: Session, at: datetime | None = None) -> dict[str, Any]:
+        """Return the list in force for the sole county, with its matters, as plain data."""
+        rules, _ = self.rules_for(session, sole_county_code(session), at or utcnow())
+        if rules is None:
+            return {"list": None, "matters": []}
+        return {
+            "list": {
+                "id": rules.list_id,
+                "county_code": rules.county_code,
+                "version": rules.version,
+                "effective_from": rules.effective_from,
+            },
+            "matters": [
+                {
+                    "code": m.code,
+                    "name": m.name,
+                    "row_number": m.row_number,
+                    "platform_code": m.platform_code,
+                    "platform": self.directory.platform_name(m.platform_code),
+                    "keywords": list(m.keywords),
+                    "mode": m.mode.value,
+                    "lead_department": _name(self.directory, m.lead_department_id),
+                    "cooperating_departments": [
+                        _name(self.directory, d) for d in m.co_department_ids
+                    ],
+                    "sign_hours": m.sign_hours,
+                    "handle_days": m.handle_days,
+                }
+                for m in rules.matters
+            ],
+        }
+
+
+def _name(directory: DepartmentDirectory, department_id: int | None) -> str | None:
+    found = directory.get(department_id)
+    return found.name if found else None

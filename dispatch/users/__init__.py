@@ -1,0 +1,1 @@
+"""Users: accounts, sign-in tokens, the permission rules and the user's scope."""

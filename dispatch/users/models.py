@@ -1,0 +1,37 @@
+"""Users: who signs in, with a role and a scope."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from dispatch.core.clock import utcnow
+from dispatch.reference import models as _reference  # noqa: F401  (tables our foreign keys name)
+
+
+class UserRole(StrEnum):
+    """What a user may do; the scope says where."""
+
+    GRID_WORKER = "grid_worker"
+    TOWNSHIP_OPERATOR = "township_operator"
+    DEPARTMENT_STAFF = "department_staff"
+    COMMAND_CENTRE = "command_centre"
+    ADMIN = "admin"
+
+
+class User(SQLModel, table=True):
+    """A person who signs in: a role and a scope (a township code or a department id)."""
+
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=100, unique=True)
+    display_name: str | None = Field(default=None, max_length=200)
+    password_hash: str = Field(max_length=500)
+    role: str = Field(max_length=32)
+    township_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)

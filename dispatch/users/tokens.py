@@ -1,0 +1,79 @@
+"""Login tokens: HS256 JWTs naming the user and role, signed with the settings' secret key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from sqlmodel import Session
+
+from dispatch.core.errors import Unauthorized
+from dispatch.core.settings import Settings
+from dispatch.users.models import User, UserRole
+from dispatch.users.service import get_user
+
+ALGORITHM = "HS256"
+INVALID_TOKEN = "登录凭证无效，请重新登录 Invalid token: please sign in again"
+EXPIRED_TOKEN = "登录已过期，请重新登录 Token expired: please sign in again"
+UNKNOWN_USER = "用户不存在或已停用，请重新登录 User unknown or deactivated: please sign in again"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a valid token says: whose it is, with which role, until when."""
+
+    user_id: int
+    role: UserRole
+    issued_at: datetime
+    expires_at: datetime
+
+
+def issue_token(user: User, settings: Settings, *, ttl: timedelta | None = None) -> str:
+    """Sign a token for the user, valid for the settings' lifetime unless ttl says otherwise."""
+    assert user.id is not None
+    now = datetime.now(UTC)
+    payload = {
+        "sub": str(user.id),
+        "role": UserRole(user.role).value,
+        "iat": now,
+        "exp": now + (settings.token_ttl if ttl is None else ttl),
+    }
+    return jwt.encode(payload, settings.resolved_secret_key(), algorithm=ALGORITHM)
+
+
+def read_token(token: str, settings: Settings) -> TokenClaims:
+    """Check a token's signature and expiry and return its claims; Unauthorized otherwise."""
+    try:
+        payload = jwt.decode(
+            token,
+            settings.resolved_secret_key(),
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "exp", "iat"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized(EXPIRED_TOKEN) from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized(INVALID_TOKEN) from None
+    try:
+        return TokenClaims(
+            user_id=int(payload["sub"]),
+            role=UserRole(str(payload.get("role"))),
+            issued_at=datetime.fromtimestamp(payload["iat"], UTC),
+            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+        )
+    except (TypeError, ValueError):
+        raise Unauthorized(INVALID_TOKEN) from None
+
+
+def user_from_token(session: Session, token: str, settings: Settings) -> User:
+    """Return the active user a token belongs to (for headers and websocket `token` queries).
+
+    A deleted or deactivated user, or one whose role changed since the token was issued,
+    is refused: they must sign in again.
+    """
+    claims = read_token(token, settings)
+    user = get_user(session, claims.user_id)
+    if user is None or not user.active or user.role != claims.role:
+        raise Unauthorized(UNKNOWN_USER)
+    return user
