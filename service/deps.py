@@ -11,12 +11,11 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from dispatch.boards.publisher import publish_after_commit
-from dispatch.core.db import session_scope
 from dispatch.core.errors import Unauthorized
 from dispatch.core.settings import Settings
 from dispatch.reference.calendar import WorkCalendar, load_calendar
 from dispatch.routing.router import Router
+from dispatch.transaction import transaction
 from dispatch.users.models import User
 from dispatch.users.policy import Actor
 from dispatch.users.scopes import actor_for
@@ -30,18 +29,24 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """Yield a session; the request owns the transaction: commit on success, else roll back."""
+    """Yield the request's session: it commits before the response is sent, else rolls back.
+
+    Declared with scope="function" (below), so the commit runs when the route returns and a
+    commit that fails becomes the response (409, 503), never a 200 after the fact.
+    """
     engine: Engine = request.app.state.engine
-    with session_scope(engine) as session:
-        publish_after_commit(session, request.app.state.redis)
+    with transaction(engine, request.app.state.redis) as session:
         yield session
 
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 # The first requests after start-up arrive together; one of them builds, the others wait.
 _loading = threading.Lock()
 
 
-def get_router(request: Request, session: Annotated[Session, Depends(get_session)]) -> Router:
+def get_router(request: Request, session: SessionDep) -> Router:
     """Return the app's router, loading it from the database the first time."""
     router: Router | None = request.app.state.router
     if router is None:
@@ -58,8 +63,6 @@ def get_router(request: Request, session: Annotated[Session, Depends(get_session
     return router
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
 RouterDep = Annotated[Router, Depends(get_router)]
 
 # auto_error=False: a missing header is answered by our own bilingual 401, like a bad token.

@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dispatch.core.errors import (
     Conflict,
@@ -87,7 +87,25 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+# PostgreSQL's "try again" states: a serialization failure and a deadlock. Another
+# transaction won; the client should reload and decide again, so they are conflicts.
+RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+CONCURRENT_CHANGE = "数据已被他人同时修改，请刷新后重试 (changed concurrently: reload and retry)"
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("answering 409 for a database conflict: %s", exc)
+    return JSONResponse(status_code=409, content={"detail": {"message": CONCURRENT_CHANGE}})
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if _sqlstate(exc) in RETRY_SQLSTATES:
+        return await _conflict(request, exc)
     log.warning("answering 503: %s", exc)
     return JSONResponse(
         status_code=503,
@@ -104,3 +122,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     # A locked or unreachable database is the server's trouble, not the client's: 503, retry.
     app.add_exception_handler(OperationalError, _unavailable)
+    # A unique or check constraint refused the write (at flush or at commit): a conflict.
+    app.add_exception_handler(IntegrityError, _conflict)

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, func, select
 
 from dispatch.core.clock import as_aware, utcnow
 from dispatch.core.errors import InvalidInput, NotFound
+from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import EventAction
 from dispatch.events.models import Assignment, Event, EventStatus
 from dispatch.events.schemas import EventCreate, Urgency
@@ -110,6 +111,8 @@ def report_event(
             reason="即报即办: 现场已处置，待核查",
         )
         event.matter_code = report.matter_code
+    else:
+        outbox_of(session).hand_off(Handoff.ROUTING, [event.id])
     return Intake(event, created=True)
 
 

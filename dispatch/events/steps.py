@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from dispatch.boards.publisher import note_step
 from dispatch.core.clock import utcnow
+from dispatch.core.outbox import outbox_of
 from dispatch.events.lifecycle import EventAction, next_event_status
 from dispatch.events.models import Assignment, Event, Step
 from dispatch.users.models import User
@@ -46,7 +46,7 @@ def add_step(
         data=data,
     )
     session.add(step)
-    note_step(session, event, step)
+    outbox_of(session).note_step(step)
     return step
 
 

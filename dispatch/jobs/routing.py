@@ -8,12 +8,10 @@ import time
 import redis
 from rq import get_current_job
 
-from dispatch.boards.publisher import publish_after_commit
-from dispatch.core.db import session_scope
 from dispatch.core.queues import PENDING_KEY, offer_for_routing, release_drain_flag, take_pending
-from dispatch.delivery.webhooks import enqueue_deliveries_quietly, with_webhooks
 from dispatch.jobs.context import WorkerContext, worker_context
 from dispatch.loop.dispatching import Routed, route_events
+from dispatch.transaction import transaction
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +41,10 @@ def drain_routing() -> int:
 def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int]) -> list[Routed]:
     """Route one batch in one transaction; on failure give the ids back and re-raise."""
     try:
-        with session_scope(context.engine) as session:
-            publish_after_commit(session, connection)
+        with transaction(context.engine, connection) as session:
             routed = route_events(session, context.router, context.calendar, ids)
-            created = [a for r in routed for a in r.assignment_ids]
-            # Boards read the streams; only departments with a webhook need a delivery job.
-            deliverable = with_webhooks(session, created)
     except Exception:
         connection.sadd(PENDING_KEY, *ids)
         raise
     log.info("routed %d of %d events", len(routed), len(ids))
-    enqueue_deliveries_quietly(connection, deliverable)
     return routed

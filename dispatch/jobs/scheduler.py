@@ -8,12 +8,12 @@ from datetime import timedelta
 import redis
 from sqlalchemy import Engine
 
-from dispatch.boards.publisher import publish_after_commit
 from dispatch.core.clock import utcnow
 from dispatch.core.db import session_scope
 from dispatch.core.queues import offer_for_routing
 from dispatch.loop.dispatching import waiting_for_routing
 from dispatch.supervision.alerts import raise_deadline_alerts
+from dispatch.transaction import transaction
 
 log = logging.getLogger(__name__)
 # The sweeper leaves fresh events to the normal hand-off for this long.
@@ -32,8 +32,7 @@ def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:
 
 def alert_deadlines(engine: Engine, connection: redis.Redis | None) -> int:
     """Raise the deadline warnings now due, publishing them to the boards; return how many."""
-    with session_scope(engine) as session:
-        publish_after_commit(session, connection)
+    with transaction(engine, connection) as session:
         alerts = raise_deadline_alerts(session)
     if alerts:
         log.info("raised %d deadline warnings", len(alerts))

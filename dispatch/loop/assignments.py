@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.errors import InvalidInput
+from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import (
     AssignmentAction,
     EventAction,
@@ -226,6 +227,8 @@ def redispatch(
     )
     session.add(fresh)
     session.flush()
+    assert fresh.id is not None
+    outbox_of(session).hand_off(Handoff.DELIVERY, [fresh.id])
     add_step(
         session,
         event,

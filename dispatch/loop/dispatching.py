@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from dispatch.core.clock import CHINA_TZ, as_aware, utcnow
+from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import EventAction
 from dispatch.events.models import Assignment, AssignmentStatus, Event, EventStatus
 from dispatch.events.steps import add_step, move_event
@@ -172,6 +173,7 @@ def create_assignments(
             reason=f"{_ROLE_LABELS[plan.role]}: {plan.department_name}",
             at=now,
         )
+    outbox_of(session).hand_off(Handoff.DELIVERY, [a.id for a in created if a.id is not None])
     return created
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from dispatch.core.errors import NotFound
-from dispatch.core.queues import offer_quietly
-from dispatch.delivery.webhooks import enqueue_deliveries_quietly
 from dispatch.events.attachments import (
     event_attachments,
     get_attachment,
@@ -51,7 +49,6 @@ router = APIRouter()
 @router.post("/events", status_code=201, response_model=EventPublic)
 def create_event(
     body: EventCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     router_: RouterDep,
@@ -61,11 +58,8 @@ def create_event(
     """Report an event: 201 at once; a repeated client_id answers 200 with the same event."""
     authorize(actor, Action.REPORT)
     intake = report_event(session, router_, body, reporter=user)
-    session.commit()  # committed first; the routing hand-off follows the commit
     if not intake.created:
         response.status_code = 200
-    elif intake.event.status == EventStatus.REPORTED and intake.event.id is not None:
-        offer_quietly(request.app.state.redis, [intake.event.id])
     return intake.event
 
 
@@ -283,7 +277,6 @@ def refuse_return(
 def redispatch(
     assignment_id: int,
     body: RedispatchBody,
-    request: Request,
     session: SessionDep,
     user: CurrentUser,
     actor: CurrentActor,
@@ -292,8 +285,6 @@ def redispatch(
     fresh = assignments.redispatch(
         session, actor, user, assignment_id, department_id=body.department_id, reason=body.reason
     )
-    session.commit()
-    enqueue_deliveries_quietly(request.app.state.redis, [fresh.id or 0])
     return _assignment_reply(session, fresh.event_id)
 
 
@@ -327,7 +318,6 @@ def rate(
 def triage(
     event_id: int,
     body: TriageBody,
-    request: Request,
     session: SessionDep,
     user: CurrentUser,
     actor: CurrentActor,
@@ -335,7 +325,7 @@ def triage(
     calendar: CalendarDep,
 ) -> EventDetail:
     """Route a needs-triage event by hand (人工研判)."""
-    routed = triaging.triage_route(
+    triaging.triage_route(
         session,
         actor,
         user,
@@ -346,8 +336,6 @@ def triage(
         jurisdiction_code=body.jurisdiction_code,
         note=body.note,
     )
-    session.commit()
-    enqueue_deliveries_quietly(request.app.state.redis, list(routed.assignment_ids))
     return detail(session, get_event(session, event_id))
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from dispatch.boards.cards import delta_type
-from dispatch.boards.publisher import publish_after_commit
 from dispatch.boards.snapshot import board_refusal, board_snapshot
 from dispatch.boards.streams import (
     Board,
@@ -21,13 +20,14 @@ from dispatch.boards.streams import (
     township_stream,
 )
 from dispatch.core.db import session_scope
-from dispatch.core.queues import offer_for_routing
+from dispatch.core.queues import PENDING_KEY, offer_for_routing
 from dispatch.core.redis import connect
 from dispatch.events.models import Assignment
 from dispatch.events.service import report_event
 from dispatch.jobs.scheduler import alert_deadlines
 from dispatch.routing.router import Router
 from dispatch.supervision.alerts import NONE, RED, YELLOW, alert_level
+from dispatch.transaction import transaction
 from dispatch.users.models import UserRole
 from dispatch.users.policy import Actor
 from tests.helpers import new_report
@@ -108,9 +108,7 @@ def env(worker_env: tuple[Engine, str]) -> tuple[Engine, str]:
 
 
 def _report(engine: Engine, redis_url: str, *, publish: bool = True) -> int:
-    with session_scope(engine) as session:
-        if publish:
-            publish_after_commit(session, connect(redis_url))
+    with transaction(engine, connect(redis_url) if publish else None) as session:
         router = Router.load(session, near_distance_m=50, threshold=0.5)
         event = report_event(session, router, new_report(XINSHI)).event
         assert event.id is not None
@@ -136,12 +134,12 @@ def test_intake_publishes_a_reported_card_after_the_commit(env: tuple[Engine, st
 
 def test_a_rolled_back_change_reaches_no_board(env: tuple[Engine, str]) -> None:
     engine, redis_url = env
-    with pytest.raises(RuntimeError), session_scope(engine) as session:
-        publish_after_commit(session, connect(redis_url))
+    with pytest.raises(RuntimeError), transaction(engine, connect(redis_url)) as session:
         router = Router.load(session, near_distance_m=50, threshold=0.5)
         report_event(session, router, new_report(XINSHI))
         raise RuntimeError("the request failed after intake")
     assert connect(redis_url).exists(county_stream()) == 0
+    assert connect(redis_url).scard(PENDING_KEY) == 0, "nothing handed to routing either"
 
 
 def test_routing_reaches_every_department_with_a_part(env: tuple[Engine, str]) -> None:

@@ -1,0 +1,69 @@
+"""The outbox: what one transaction hands on to Redis once it has committed, and only then.
+
+Domain code never talks to Redis while it writes. It records what should follow the commit
+in the session's outbox: the steps it wrote (the boards turn them into cards), and the ids
+to hand off to the workers (events to route, assignments to deliver). The boundary that owns
+the transaction (`dispatch.transaction`) commits, then hands the outbox on; a rollback drops
+it. So nothing is published or queued for a change that was not committed, and a commit is
+never followed by a forgotten hand-off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlmodel import Session
+
+_KEY = "sipingtai.outbox"
+
+
+class StepLike(Protocol):
+    """What the outbox needs of a step: the event it belongs to and what happened."""
+
+    event_id: int
+    action: str
+
+
+class Handoff:
+    """The names of the hand-offs to the workers."""
+
+    ROUTING = "routing"  # event ids to route
+    DELIVERY = "delivery"  # assignment ids to deliver to their department's system
+
+
+@dataclass
+class Outbox:
+    """The steps written and the ids to hand off, in the order they were recorded."""
+
+    steps: dict[int, list[StepLike]] = field(default_factory=dict)
+    handoffs: dict[str, list[int]] = field(default_factory=dict)
+
+    def note_step(self, step: StepLike) -> None:
+        """Remember that the transaction wrote this step of its event."""
+        self.steps.setdefault(step.event_id, []).append(step)
+
+    def hand_off(self, name: str, ids: list[int] | tuple[int, ...]) -> None:
+        """Hand these ids to the workers once the transaction has committed."""
+        self.handoffs.setdefault(name, []).extend(ids)
+
+    def ids(self, name: str) -> list[int]:
+        """Return the ids recorded for one hand-off, each once, in recorded order."""
+        return list(dict.fromkeys(self.handoffs.get(name, ())))
+
+    def clear(self) -> None:
+        """Forget everything (after a rollback, or once handed on)."""
+        self.steps.clear()
+        self.handoffs.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self.steps) or any(self.handoffs.values())
+
+
+def outbox_of(session: Session) -> Outbox:
+    """Return the session's outbox, creating it on first use."""
+    found = session.info.get(_KEY)
+    if found is None:
+        found = session.info[_KEY] = Outbox()
+    assert isinstance(found, Outbox)
+    return found
