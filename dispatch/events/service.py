@@ -40,6 +40,24 @@ def get_event(session: Session, event_id: int) -> Event:
     return event
 
 
+def lock_event(session: Session, event_id: int) -> Event:
+    """Return the event read afresh and locked for this transaction, or raise NotFound.
+
+    Every transition locks the rows it changes (FOR UPDATE on PostgreSQL; SQLite has one
+    writer at a time), so of two people acting at once the second waits, reads what the
+    first committed, and is refused by the state machine: two clicks, one win.
+    """
+    event = session.exec(
+        select(Event)
+        .where(Event.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if event is None:
+        raise NotFound(f"事件 {event_id} 不存在", field="event_id")
+    return event
+
+
 def find_by_client_id(session: Session, client_id: str) -> Event | None:
     """Return the event a phone already reported under this client id."""
     return session.exec(select(Event).where(Event.client_id == client_id)).first()

@@ -25,7 +25,7 @@ from dispatch.loop.parts import (
     COMMAND_CENTRE,
     all_handlers_fed_back,
     department_name,
-    get_assignment,
+    lock_assignment,
     move_assignment,
     required_text,
 )
@@ -45,7 +45,7 @@ def sign(
 ) -> Assignment:
     """Sign for an assignment (签收); the lead's signature puts the event in progress."""
     now = now or utcnow()
-    assignment, event = get_assignment(session, assignment_id)
+    assignment, event = lock_assignment(session, assignment_id)
     _authorize_assignment(session, actor, Action.SIGN, assignment, event)
     name = department_name(session, assignment.department_id)
     move_assignment(
@@ -88,7 +88,7 @@ def return_assignment(
     now = now or utcnow()
     reason = required_text(reason, "reason", "退回理由")
     clause = required_text(clause, "clause", "所依据的清单条款")
-    assignment, event = get_assignment(session, assignment_id)
+    assignment, event = lock_assignment(session, assignment_id)
     _authorize_assignment(session, actor, Action.RETURN_ASSIGNMENT, assignment, event)
     name = department_name(session, assignment.department_id)
     move_assignment(
@@ -119,7 +119,7 @@ def feed_back(
     """Report back on handled work (反馈); when every handler has, the event awaits verification."""
     now = now or utcnow()
     note = required_text(note, "note", "反馈内容")
-    assignment, event = get_assignment(session, assignment_id)
+    assignment, event = lock_assignment(session, assignment_id)
     _authorize_assignment(session, actor, Action.FEED_BACK, assignment, event)
     name = department_name(session, assignment.department_id)
     move_assignment(
@@ -158,7 +158,7 @@ def refuse_return(
     """Refuse a department's return: the assignment goes back to it, pending again."""
     now = now or utcnow()
     reason = required_text(reason, "reason", "不予退回的理由")
-    assignment, event = get_assignment(session, assignment_id)
+    assignment, event = lock_assignment(session, assignment_id)
     authorize(actor, Action.REFUSE_RETURN, event=event_scope(session, event))
     name = department_name(session, assignment.department_id)
     move_assignment(
@@ -188,7 +188,7 @@ def redispatch(
     """Give a returned assignment to another department, as a new round of the same part."""
     now = now or utcnow()
     reason = required_text(reason, "reason", "改派理由")
-    assignment, event = get_assignment(session, assignment_id)
+    assignment, event = lock_assignment(session, assignment_id)
     authorize(actor, Action.REDISPATCH, event=event_scope(session, event))
     target = session.get(Department, department_id)
     if target is None or target.id is None:

@@ -14,7 +14,7 @@ from dispatch.events.lifecycle import (
 )
 from dispatch.events.models import Assignment, AssignmentStatus, Event, EventStatus
 from dispatch.events.scopes import event_scope
-from dispatch.events.service import get_event
+from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step, move_event
 from dispatch.loop.parts import move_assignment
 from dispatch.users.models import User
@@ -35,8 +35,9 @@ def merge(
     now = now or utcnow()
     if into_id == event_id:
         raise InvalidInput("不能合并到自身", field="into_id")
-    duplicate = get_event(session, event_id)
-    master = get_event(session, into_id)
+    # Lock both in id order, so two merges of the same pair queue up instead of deadlocking.
+    locked = {i: lock_event(session, i) for i in sorted((event_id, into_id))}
+    duplicate, master = locked[event_id], locked[into_id]
     authorize(actor, Action.MERGE, event=event_scope(session, duplicate))
     if master.status in (EventStatus.MERGED, EventStatus.INVALID):
         raise InvalidInput(f"主事件 {into_id} 已{master.status}，不能作为合并目标", field="into_id")

@@ -12,7 +12,7 @@ from dispatch.events.lifecycle import (
     next_assignment_status,
 )
 from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event
-from dispatch.events.service import get_event
+from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step
 from dispatch.reference.models import Department
 from dispatch.users.models import User
@@ -23,12 +23,24 @@ HANDLING_ROLES = (AssignmentRole.LEAD, AssignmentRole.CO)
 LIVE = (AssignmentStatus.PENDING, AssignmentStatus.SIGNED, AssignmentStatus.FED_BACK)
 
 
-def get_assignment(session: Session, assignment_id: int) -> tuple[Assignment, Event]:
-    """Return an assignment and its event, or raise NotFound."""
-    assignment = session.get(Assignment, assignment_id)
-    if assignment is None:
+def lock_assignment(session: Session, assignment_id: int) -> tuple[Assignment, Event]:
+    """Return an assignment and its event, both read afresh and locked, or raise NotFound.
+
+    The event is locked first, then the part: every transition takes its locks in that
+    order, so two actions on parts of one event queue up instead of deadlocking, and the
+    checks that span parts (every handler fed back) see what the other committed.
+    """
+    found = session.get(Assignment, assignment_id)
+    if found is None:
         raise NotFound(f"任务 {assignment_id} 不存在", field="assignment_id")
-    return assignment, get_event(session, assignment.event_id)
+    event = lock_event(session, found.event_id)
+    assignment = session.exec(
+        select(Assignment)
+        .where(Assignment.id == assignment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    return assignment, event
 
 
 def required_text(text: str | None, field: str, label: str) -> str:

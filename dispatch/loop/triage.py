@@ -14,7 +14,7 @@ from dispatch.events.lifecycle import (
 )
 from dispatch.events.models import Event
 from dispatch.events.scopes import event_scope
-from dispatch.events.service import get_event
+from dispatch.events.service import lock_event
 from dispatch.events.steps import move_event
 from dispatch.loop.dispatching import Routed, apply_decision
 from dispatch.loop.parts import required_text
@@ -42,7 +42,7 @@ def triage_route(
     now = now or utcnow()
     if not matter_code and not jurisdiction_code:
         raise InvalidInput("请选择事项或辖区", field="matter_code")
-    event = get_event(session, event_id)
+    event = lock_event(session, event_id)
     authorize(actor, Action.TRIAGE_ROUTE, event=event_scope(session, event))
     next_event_status(event.status, EventAction.TRIAGE_ROUTE)  # Conflict unless needs triage
     location = (
@@ -97,7 +97,7 @@ def mark_invalid(
     """Weed out an invalid or duplicate report during triage."""
     now = now or utcnow()
     reason = required_text(reason, "reason", "作废理由")
-    event = get_event(session, event_id)
+    event = lock_event(session, event_id)
     authorize(actor, Action.MARK_INVALID, event=event_scope(session, event))
     move_event(session, event, EventAction.MARK_INVALID, actor=user, at=now, reason=reason)
     return event

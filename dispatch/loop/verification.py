@@ -14,7 +14,7 @@ from dispatch.events.lifecycle import (
 )
 from dispatch.events.models import AssignmentStatus, Event
 from dispatch.events.scopes import event_scope
-from dispatch.events.service import get_event
+from dispatch.events.service import lock_event
 from dispatch.events.steps import move_event
 from dispatch.loop.parts import department_name, live_handlers, move_assignment, required_text
 from dispatch.users.models import User
@@ -33,7 +33,7 @@ def verify(
 ) -> Event:
     """Record the township's on-site check (核查); a failure sends the handlers back to work."""
     now = now or utcnow()
-    event = get_event(session, event_id)
+    event = lock_event(session, event_id)
     authorize(actor, Action.VERIFY, event=event_scope(session, event))
     if passed:
         move_event(
@@ -72,7 +72,7 @@ def close(
 ) -> Event:
     """Close a verified event (办结)."""
     now = now or utcnow()
-    event = get_event(session, event_id)
+    event = lock_event(session, event_id)
     authorize(actor, Action.CLOSE, event=event_scope(session, event))
     move_event(session, event, EventAction.CLOSE, actor=user, at=now, reason="办结")
     event.closed_at = now
@@ -96,7 +96,7 @@ def rate(
     now = now or utcnow()
     if not 1 <= rating <= 5:
         raise InvalidInput(f"评分应为 1-5，收到 {rating}", field="rating")
-    event = get_event(session, event_id)
+    event = lock_event(session, event_id)
     authorize(actor, Action.RATE, event=event_scope(session, event))
     event.rating = rating
     if rating >= UNSATISFIED_BELOW:
