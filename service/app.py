@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from dispatch.core.db import POOL_OVERFLOW, POOL_SIZE, make_engine
 from dispatch.core.redis import connect
 from dispatch.core.settings import Settings, get_settings
+from dispatch.routing.cache import ReferenceCache
 from service.errors import install_error_handlers
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
@@ -34,8 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync routes run in threads; keep them fewer than the database connections.
         to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         app.state.engine = make_engine(settings.effective_database_url)
-        app.state.router = None
-        app.state.calendar = None
+        app.state.reference = ReferenceCache(
+            near_distance_m=settings.near_boundary_m, threshold=settings.classify_threshold
+        )
         app.state.redis = connect(settings.redis_url) if settings.redis_url else None
         app.state.hubs = (
             Hubs(aioredis.Redis.from_url(settings.redis_url)) if settings.redis_url else None

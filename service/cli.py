@@ -482,16 +482,17 @@ def worker(
     burst: Annotated[bool, typer.Option(help="队列清空后退出 exit when queues are empty.")] = False,
 ) -> None:
     """Run an RQ worker on the routing and delivery queues (REDIS_URL required)."""
-    from rq import Queue, Worker
+    from rq import Queue
 
     from dispatch.core.queues import QUEUES
     from dispatch.core.redis import connect
     from dispatch.jobs.context import worker_context
+    from dispatch.jobs.worker import RoutingWorker
 
     connection = connect(_require_redis_url())
     queues = [Queue(name, connection=connection) for name in QUEUES]
-    worker_context()  # build the index once; each forked job inherits it
-    Worker(queues, connection=connection).work(burst=burst, with_scheduler=False)
+    worker_context()  # build the index once; each forked job inherits it, kept current
+    RoutingWorker(queues, connection=connection).work(burst=burst, with_scheduler=False)
 
 
 @app.command("scheduler")

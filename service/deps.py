@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -13,7 +12,8 @@ from sqlmodel import Session
 
 from dispatch.core.errors import Unauthorized
 from dispatch.core.settings import Settings
-from dispatch.reference.calendar import WorkCalendar, load_calendar
+from dispatch.reference.calendar import WorkCalendar
+from dispatch.routing.cache import Built, ReferenceCache
 from dispatch.routing.router import Router
 from dispatch.transaction import transaction
 from dispatch.users.models import User
@@ -42,25 +42,19 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
-# The first requests after start-up arrive together; one of them builds, the others wait.
-_loading = threading.Lock()
+
+def get_built(request: Request, session: SessionDep) -> Built:
+    """Return the router and calendar, rebuilt when reference data changed (within seconds)."""
+    cache: ReferenceCache = request.app.state.reference
+    return cache.get(session)
 
 
-def get_router(request: Request, session: SessionDep) -> Router:
-    """Return the app's router, loading it from the database the first time."""
-    router: Router | None = request.app.state.router
-    if router is None:
-        with _loading:
-            router = request.app.state.router
-            if router is None:
-                settings: Settings = request.app.state.settings
-                router = Router.load(
-                    session,
-                    near_distance_m=settings.near_boundary_m,
-                    threshold=settings.classify_threshold,
-                )
-                request.app.state.router = router
-    return router
+BuiltDep = Annotated[Built, Depends(get_built)]
+
+
+def get_router(built: BuiltDep) -> Router:
+    """Return the router of the reference data in force."""
+    return built.router
 
 
 RouterDep = Annotated[Router, Depends(get_router)]
@@ -92,16 +86,9 @@ def get_current_actor(session: SessionDep, user: CurrentUser) -> Actor:
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]
 
 
-def get_calendar(request: Request, session: SessionDep) -> WorkCalendar:
-    """Return the work calendar, loaded from the database the first time."""
-    calendar: WorkCalendar | None = getattr(request.app.state, "calendar", None)
-    if calendar is None:
-        with _loading:
-            calendar = getattr(request.app.state, "calendar", None)
-            if calendar is None:
-                calendar = load_calendar(session)
-                request.app.state.calendar = calendar
-    return calendar
+def get_calendar(built: BuiltDep) -> WorkCalendar:
+    """Return the work calendar in force."""
+    return built.calendar
 
 
 CalendarDep = Annotated[WorkCalendar, Depends(get_calendar)]

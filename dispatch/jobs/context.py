@@ -1,4 +1,4 @@
-"""What a worker process builds once: the engine, the router and the calendar."""
+"""What a worker process builds once: the engine, and the router and calendar kept current."""
 
 from __future__ import annotations
 
@@ -7,23 +7,24 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from dispatch.core.clock import utcnow
 from dispatch.core.db import make_engine, session_scope
 from dispatch.core.settings import Settings, get_settings
-from dispatch.reference.calendar import WorkCalendar, load_calendar
-from dispatch.reference.jurisdictions import sole_county_code
-from dispatch.routing.router import Router
+from dispatch.routing.cache import Built, ReferenceCache
 
 
 @dataclass
 class WorkerContext:
-    """What a worker process builds once: the engine, the router and the calendar."""
+    """The engine and the reference cache of one worker process."""
 
     settings: Settings
     engine: Engine
-    router: Router
-    calendar: WorkCalendar
+    reference: ReferenceCache
     pid: int
+
+    def built(self) -> Built:
+        """Return the router and calendar, rebuilt first if reference data changed."""
+        with session_scope(self.engine) as session:
+            return self.reference.get(session)
 
 
 _context: WorkerContext | None = None
@@ -32,8 +33,9 @@ _context: WorkerContext | None = None
 def worker_context() -> WorkerContext:
     """Return this process's context, building the index and calendar on first use.
 
-    The worker builds it once before forking a work horse per job; a forked horse keeps
-    the built index (copy-on-write) but must not share the parent's database connections.
+    The worker builds it before forking a work horse per job, and refreshes it before each
+    fork (`refresh_before_fork`), so a horse inherits an index that is current
+    (copy-on-write) but must not share the parent's database connections.
     """
     global _context
     if _context is not None and _context.pid != os.getpid():
@@ -42,21 +44,21 @@ def worker_context() -> WorkerContext:
     if _context is None:
         settings = get_settings()
         engine = make_engine(settings.effective_database_url)
-        with session_scope(engine) as session:
-            router = Router.load(
-                session,
-                near_distance_m=settings.near_boundary_m,
-                threshold=settings.classify_threshold,
-            )
-            calendar = load_calendar(session)
-            # Build the classifier of the list in force now, so forked jobs inherit it.
-            router.rules_for(session, sole_county_code(session), utcnow())
-        _context = WorkerContext(settings, engine, router, calendar, os.getpid())
+        reference = ReferenceCache(
+            near_distance_m=settings.near_boundary_m, threshold=settings.classify_threshold
+        )
+        _context = WorkerContext(settings, engine, reference, os.getpid())
+        _context.built()
     return _context
 
 
+def refresh_before_fork() -> None:
+    """Rebuild what reference data changed, in the worker itself, so horses inherit it."""
+    worker_context().built()
+
+
 def reset_worker_context() -> None:
-    """Forget the built context (after reference data changed, and between tests)."""
+    """Forget the built context (between tests)."""
     global _context
     if _context is not None:
         _context.engine.dispose()

@@ -42,7 +42,8 @@ def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int])
     """Route one batch in one transaction; on failure give the ids back and re-raise."""
     try:
         with transaction(context.engine, connection) as session:
-            routed = route_events(session, context.router, context.calendar, ids)
+            built = context.reference.get(session)
+            routed = route_events(session, built.router, built.calendar, ids)
     except Exception:
         connection.sadd(PENDING_KEY, *ids)
         raise

@@ -53,6 +53,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.core.clock import CHINA_TZ
 from dispatch.core.errors import ImportRejected, InvalidInput, RowProblem
+from dispatch.reference.generation import bump_generation
 from dispatch.reference.models import CalendarDay
 
 WALL_CLOCK_MAX_HOURS = 24.0
@@ -333,6 +334,8 @@ def _upsert(session: Session, days: list[DayEntry]) -> int:
             continue
         written += 1
     session.flush()
+    if written:
+        bump_generation(session, "工作日历")
     return written
 
 

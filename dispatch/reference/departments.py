@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from dispatch.core.errors import ImportRejected, RowProblem
+from dispatch.reference.generation import bump_generation
 from dispatch.reference.models import (
     Department,
     DepartmentCoverage,
@@ -236,6 +237,8 @@ def ensure_township_platforms(session: Session) -> int:
             taken.add(name)
             created += 1
     session.flush()
+    if created:
+        bump_generation(session, "乡镇平台")
     return created
 
 
@@ -300,7 +303,9 @@ def import_departments(
     if problems:
         problems.sort(key=lambda p: (p.row, p.column or ""))
         raise ImportRejected(problems, source=table.source)
-    return _write(session, table, parsed, parents, existing)
+    report = _write(session, table, parsed, parents, existing)
+    bump_generation(session, "部门名录")
+    return report
 
 
 def _township_lookup(session: Session) -> dict[str, list[str]]:

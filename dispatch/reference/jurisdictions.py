@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.errors import ImportRejected, RowProblem
+from dispatch.reference.generation import bump_generation
 from dispatch.reference.models import JurisdictionRow
 from geo.geojson import FeatureProblem, FieldMapping, assign_parents, parse_feature_collection
 from geo.index import JurisdictionIndex
@@ -72,6 +73,7 @@ def import_layer(
         children, report.orphans = assign_parents(children, parents)
     _upsert(session, children, source, report)
     report.coverage = _coverage_issues(children, parents)
+    bump_generation(session, f"辖区图层 {level.value}")
     return report
 
 

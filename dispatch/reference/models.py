@@ -144,3 +144,19 @@ class CalendarDay(SQLModel, table=True):
     day: date = Field(primary_key=True)
     workday: bool
     name: str | None = Field(default=None, max_length=100)
+
+
+class ReferenceGeneration(SQLModel, table=True):
+    """One counter that every change to reference data moves on (a single row, id 1).
+
+    Jurisdictions, departments, lists and the calendar are built into in-memory indexes by
+    every API and worker process; each process compares this counter with the one it built
+    from and rebuilds when it moved.
+    """
+
+    __tablename__ = "reference_generation"
+
+    id: int = Field(default=1, primary_key=True)
+    generation: int = Field(default=0, ge=0)
+    changed_at: datetime = Field(default_factory=utcnow)
+    what: str | None = Field(default=None, max_length=200)

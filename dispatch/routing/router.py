@@ -95,6 +95,11 @@ class Router:
             threshold,
         )
 
+    def warm(self, session: Session) -> None:
+        """Build the classifier of every county's list in force now, before it is needed."""
+        for county in self.index.at_level(Level.COUNTY):
+            self.rules_for(session, county.code, utcnow())
+
     def locate(self, lon: float, lat: float, crs: str | Crs = Crs.WGS84) -> Placement:
         """Validate, convert to WGS84 and locate; raise CoordinateError naming the field."""
         parsed = crs if isinstance(crs, Crs) else parse_crs(crs)

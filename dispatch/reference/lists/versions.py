@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.core.clock import local_date, utcnow
 from dispatch.core.errors import Conflict, NotFound
+from dispatch.reference.generation import bump_generation
 from dispatch.reference.lists.rules import MatterRule, MatterRules, content_digest
 from dispatch.reference.models import (
     HandlingMode,
@@ -156,6 +157,7 @@ def publish_list(
             other.status = ListStatus.SUPERSEDED
             other.superseded_at = now
     session.flush()
+    bump_generation(session, f"责任清单 v{matter_list.version} 发布")
     return matter_list
 
 
