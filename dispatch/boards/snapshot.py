@@ -11,9 +11,8 @@ from sqlmodel import Session, col, select
 from dispatch.boards.cards import cards
 from dispatch.boards.streams import Board, BoardKind
 from dispatch.core.clock import day_start, utcnow
-from dispatch.events.lifecycle import OPEN
-from dispatch.events.models import Assignment, AssignmentStatus, Event, EventStatus
-from dispatch.reference.models import Department
+from dispatch.events.lifecycle import OPEN, OPEN_PARTS
+from dispatch.events.models import Assignment, Event, EventStatus
 from dispatch.users.models import UserRole
 from dispatch.users.policy import CENTRE_ROLES, ROLE_LABELS, TOWNSHIP_ROLES, Actor
 
@@ -36,9 +35,7 @@ def _events_for_board(
         mine = select(Assignment.event_id).where(
             col(Assignment.department_id).in_(sorted(department_ids)),
             or_(
-                col(Assignment.status).in_(
-                    (AssignmentStatus.PENDING, AssignmentStatus.SIGNED, AssignmentStatus.RETURNED)
-                ),
+                col(Assignment.status).in_(OPEN_PARTS),
                 col(Assignment.fed_back_at) >= recent,
             ),
         )
@@ -64,12 +61,6 @@ def board_snapshot(
 ) -> list[dict[str, Any]]:
     """Return the cards a board starts from: open, verified, unrated and today's; newest first."""
     return cards(session, _events_for_board(session, board, department_ids, utcnow()))
-
-
-def department_board_ids(session: Session, department_id: int) -> frozenset[int]:
-    """Return a department and the stationed units it answers for."""
-    units = session.exec(select(Department.id).where(Department.parent_id == department_id))
-    return frozenset({department_id, *(u for u in units if u is not None)})
 
 
 def board_refusal(actor: Actor, board: Board) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from dispatch.core.errors import Conflict
+from dispatch.events.models import AssignmentRole
 from dispatch.events.models import AssignmentStatus as A
 from dispatch.events.models import EventStatus as E
 
@@ -77,6 +78,18 @@ ASSIGNMENT_TRANSITIONS: dict[tuple[A, AssignmentAction], A] = {
     (A.PENDING, AssignmentAction.CANCEL): A.CANCELLED,
     (A.SIGNED, AssignmentAction.CANCEL): A.CANCELLED,
     (A.RETURNED, AssignmentAction.CANCEL): A.CANCELLED,
+}
+
+# A part still in someone's hands: not yet fed back, nor cancelled (returned parts wait on
+# the command centre). Merging cancels these; a department's board lists them.
+OPEN_PARTS = (A.PENDING, A.SIGNED, A.RETURNED)
+# A part the event's handling counts: the current holder's, whether or not it fed back yet.
+LIVE_PARTS = (A.PENDING, A.SIGNED, A.FED_BACK)
+
+PART_ROLE_LABELS: dict[AssignmentRole, str] = {
+    AssignmentRole.LEAD: "牵头",
+    AssignmentRole.CO: "协办",
+    AssignmentRole.TERRITORIAL: "属地",
 }
 
 EVENT_LABELS: dict[E, str] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from dispatch.events.models import Assignment, Step
+from dispatch.events.attachments import event_attachments
+from dispatch.events.models import Assignment, Event, Step
+from dispatch.events.schemas import AssignmentPublic, AttachmentPublic, EventDetail, StepPublic
 from dispatch.reference.models import Department
-
-# ---- Reading back ------------------------------------------------------------------------
 
 
 def event_assignments(session: Session, event_id: int) -> list[tuple[Assignment, str, str | None]]:
@@ -35,4 +35,23 @@ def event_steps(session: Session, event_id: int) -> list[Step]:
         session.exec(
             select(Step).where(Step.event_id == event_id).order_by(col(Step.at), col(Step.id))
         )
+    )
+
+
+def event_detail(session: Session, event: Event) -> EventDetail:
+    """Return the full view of one event: itself, its parts, its timeline and its photos."""
+    assert event.id is not None
+    assignments = [
+        AssignmentPublic.model_validate(
+            {**a.model_dump(), "department_name": name, "on_behalf_of_name": parent}
+        )
+        for a, name, parent in event_assignments(session, event.id)
+    ]
+    steps = [StepPublic.model_validate(s.model_dump()) for s in event_steps(session, event.id)]
+    photos = [
+        AttachmentPublic.model_validate(a.model_dump())
+        for a in event_attachments(session, event.id)
+    ]
+    return EventDetail.model_validate(
+        {**event.model_dump(), "assignments": assignments, "steps": steps, "attachments": photos}
     )

@@ -10,8 +10,8 @@ from sqlmodel import Session, col, select
 
 from dispatch.core.clock import CHINA_TZ, as_aware, utcnow
 from dispatch.core.outbox import Handoff, outbox_of
-from dispatch.events.lifecycle import EventAction
-from dispatch.events.models import Assignment, AssignmentStatus, Event, EventStatus
+from dispatch.events.lifecycle import PART_ROLE_LABELS, EventAction
+from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event, EventStatus
 from dispatch.events.steps import add_step, move_event
 from dispatch.reference.calendar import WorkCalendar, deadline
 from dispatch.routing.decide import RoutingDecision, TimeLimits
@@ -170,14 +170,11 @@ def create_assignments(
             from_org=decision.township.name if decision.township else None,
             to_org=plan.department_name,
             to_status=AssignmentStatus.PENDING,
-            reason=f"{_ROLE_LABELS[plan.role]}: {plan.department_name}",
+            reason=f"{PART_ROLE_LABELS[AssignmentRole(plan.role)]}: {plan.department_name}",
             at=now,
         )
     outbox_of(session).hand_off(Handoff.DELIVERY, [a.id for a in created if a.id is not None])
     return created
-
-
-_ROLE_LABELS = {"lead": "牵头", "co": "协办", "territorial": "属地"}
 
 
 def deadlines(

@@ -9,10 +9,11 @@ from sqlmodel import Session, col, select
 from dispatch.core.clock import utcnow
 from dispatch.core.errors import InvalidInput
 from dispatch.events.lifecycle import (
+    OPEN_PARTS,
     AssignmentAction,
     EventAction,
 )
-from dispatch.events.models import Assignment, AssignmentStatus, Event, EventStatus
+from dispatch.events.models import Assignment, Event, EventStatus
 from dispatch.events.scopes import event_scope
 from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step, move_event
@@ -54,9 +55,7 @@ def merge(
     for assignment in session.exec(
         select(Assignment).where(
             Assignment.event_id == event_id,
-            col(Assignment.status).in_(
-                (AssignmentStatus.PENDING, AssignmentStatus.SIGNED, AssignmentStatus.RETURNED)
-            ),
+            col(Assignment.status).in_(OPEN_PARTS),
         )
     ).all():
         move_assignment(

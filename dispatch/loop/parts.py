@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.core.errors import InvalidInput, NotFound
 from dispatch.events.lifecycle import (
+    LIVE_PARTS,
     AssignmentAction,
     next_assignment_status,
 )
@@ -20,7 +21,6 @@ from dispatch.users.models import User
 COMMAND_CENTRE = "县社会治理中心"
 # Lead and cooperating parts must all be fed back before the township verifies.
 HANDLING_ROLES = (AssignmentRole.LEAD, AssignmentRole.CO)
-LIVE = (AssignmentStatus.PENDING, AssignmentStatus.SIGNED, AssignmentStatus.FED_BACK)
 
 
 def lock_assignment(session: Session, assignment_id: int) -> tuple[Assignment, Event]:
@@ -92,7 +92,7 @@ def live_handlers(session: Session, event: Event) -> list[Assignment]:
             select(Assignment).where(
                 Assignment.event_id == event.id,
                 col(Assignment.role).in_(HANDLING_ROLES),
-                col(Assignment.status).in_(LIVE),
+                col(Assignment.status).in_(LIVE_PARTS),
             )
         )
     )

@@ -196,6 +196,17 @@ def _name_key(name: str) -> str:
 # ---- Township platforms -----------------------------------------------------------------
 
 
+def with_units(session: Session, department_id: int) -> frozenset[int]:
+    """Return a county department and its stationed units (what its staff act for)."""
+    units = session.exec(
+        select(Department.id).where(
+            Department.parent_id == department_id,
+            Department.kind == DepartmentKind.STATIONED_UNIT,
+        )
+    ).all()
+    return frozenset({department_id, *(u for u in units if u is not None)})
+
+
 def ensure_township_platforms(session: Session) -> int:
     """Create the missing platform department of every township for every platform."""
     townships = session.exec(

@@ -35,6 +35,13 @@ class HandlingMode(StrEnum):
     JOINT = "joint"
 
 
+MODE_LABELS: dict[HandlingMode, str] = {
+    HandlingMode.DEPARTMENT: "部门处置",
+    HandlingMode.TOWNSHIP: "乡镇自办",
+    HandlingMode.JOINT: "联合处置",
+}
+
+
 class JurisdictionRow(SQLModel, table=True):
     """One county, township, village or grid with its WGS84 boundary."""
 

@@ -23,12 +23,6 @@ from geo.levels import LEVEL_LABELS, Level
 Outcome = Literal["routed", "needs_triage"]
 Role = Literal["lead", "co", "territorial"]
 
-_MODE_LABEL = {
-    HandlingMode.DEPARTMENT: "部门处置",
-    HandlingMode.TOWNSHIP: "乡镇自办",
-    HandlingMode.JOINT: "联合处置",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Place:

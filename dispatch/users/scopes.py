@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from dispatch.reference.departments import with_units
 from dispatch.reference.jurisdictions import jurisdiction_name
 from dispatch.reference.models import Department, DepartmentKind
 from dispatch.users.models import User, UserRole
@@ -21,13 +22,7 @@ def actor_for(session: Session, user: User) -> Actor:
             department_name = department.name
             department_ids.add(department.id)
             if department.kind == DepartmentKind.COUNTY_DEPARTMENT:
-                units = session.exec(
-                    select(Department.id).where(
-                        Department.parent_id == department.id,
-                        Department.kind == DepartmentKind.STATIONED_UNIT,
-                    )
-                ).all()
-                department_ids.update(u for u in units if u is not None)
+                department_ids.update(with_units(session, department.id))
     return Actor(
         id=user.id,
         role=UserRole(user.role),

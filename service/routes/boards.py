@@ -13,17 +13,18 @@ from typing import Annotated
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Query, WebSocket
 
-from dispatch.boards.snapshot import board_refusal, board_snapshot, department_board_ids
+from dispatch.boards.snapshot import board_refusal, board_snapshot
 from dispatch.boards.streams import Board, BoardKind
 from dispatch.core.db import session_scope
 from dispatch.core.errors import DomainError, Forbidden, NotFound, Unauthorized
+from dispatch.events.read import event_detail
 from dispatch.events.scopes import event_scope
 from dispatch.events.service import get_event
+from dispatch.reference.departments import with_units
 from dispatch.users.policy import Action, authorize
 from dispatch.users.scopes import actor_for
 from dispatch.users.tokens import user_from_token
 from service.live import Hubs, SnapshotMaker, serve_board
-from service.routes.events import detail
 
 router = APIRouter()
 
@@ -52,7 +53,7 @@ def _admit(app: FastAPI, token: str | None, board: Board) -> frozenset[int]:
         if refusal is not None:
             raise Forbidden(refusal)
         if board.kind is BoardKind.DEPARTMENT:
-            return department_board_ids(session, int(board.key))
+            return with_units(session, int(board.key))
         return frozenset()
 
 
@@ -65,9 +66,9 @@ def _snapshot_maker(app: FastAPI, board: Board, department_ids: frozenset[int]) 
                 "key": board.key,
             }
             if board.kind is BoardKind.EVENT:
-                body["event"] = detail(session, get_event(session, int(board.key))).model_dump(
-                    mode="json"
-                )
+                body["event"] = event_detail(
+                    session, get_event(session, int(board.key))
+                ).model_dump(mode="json")
             else:
                 body["events"] = board_snapshot(session, board, department_ids=department_ids)
                 if board.kind is BoardKind.DEPARTMENT:

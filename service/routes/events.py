@@ -11,21 +11,17 @@ from pydantic import BaseModel, Field
 
 from dispatch.core.errors import NotFound
 from dispatch.events.attachments import (
-    event_attachments,
     get_attachment,
     read_limited,
     store_attachment,
 )
 from dispatch.events.models import Event, EventStatus
-from dispatch.events.read import event_assignments, event_steps
+from dispatch.events.read import event_detail
 from dispatch.events.schemas import (
-    AssignmentPublic,
-    AttachmentPublic,
     EventCreate,
     EventDetail,
     EventPublic,
     EventsPublic,
-    StepPublic,
 )
 from dispatch.events.scopes import event_scope
 from dispatch.events.service import EventFilter, get_event, list_events, report_event
@@ -68,26 +64,7 @@ def read_event(event_id: int, session: SessionDep, actor: CurrentActor) -> Event
     """Return an event with its assignments and its whole timeline."""
     event = get_event(session, event_id)
     authorize(actor, Action.VIEW_EVENT, event=event_scope(session, event))
-    return detail(session, event)
-
-
-def detail(session: SessionDep, event: Event) -> EventDetail:
-    """Assemble the full view of one event."""
-    assert event.id is not None
-    assignments = [
-        AssignmentPublic.model_validate(
-            {**a.model_dump(), "department_name": name, "on_behalf_of_name": parent}
-        )
-        for a, name, parent in event_assignments(session, event.id)
-    ]
-    steps = [StepPublic.model_validate(s.model_dump()) for s in event_steps(session, event.id)]
-    photos = [
-        AttachmentPublic.model_validate(a.model_dump())
-        for a in event_attachments(session, event.id)
-    ]
-    return EventDetail.model_validate(
-        {**event.model_dump(), "assignments": assignments, "steps": steps, "attachments": photos}
-    )
+    return event_detail(session, event)
 
 
 @router.get("/events", response_model=EventsPublic)
@@ -220,7 +197,7 @@ class TriageBody(BaseModel):
 
 
 def _assignment_reply(session: SessionDep, event_id: int) -> EventDetail:
-    return detail(session, get_event(session, event_id))
+    return event_detail(session, get_event(session, event_id))
 
 
 @router.post("/assignments/{assignment_id}/sign", response_model=EventDetail)
@@ -294,7 +271,7 @@ def verify(
 ) -> EventDetail:
     """Record the on-site verification (核查)."""
     event = verification.verify(session, actor, user, event_id, passed=body.passed, note=body.note)
-    return detail(session, event)
+    return event_detail(session, event)
 
 
 @router.post("/events/{event_id}/close", response_model=EventDetail)
@@ -302,7 +279,7 @@ def close(
     event_id: int, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Close a verified event (办结)."""
-    return detail(session, verification.close(session, actor, user, event_id))
+    return event_detail(session, verification.close(session, actor, user, event_id))
 
 
 @router.post("/events/{event_id}/rate", response_model=EventDetail)
@@ -311,7 +288,7 @@ def rate(
 ) -> EventDetail:
     """Record the follow-up rating (回访)."""
     event = verification.rate(session, actor, user, event_id, rating=body.rating, note=body.note)
-    return detail(session, event)
+    return event_detail(session, event)
 
 
 @router.post("/events/{event_id}/triage", response_model=EventDetail)
@@ -336,7 +313,7 @@ def triage(
         jurisdiction_code=body.jurisdiction_code,
         note=body.note,
     )
-    return detail(session, get_event(session, event_id))
+    return event_detail(session, get_event(session, event_id))
 
 
 @router.post("/events/{event_id}/invalid", response_model=EventDetail)
@@ -344,7 +321,7 @@ def mark_invalid(
     event_id: int, body: ReasonBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Weed out an invalid or duplicate report (作废)."""
-    return detail(
+    return event_detail(
         session, triaging.mark_invalid(session, actor, user, event_id, reason=body.reason)
     )
 
@@ -362,4 +339,4 @@ def merge(
 ) -> EventDetail:
     """Merge a duplicate report into its master event (合并)."""
     event = merging.merge(session, actor, user, event_id, into_id=body.into_id, reason=body.reason)
-    return detail(session, event)
+    return event_detail(session, event)

@@ -28,6 +28,7 @@ from dispatch.reference.lists.versions import (
     publish_list,
 )
 from dispatch.reference.models import (
+    MODE_LABELS,
     DepartmentKind,
     HandlingMode,
     JurisdictionRow,
@@ -426,7 +427,7 @@ def _parse_row(
                 lead_id = found.id
     mode = mode or HandlingMode.DEPARTMENT
     if not lead_text and mode is not HandlingMode.TOWNSHIP:
-        problem(COL_LEAD, f"牵头部门为空（处置方式为{_MODE_LABEL[mode]}时必须填写）")
+        problem(COL_LEAD, f"牵头部门为空（处置方式为{MODE_LABELS[mode]}时必须填写）")
 
     co_ids: list[int] = []
     for co_name in split_list(row[COL_CO]):
@@ -476,13 +477,6 @@ def _parse_row(
         urgent_handle_hours=limits[COL_URGENT_HANDLE],
         legal_basis=row[COL_BASIS] or None,
     )
-
-
-_MODE_LABEL = {
-    HandlingMode.DEPARTMENT: "部门处置",
-    HandlingMode.TOWNSHIP: "乡镇自办",
-    HandlingMode.JOINT: "联合处置",
-}
 
 
 def _parse_platform(
