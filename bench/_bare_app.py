@@ -1,4 +1,4 @@
-"""The baseline for bench/intake.py: a bare FastAPI app that only validates a report.
+"""Serve the baseline for bench/intake.py: a bare FastAPI app that only validates a report.
 
     uvicorn --factory bench._bare_app:create_app  (from the repository root)
 

@@ -12,7 +12,6 @@ prints figures and never decides pass or fail.
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import math
 import sys
@@ -20,6 +19,9 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness.reports import read_labelled
 from dispatch.core.settings import Settings
 from dispatch.reference.lists.classify import (
     DEFAULT_PARAMS,
@@ -58,12 +60,6 @@ class Figures:
 
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:5.1f}%" if whole else "   n/a"
-
-
-def read_labelled(path: Path) -> list[tuple[str, str]]:
-    """Read (description, matter_code) pairs."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return [(row["description"], row["matter_code"].strip()) for row in csv.DictReader(handle)]
 
 
 def evaluate(classifier: Classifier, items: list[tuple[str, str]], threshold: float) -> Figures:
@@ -124,7 +120,7 @@ def speed(classifier: Classifier, texts: list[str], seconds: float = 1.5) -> flo
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--list", type=Path, default=DEMO / "matter_list.csv")
     parser.add_argument("--labelled", type=Path, default=DEMO / "labelled_descriptions.csv")
     parser.add_argument("--threshold", type=float, default=Settings().classify_threshold)

@@ -13,6 +13,8 @@ index and ``SET jit = off``; it is skipped, with the reason, when unavailable.
 Figures only: nothing here passes or fails on time.
 """
 
+from __future__ import annotations
+
 import argparse
 import io
 import os
@@ -29,17 +31,26 @@ from shapely import Polygon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.harness.db import create_database, drop_database, dsn
+from bench.harness.stats import percentile, row
 from geo import Jurisdiction, JurisdictionIndex, Level
 from geo.bulk import locate_stream
 
 BOX = (118.5, 31.5, 119.0, 32.0)
 SIZES = ((5, 4), (50, 40), (250, 200))
-PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname={db} connect_timeout=3"
 PG_DB = "sipingtai_bench"
+COLUMNS = (
+    ("polygons", 9), ("build s", 8), ("single/s", 10), ("p50 µs", 7), ("p99 µs", 7),
+    ("near %", 6), ("bulk pts/s", 11), ("naive/s", 9), ("naive p50", 10),
+    ("PostGIS/s", 10), ("PG p50 µs", 10), ("x naive", 8), ("x PostGIS", 9),
+)  # fmt: skip
+WIDTHS = [width for _, width in COLUMNS]
 
 
 @dataclass
 class Row:
+    """The figures of one tiling size."""
+
     polygons: int
     build_s: float
     single_per_s: float
@@ -86,6 +97,7 @@ def tiling(nx: int, ny: int, seed: int = 0) -> list[Jurisdiction]:
 
 
 def random_points(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return n uniformly random points in the box, as x and y arrays."""
     rng = np.random.default_rng(seed)
     return rng.uniform(BOX[0], BOX[2], n), rng.uniform(BOX[1], BOX[3], n)
 
@@ -104,6 +116,8 @@ def time_calls(
 
 
 def naive(geoms: list[Polygon]) -> Callable[[float, float], str | None]:
+    """Return the baseline lookup: test every polygon in turn."""
+
     def locate(x: float, y: float) -> str | None:
         for k, g in enumerate(geoms):
             if shapely.contains_xy(g, x, y):
@@ -119,17 +133,20 @@ class PostGIS:
     def __init__(self) -> None:
         import psycopg  # imported here: the bench runs without it
 
-        self.psycopg = psycopg
-        with psycopg.connect(PG_DSN.format(db="postgres"), autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {PG_DB}")
-            admin.execute(f"CREATE DATABASE {PG_DB}")
-        self.conn = psycopg.connect(PG_DSN.format(db=PG_DB), autocommit=True)
-        self.conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        create_database(PG_DB)
+        try:
+            self.conn = psycopg.connect(dsn(PG_DB), autocommit=True)
+            self.conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        except BaseException:
+            drop_database(PG_DB)
+            raise
         self.conn.execute("SET jit = off")
-        version = self.conn.execute("SELECT postgis_full_version()").fetchone()[0]
+        found = self.conn.execute("SELECT postgis_full_version()").fetchone()
+        version = str(found[0]) if found else "unknown"
         self.version = version.split('"')[1] if '"' in version else version[:40]
 
     def load(self, jurisdictions: list[Jurisdiction]) -> None:
+        """Replace the table's polygons with these, indexed."""
         self.conn.execute("DROP TABLE IF EXISTS j")
         self.conn.execute("CREATE TABLE j (code text PRIMARY KEY, geom geometry(Polygon, 4326))")
         with self.conn.cursor() as cur, cur.copy("COPY j (code, geom) FROM STDIN") as copy:
@@ -139,6 +156,7 @@ class PostGIS:
         self.conn.execute("ANALYZE j")
 
     def locate(self, x: float, y: float) -> object:
+        """Return the row of the polygon holding the point, if any."""
         return self.conn.execute(
             "SELECT code FROM j WHERE ST_Contains(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))"
             " ORDER BY code LIMIT 1",
@@ -147,12 +165,13 @@ class PostGIS:
         ).fetchone()
 
     def close(self) -> None:
+        """Close the connection and drop the scratch database."""
         self.conn.close()
-        with self.psycopg.connect(PG_DSN.format(db="postgres"), autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {PG_DB}")
+        drop_database(PG_DB)
 
 
 def connect_postgis() -> tuple[PostGIS | None, str]:
+    """Return PostGIS and its version, or None and why it is skipped."""
     try:
         pg = PostGIS()
     except ImportError as exc:
@@ -163,6 +182,7 @@ def connect_postgis() -> tuple[PostGIS | None, str]:
 
 
 def bench(nx: int, ny: int, quick: bool, pg: PostGIS | None) -> Row:
+    """Measure one tiling size: build, single lookups, bulk, naive and PostGIS."""
     jurisdictions = tiling(nx, ny)
     n = len(jurisdictions)
     start = time.perf_counter()
@@ -190,16 +210,16 @@ def bench(nx: int, ny: int, quick: bool, pg: PostGIS | None) -> Row:
     naive_times = time_calls(
         naive([j.geometry for j in jurisdictions]), xs[:naive_points], ys[:naive_points]
     )
-    row = Row(
+    figures = Row(
         polygons=n,
         build_s=build_s,
         single_per_s=1e6 / single.mean(),
-        p50_us=float(np.percentile(single, 50)),
-        p99_us=float(np.percentile(single, 99)),
+        p50_us=percentile(single.tolist(), 50),
+        p99_us=percentile(single.tolist(), 99),
         near_pct=100.0 * near / 2000,
         bulk_per_s=bulk_per_s,
         naive_per_s=1e6 / naive_times.mean(),
-        naive_p50_us=float(np.percentile(naive_times, 50)),
+        naive_p50_us=percentile(naive_times.tolist(), 50),
     )
     if pg is not None:
         pg.load(jurisdictions)
@@ -207,17 +227,19 @@ def bench(nx: int, ny: int, quick: bool, pg: PostGIS | None) -> Row:
         for x, y in zip(xs[:200].tolist(), ys[:200].tolist(), strict=True):
             pg.locate(x, y)
         pg_times = time_calls(pg.locate, xs[:count], ys[:count])
-        row.pg_per_s = 1e6 / pg_times.mean()
-        row.pg_p50_us = float(np.percentile(pg_times, 50))
-    return row
+        figures.pg_per_s = 1e6 / pg_times.mean()
+        figures.pg_p50_us = percentile(pg_times.tolist(), 50)
+    return figures
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
+    """Format a figure with thousands separators, or '-' when absent."""
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run every size and print the table."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer points and lines")
     args = parser.parse_args()
 
@@ -237,23 +259,19 @@ def main() -> None:
         if pg is not None:
             pg.close()
 
-    header = (
-        f"{'polygons':>9} {'build s':>8} {'single/s':>10} {'p50 µs':>7} {'p99 µs':>7} "
-        f"{'near %':>6} {'bulk pts/s':>11} {'naive/s':>9} {'naive p50':>10} "
-        f"{'PostGIS/s':>10} {'PG p50 µs':>10} {'x naive':>8} {'x PostGIS':>9}"
-    )
+    header = row([name for name, _ in COLUMNS], WIDTHS, left=0)
     print()
     print(header)
     print("-" * len(header))
     for r in rows:
         vs_pg = r.single_per_s / r.pg_per_s if r.pg_per_s else None
-        print(
-            f"{r.polygons:>9,} {r.build_s:>8.2f} {fmt(r.single_per_s):>10} {r.p50_us:>7.1f} "
-            f"{r.p99_us:>7.1f} {r.near_pct:>6.1f} {fmt(r.bulk_per_s):>11} "
-            f"{fmt(r.naive_per_s):>9} {fmt(r.naive_p50_us, 1):>10} {fmt(r.pg_per_s):>10} "
-            f"{fmt(r.pg_p50_us, 1):>10} {r.single_per_s / r.naive_per_s:>8.1f} "
-            f"{fmt(vs_pg, 1):>9}"
-        )
+        cells = [
+            f"{r.polygons:,}", f"{r.build_s:.2f}", fmt(r.single_per_s), f"{r.p50_us:.1f}",
+            f"{r.p99_us:.1f}", f"{r.near_pct:.1f}", fmt(r.bulk_per_s), fmt(r.naive_per_s),
+            fmt(r.naive_p50_us, 1), fmt(r.pg_per_s), fmt(r.pg_p50_us, 1),
+            f"{r.single_per_s / r.naive_per_s:.1f}", fmt(vs_pg, 1),
+        ]  # fmt: skip
+        print(row(cells, WIDTHS, left=0))
     print()
     print("single/s = 1 / mean single-call time; near % = share of points within 50 m of a")
     print("neighbour (they pay the exact distance check); bulk = locate_stream, CSV in and out;")

@@ -1,0 +1,1 @@
+"""Run benchmarks that print figures beside a baseline; run each as python bench/<name>.py."""
