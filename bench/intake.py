@@ -239,7 +239,7 @@ def prepare_database(env: dict[str, str]) -> list[str]:
     )
     from dispatch.core.clock import utcnow
     from dispatch.core.db import make_engine, session_scope
-    from dispatch.reference.jurisdictions import sole_county_code
+    from dispatch.reference.jurisdictions import choose_county
     from dispatch.reference.lists.versions import list_in_force, load_rules
     from dispatch.users.service import ensure_demo_users
 
@@ -247,7 +247,7 @@ def prepare_database(env: dict[str, str]) -> list[str]:
     try:
         with session_scope(engine) as session:
             ensure_demo_users(session)
-            county = sole_county_code(session)
+            county = choose_county(session, None)
             assert county is not None, "the demo county did not load"
             in_force = list_in_force(session, county, utcnow())
             assert in_force is not None and in_force.id is not None, "no matter list in force"

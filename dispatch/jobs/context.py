@@ -11,7 +11,7 @@ from dispatch.core.clock import utcnow
 from dispatch.core.db import make_engine, session_scope
 from dispatch.core.settings import Settings, get_settings
 from dispatch.reference.calendar import WorkCalendar, load_calendar
-from dispatch.reference.jurisdictions import sole_county_code
+from dispatch.reference.jurisdictions import county_codes
 from dispatch.routing.router import Router
 
 
@@ -49,8 +49,9 @@ def worker_context() -> WorkerContext:
                 threshold=settings.classify_threshold,
             )
             calendar = load_calendar(session)
-            # Build the classifier of the list in force now, so forked jobs inherit it.
-            router.rules_for(session, sole_county_code(session), utcnow())
+            # Build the classifier of each county's list in force now: forked jobs inherit them.
+            for county_code in county_codes(session):
+                router.rules_for(session, county_code, utcnow())
         _context = WorkerContext(settings, engine, router, calendar, os.getpid())
     return _context
 
