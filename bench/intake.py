@@ -154,13 +154,13 @@ def matter_codes(url: str) -> list[str]:
     """Return the matter codes of the demo county's list in force."""
     from dispatch.core.clock import utcnow
     from dispatch.core.db import make_engine, session_scope
-    from dispatch.reference.jurisdictions import sole_county_code
+    from dispatch.reference.jurisdictions import choose_county
     from dispatch.reference.lists.versions import list_in_force, load_rules
 
     engine = make_engine(url)
     try:
         with session_scope(engine) as session:
-            county = sole_county_code(session)
+            county = choose_county(session, None)
             assert county is not None, "the demo county did not load"
             in_force = list_in_force(session, county, utcnow())
             assert in_force is not None and in_force.id is not None, "no matter list in force"

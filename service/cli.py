@@ -227,12 +227,15 @@ def dept_webhook(
 
 
 def _county_code(session: Session, county: str | None) -> str:
+    """Return the county a list command means: --county, else the only county imported."""
     from dispatch.core.errors import InvalidInput
-    from dispatch.reference.jurisdictions import sole_county_code
+    from dispatch.reference.jurisdictions import choose_county
 
-    code = county or sole_county_code(session)
+    code = choose_county(session, county, option="--county")
     if code is None:
-        raise InvalidInput("请用 --county 指定县级辖区编码 (none or several counties imported)")
+        raise InvalidInput(
+            "尚未导入县级辖区，请先导入 (sipingtai geo import --level county)", field="county"
+        )
     return code
 
 
@@ -240,7 +243,7 @@ def _county_code(session: Session, county: str | None) -> str:
 def list_import(
     file: Annotated[Path, typer.Argument(help="责任清单 .xlsx / .csv.")],
     county: Annotated[
-        str | None, typer.Option(help="县级辖区编码; default: the sole county.")
+        str | None, typer.Option(help="县级辖区编码; 只有一个县时可省略 default: the only county.")
     ] = None,
     effective: Annotated[
         str | None, typer.Option(help="生效日期 YYYY-MM-DD; default: today.")

@@ -78,6 +78,23 @@ def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+def get_optional_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User | None:
+    """Return the user of a valid Bearer token, else None: for routes open to everyone."""
+    if not token:
+        return None
+    try:
+        return user_from_token(session, token, settings)
+    except Unauthorized:
+        return None
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
 def get_current_actor(session: SessionDep, user: CurrentUser) -> Actor:
     """Return the signed-in user as the permission rules see them."""
     return actor_for(session, user)

@@ -102,6 +102,21 @@ def demo_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield url
 
 
+@pytest.fixture(scope="session")
+def two_county_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Create a committed database holding two counties side by side, with their users."""
+    from dispatch.core.db import session_scope
+    from tests.two_counties import load_two_counties
+
+    with fresh_database(tmp_path_factory.mktemp("two"), "two") as url:
+        migrate(url)
+        engine = make_engine(url)
+        with session_scope(engine) as session:
+            load_two_counties(session, with_users=True)
+        engine.dispose()
+        yield url
+
+
 @pytest.fixture
 def empty_database_url(tmp_path: Path) -> Iterator[str]:
     """Create an empty, unmigrated database for one test (for commands that commit)."""

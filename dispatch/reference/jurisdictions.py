@@ -13,9 +13,11 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from dispatch.core.clock import utcnow
-from dispatch.core.errors import ImportRejected, RowProblem
+from dispatch.core.errors import ImportRejected, InvalidInput, RowProblem
+from dispatch.core.settings import Settings
 from dispatch.reference.generation import bump_generation
 from dispatch.reference.models import JurisdictionRow
+from dispatch.reference.schemas import CountySummary
 from geo.geojson import FeatureProblem, FieldMapping, assign_parents, parse_feature_collection
 from geo.index import JurisdictionIndex
 from geo.jurisdiction import Jurisdiction
@@ -195,12 +197,63 @@ def count_by_level(session: Session) -> dict[str, int]:
     return {level: count for level, count in session.exec(query)}
 
 
-def sole_county_code(session: Session) -> str | None:
-    """Return the county code when exactly one county is stored, else None."""
-    codes = session.exec(
-        select(JurisdictionRow.code).where(JurisdictionRow.level == Level.COUNTY.value).limit(2)
+def county_codes(session: Session) -> list[str]:
+    """Return the codes of every stored county, in order."""
+    return list(
+        session.exec(
+            select(JurisdictionRow.code)
+            .where(JurisdictionRow.level == Level.COUNTY.value)
+            .order_by(col(JurisdictionRow.code))
+        ).all()
+    )
+
+
+def choose_county(session: Session, code: str | None, *, option: str = "county") -> str | None:
+    """Return the county a request means: the code given, else the only county stored.
+
+    A code that is not a stored county, or no code while several counties are stored,
+    raises InvalidInput naming `option` and listing the counties; with no county stored
+    at all the answer is None.
+    """
+    field_name = option.lstrip("-")
+    if code is not None:
+        row = session.get(JurisdictionRow, code)
+        if row is None or row.level != Level.COUNTY.value:
+            raise InvalidInput(
+                f"县级辖区编码「{code}」不存在；已导入的县级辖区: {_county_list(session)}",
+                field=field_name,
+            )
+        return code
+    codes = county_codes(session)
+    if len(codes) > 1:
+        raise InvalidInput(
+            f"已导入 {len(codes)} 个县级辖区，请用 {option} 指定其一: {_county_list(session)}",
+            field=field_name,
+        )
+    return codes[0] if codes else None
+
+
+def _county_list(session: Session) -> str:
+    rows = session.exec(
+        select(JurisdictionRow.code, JurisdictionRow.name)
+        .where(JurisdictionRow.level == Level.COUNTY.value)
+        .order_by(col(JurisdictionRow.code))
     ).all()
-    return codes[0] if len(codes) == 1 else None
+    return "、".join(f"{code} {name}" for code, name in rows) or "无"
+
+
+def county_of(session: Session, code: str | None) -> str | None:
+    """Return the code of the county a jurisdiction lies in (itself for a county), or None."""
+    seen: set[str] = set()
+    while code is not None and code not in seen:
+        seen.add(code)
+        row = session.get(JurisdictionRow, code)
+        if row is None:
+            return None
+        if row.level == Level.COUNTY.value:
+            return row.code
+        code = row.parent_code
+    return None
 
 
 def jurisdictions_geojson(
@@ -230,14 +283,40 @@ def jurisdictions_geojson(
     return {"type": "FeatureCollection", "features": features}
 
 
-def county_summary(session: Session) -> dict[str, Any] | None:
-    """Return the sole county's code, name and a representative point [lat, lon], or None."""
-    code = sole_county_code(session)
-    row = session.get(JurisdictionRow, code) if code else None
-    if row is None:
+def county_summary(session: Session, code: str | None = None) -> CountySummary | None:
+    """Return a county's code, name and a point inside it for centring a map, or None.
+
+    Without a code: the only county; with several, all of them together (their names
+    joined, no code, and the centre of their extent), so a page that cannot tell which
+    county it serves still shows the whole territory.
+    """
+    query = select(JurisdictionRow).where(JurisdictionRow.level == Level.COUNTY.value)
+    if code is not None:
+        query = query.where(JurisdictionRow.code == code)
+    rows = session.exec(query.order_by(col(JurisdictionRow.code))).all()
+    if not rows:
         return None
-    point = shapely.from_wkb(row.geometry_wkb).representative_point()
-    return {"code": row.code, "name": row.name, "center": [point.y, point.x]}
+    if len(rows) == 1:
+        point = shapely.from_wkb(rows[0].geometry_wkb).representative_point()
+        return CountySummary(code=rows[0].code, name=rows[0].name, center=(point.y, point.x))
+    minx, miny, maxx, maxy = shapely.total_bounds([shapely.from_wkb(r.geometry_wkb) for r in rows])
+    return CountySummary(
+        code=None,
+        name="、".join(r.name for r in rows),
+        center=((miny + maxy) / 2, (minx + maxx) / 2),
+    )
+
+
+def map_config(session: Session, settings: Settings, county_code: str | None) -> dict[str, Any]:
+    """Return what the web pages need to start: the map's tiles and centre, the county."""
+    county = county_summary(session, county_code)
+    return {
+        "tile_url": settings.tile_url,
+        "tile_attribution": settings.tile_attribution,
+        "county_name": county.name if county else None,
+        "center": list(county.center) if county else None,
+        "near_boundary_m": settings.near_boundary_m,
+    }
 
 
 def jurisdiction_name(session: Session, code: str | None) -> str | None:

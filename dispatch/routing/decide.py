@@ -159,11 +159,14 @@ def decide(
     if location.near_boundary is not None:
         reasons.append(_near_boundary_reason(location.near_boundary))
 
-    if rules is None or (
-        county is not None and rules.county_code and rules.county_code != county.code
+    if location.chain and county is None:
+        # Each county has its own list: without the county there is no list to route by.
+        triage.append("定位未落入任何县(区)，无法确定按哪个县的责任清单派单")
+        rules = None
+    elif county is not None and (
+        rules is None or (rules.county_code and rules.county_code != county.code)
     ):
-        where = f"{county.name}" if county else "该位置"
-        triage.append(f"{where}没有生效的责任清单，无法按清单派单")
+        triage.append(f"{county.name}没有生效的责任清单，无法按清单派单")
         rules = None
 
     matter, suggestions, classified = _choose_matter(

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from dispatch.core.clock import local_date, utcnow
 from dispatch.core.errors import InvalidInput
 from dispatch.reference.departments import DepartmentDirectory, load_directory
-from dispatch.reference.jurisdictions import build_index, sole_county_code
+from dispatch.reference.jurisdictions import build_index
 from dispatch.reference.lists.classify import Classifier
 from dispatch.reference.lists.rules import MatterRules
 from dispatch.reference.lists.versions import list_in_force, load_rules
@@ -173,10 +173,9 @@ class Router:
         urgent: bool = False,
         at: datetime | None = None,
     ) -> RoutingDecision:
-        """Decide who acts at an already located point, by the list in force at `at`."""
+        """Decide who acts at an already located point, by its county's list in force at `at`."""
         county = location.at(Level.COUNTY)
-        county_code = county.code if county else sole_county_code(session)
-        rules, classifier = self.rules_for(session, county_code, at or utcnow())
+        rules, classifier = self.rules_for(session, county.code if county else None, at or utcnow())
         return decide(
             location,
             matter_code=matter_code,
@@ -195,9 +194,11 @@ class Router:
             raise InvalidInput(f"辖区编码「{code}」不存在", field="township_code")
         return Location(chain)
 
-    def suggest(self, session: Session, text: str, k: int = 3) -> list[dict[str, Any]]:
-        """Return the k matters of the list in force a description most likely is."""
-        rules, classifier = self.rules_for(session, sole_county_code(session), utcnow())
+    def suggest(
+        self, session: Session, county_code: str | None, text: str, k: int = 3
+    ) -> list[dict[str, Any]]:
+        """Return the k matters of a county's list in force a description most likely is."""
+        rules, classifier = self.rules_for(session, county_code, utcnow())
         platforms = {m.code: m.platform_code for m in rules.matters} if rules else {}
         return [
             {
@@ -209,9 +210,11 @@ class Router:
             for s in classifier.suggest(text, k)
         ]
 
-    def list_in_force_summary(self, session: Session, at: datetime | None = None) -> dict[str, Any]:
-        """Return the list in force for the sole county, with its matters, as plain data."""
-        rules, _ = self.rules_for(session, sole_county_code(session), at or utcnow())
+    def list_in_force_summary(
+        self, session: Session, county_code: str | None, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Return a county's list in force, with its matters, as plain data."""
+        rules, _ = self.rules_for(session, county_code, at or utcnow())
         if rules is None:
             return {"list": None, "matters": []}
         return {

@@ -4,16 +4,41 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dispatch.jobs.health import check_health
 from dispatch.reference.departments import department_list
-from dispatch.reference.jurisdictions import county_summary, jurisdictions_geojson
+from dispatch.reference.jurisdictions import jurisdictions_geojson, map_config
+from dispatch.users.scopes import county_for
 from geo.levels import Level
-from service.deps import RouterDep, SessionDep, SettingsDep
+from service.deps import OptionalUser, RouterDep, SessionDep, SettingsDep
 
 router = APIRouter()
+
+CountyQuery = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        description="县级辖区编码 county code; 默认: 登录用户所在的县，只导入了一个县时为该县",
+    ),
+]
+
+
+def request_county(
+    session: SessionDep, user: OptionalUser, county: CountyQuery = None
+) -> str | None:
+    """Return the county a request means; 422 naming `county` when it cannot be told."""
+    return county_for(session, county, user)
+
+
+def page_county(session: SessionDep, user: OptionalUser, county: CountyQuery = None) -> str | None:
+    """Return the county a page asks about, or None for every county together."""
+    return county_for(session, county, user, ambiguous_ok=True)
+
+
+RequestCounty = Annotated[str | None, Depends(request_county)]
+PageCounty = Annotated[str | None, Depends(page_county)]
 
 
 @router.get("/health")
@@ -58,19 +83,20 @@ def locate(
 
 
 @router.get("/matters")
-def matters(session: SessionDep, router_: RouterDep) -> dict[str, Any]:
-    """Return the responsibility list in force now."""
-    return router_.list_in_force_summary(session)
+def matters(session: SessionDep, router_: RouterDep, county: RequestCounty) -> dict[str, Any]:
+    """Return the responsibility list in force now in the county."""
+    return router_.list_in_force_summary(session, county)
 
 
 @router.get("/matters/suggest")
 def suggest_matters(
     session: SessionDep,
     router_: RouterDep,
+    county: RequestCounty,
     text: Annotated[str, Query(max_length=4000, description="事件描述")],
 ) -> dict[str, Any]:
-    """Suggest the three matters a description most likely is, as the reporter types."""
-    return {"suggestions": router_.suggest(session, text) if text.strip() else []}
+    """Suggest the three matters of the county's list a description most likely is."""
+    return {"suggestions": router_.suggest(session, county, text) if text.strip() else []}
 
 
 @router.get("/departments")
@@ -80,16 +106,9 @@ def departments(session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.get("/config")
-def config(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
-    """Return what the web pages need to start: the map's tiles and centre, the county."""
-    county = county_summary(session)
-    return {
-        "tile_url": settings.tile_url,
-        "tile_attribution": settings.tile_attribution,
-        "county_name": county["name"] if county else None,
-        "center": county["center"] if county else None,
-        "near_boundary_m": settings.near_boundary_m,
-    }
+def config(session: SessionDep, settings: SettingsDep, county: PageCounty) -> dict[str, Any]:
+    """Return what the pages need to start: the map's tiles and centre, the county (or all)."""
+    return map_config(session, settings, county)
 
 
 @router.post("/route/preview")

@@ -162,3 +162,35 @@ def test_calendar_import_refuses_a_bad_file_naming_the_entry(cli: RunCli, tmp_pa
     result = cli("calendar", "import", str(bad))
     assert result.exit_code == 2
     assert "2027-02-30" in result.output
+
+
+def test_list_commands_require_county_when_two_are_imported(cli: RunCli) -> None:
+    from tests.two_counties import COUNTY_A, COUNTY_B, DATA
+
+    geo = ("geo", "import", "--name-field", "name", "--code-field", "code")
+    counties = cli(*geo, str(DATA / "counties.geojson"), "--level", "county")
+    assert counties.exit_code == 0, counties.output
+    townships = cli(
+        *geo,
+        str(DATA / "townships.geojson"),
+        "--level",
+        "township",
+        "--parent-field",
+        "parent_code",
+    )
+    assert townships.exit_code == 0, townships.output
+    assert cli("dept", "import", str(DATA / "departments.csv")).exit_code == 0
+    list_a = str(DATA / "matter_list_a.csv")
+
+    for args in (("list", "import", list_a), ("list", "show"), ("list", "publish", "1")):
+        refused = cli(*args)
+        assert refused.exit_code == 2, (args, refused.output)
+        assert "请用 --county 指定" in refused.output
+        assert COUNTY_A in refused.output and COUNTY_B in refused.output
+
+    unknown = cli("list", "import", list_a, "--county", "999999")
+    assert unknown.exit_code == 2 and "999999" in unknown.output
+    imported = cli("list", "import", list_a, "--county", COUNTY_A, "--publish")
+    assert imported.exit_code == 0, imported.output
+    assert "v1" in cli("list", "show", "--county", COUNTY_A).output
+    assert "尚无责任清单" in cli("list", "show", "--county", COUNTY_B).output
