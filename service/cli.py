@@ -352,7 +352,7 @@ def route(
 
     result = run_in_session(work)
     if as_json:
-        typer.echo(to_json(result.to_dict()))
+        typer.echo(to_json(result.to_public().model_dump(mode="json")))
         return
     decision = result.decision
     status = "可派单 routed" if decision.routed else "需人工研判 needs triage"

@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
+from dispatch.events.models import AssignmentRole, AssignmentStatus, EventStatus
 from geo.coords import Crs
 
 
@@ -82,9 +83,9 @@ class AssignmentPublic(SQLModel):
     department_id: int
     department_name: str
     on_behalf_of_name: str | None
-    role: str
+    role: AssignmentRole
     round: int
-    status: str
+    status: AssignmentStatus
     duties: list[str]
     duties_text: str | None
     sign_by: datetime | None
@@ -101,7 +102,7 @@ class EventPublic(SQLModel):
 
     id: int
     client_id: str
-    status: str
+    status: EventStatus
     source: str
     reported_at: datetime
     received_at: datetime

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 import redis
 from rq import Queue
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, func, select
+from sqlmodel import Field, SQLModel, col, func, select
 
 from dispatch.core.queues import QUEUES
 from dispatch.events.models import Event, EventStatus
@@ -35,20 +35,31 @@ class Health:
         return self.database == OK
 
     @property
-    def status(self) -> str:
+    def status(self) -> Literal["ok", "degraded"]:
         """Return ok when everything answers, degraded otherwise (routing needs Redis)."""
         return "ok" if self.database_ok and self.redis == OK else "degraded"
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON body of GET /api/health."""
-        return {
-            "status": self.status,
-            "database": self.database,
-            "redis": self.redis,
-            "queues": self.queues,
-            "pending_routing": self.pending_routing,
-            "failed_jobs": self.failed_jobs,
-        }
+    def to_public(self) -> HealthPublic:
+        """Return the body of GET /api/health."""
+        return HealthPublic(
+            status=self.status,
+            database=self.database,
+            redis=self.redis,
+            queues=self.queues,
+            pending_routing=self.pending_routing,
+            failed_jobs=self.failed_jobs,
+        )
+
+
+class HealthPublic(SQLModel):
+    """GET /api/health: ok, or degraded while Redis is away; None where not measured."""
+
+    status: Literal["ok", "degraded"]
+    database: str = Field(description="ok, or unavailable: <reason>")
+    redis: str = Field(description="ok, not configured, or unavailable: <reason>")
+    queues: dict[str, int | None] = Field(description="jobs waiting per queue")
+    pending_routing: int | None = Field(description="events reported and not yet routed")
+    failed_jobs: int | None
 
 
 def check_health(engine: Engine, connection: redis.Redis | None) -> Health:

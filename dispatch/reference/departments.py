@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
@@ -20,6 +19,7 @@ from dispatch.reference.models import (
     JurisdictionRow,
     Platform,
 )
+from dispatch.reference.schemas import DepartmentPublic
 from dispatch.reference.tabular import Row, Table, overflow_problems, read_table, split_list
 
 TOWNSHIP_LEVEL = "township"
@@ -668,7 +668,7 @@ def _write(
     )
 
 
-def department_list(session: Session) -> list[dict[str, Any]]:
+def department_list(session: Session) -> list[DepartmentPublic]:
     """Return every department as plain data: county departments, units, then platforms."""
     order = {
         DepartmentKind.COUNTY_DEPARTMENT: 0,
@@ -680,14 +680,15 @@ def department_list(session: Session) -> list[dict[str, Any]]:
         key=lambda d: (order.get(DepartmentKind(d.kind), 9), d.township_code or "", d.id or 0),
     )
     return [
-        {
-            "id": d.id,
-            "name": d.name,
-            "short_name": d.short_name,
-            "kind": d.kind,
-            "parent_id": d.parent_id,
-            "township_code": d.township_code,
-            "platform_code": d.platform_code,
-        }
+        DepartmentPublic(
+            id=d.id,
+            name=d.name,
+            short_name=d.short_name,
+            kind=DepartmentKind(d.kind),
+            parent_id=d.parent_id,
+            township_code=d.township_code,
+            platform_code=d.platform_code,
+        )
         for d in rows
+        if d.id is not None
     ]

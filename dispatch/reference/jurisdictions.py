@@ -17,7 +17,13 @@ from dispatch.core.errors import ImportRejected, InvalidInput, RowProblem
 from dispatch.core.settings import Settings
 from dispatch.reference.generation import bump_generation
 from dispatch.reference.models import JurisdictionRow
-from dispatch.reference.schemas import CountySummary
+from dispatch.reference.schemas import (
+    AppConfig,
+    CountySummary,
+    JurisdictionCollection,
+    JurisdictionFeature,
+    JurisdictionProperties,
+)
 from geo.geojson import FeatureProblem, FieldMapping, assign_parents, parse_feature_collection
 from geo.index import JurisdictionIndex
 from geo.jurisdiction import Jurisdiction
@@ -258,7 +264,7 @@ def county_of(session: Session, code: str | None) -> str | None:
 
 def jurisdictions_geojson(
     session: Session, *, level: Level, simplify_m: float = 0.0
-) -> dict[str, Any]:
+) -> JurisdictionCollection:
     """Return one level as a GeoJSON FeatureCollection, optionally simplified for display."""
     features = []
     for item in load_jurisdictions(session, level=level):
@@ -267,20 +273,19 @@ def jurisdictions_geojson(
             # Display only: metres to degrees at the equator is close enough for drawing.
             geometry = shapely.simplify(geometry, simplify_m / 111_320, preserve_topology=True)
         features.append(
-            {
-                "type": "Feature",
-                "id": item.code,
-                "properties": {
-                    "code": item.code,
-                    "name": item.name,
-                    "level": item.level.value,
-                    "parent_code": item.parent_code,
-                    "population": item.population,
-                },
-                "geometry": shapely.geometry.mapping(geometry),
-            }
+            JurisdictionFeature(
+                id=item.code,
+                properties=JurisdictionProperties(
+                    code=item.code,
+                    name=item.name,
+                    level=item.level,
+                    parent_code=item.parent_code,
+                    population=item.population,
+                ),
+                geometry=shapely.geometry.mapping(geometry),
+            )
         )
-    return {"type": "FeatureCollection", "features": features}
+    return JurisdictionCollection(features=features)
 
 
 def county_summary(session: Session, code: str | None = None) -> CountySummary | None:
@@ -307,16 +312,16 @@ def county_summary(session: Session, code: str | None = None) -> CountySummary |
     )
 
 
-def map_config(session: Session, settings: Settings, county_code: str | None) -> dict[str, Any]:
+def map_config(session: Session, settings: Settings, county_code: str | None) -> AppConfig:
     """Return what the web pages need to start: the map's tiles and centre, the county."""
     county = county_summary(session, county_code)
-    return {
-        "tile_url": settings.tile_url,
-        "tile_attribution": settings.tile_attribution,
-        "county_name": county.name if county else None,
-        "center": list(county.center) if county else None,
-        "near_boundary_m": settings.near_boundary_m,
-    }
+    return AppConfig(
+        tile_url=settings.tile_url,
+        tile_attribution=settings.tile_attribution,
+        county_name=county.name if county else None,
+        center=county.center if county else None,
+        near_boundary_m=settings.near_boundary_m,
+    )
 
 
 def jurisdiction_name(session: Session, code: str | None) -> str | None:

@@ -6,7 +6,6 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlmodel import Session
 
@@ -17,7 +16,22 @@ from dispatch.reference.jurisdictions import build_index
 from dispatch.reference.lists.classify import Classifier
 from dispatch.reference.lists.rules import MatterRules
 from dispatch.reference.lists.versions import list_in_force, load_rules
+from dispatch.reference.schemas import (
+    MatterListRef,
+    MatterPublic,
+    MattersInForce,
+    MatterSuggestion,
+)
 from dispatch.routing.decide import RoutingDecision, decide
+from dispatch.routing.schemas import (
+    ChainItem,
+    NearBoundary,
+    PlacementPublic,
+    RawPoint,
+    RoutePreviewResult,
+    RoutingDecisionPublic,
+    Wgs84Point,
+)
 from geo.coords import Crs, parse_crs, to_wgs84, validate_lonlat
 from geo.index import JurisdictionIndex, Location
 from geo.levels import Level
@@ -37,27 +51,24 @@ class Placement:
     wgs84_lat: float
     location: Location
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return plain JSON-ready data."""
+    def to_public(self) -> PlacementPublic:
+        """Return the response shape of GET /api/locate."""
         near = self.location.near_boundary
-        return {
-            "raw": {"lon": self.lon, "lat": self.lat, "crs": self.crs.value},
-            "wgs84": {"lon": self.wgs84_lon, "lat": self.wgs84_lat},
-            "chain": [
-                {"code": j.code, "name": j.name, "level": j.level.value}
-                for j in self.location.chain
-            ],
-            "near_boundary": None
+        return PlacementPublic(
+            raw=RawPoint(lon=self.lon, lat=self.lat, crs=self.crs.value),
+            wgs84=Wgs84Point(lon=self.wgs84_lon, lat=self.wgs84_lat),
+            chain=[ChainItem(code=j.code, name=j.name, level=j.level) for j in self.location.chain],
+            near_boundary=None
             if near is None
-            else {
-                "code": near.code,
-                "name": near.name,
-                "level": near.level.value,
-                "distance_m": round(near.distance_m, 1),
-                "differs_at": near.differs_at.value,
-            },
-            "reason": self.location.reason,
-        }
+            else NearBoundary(
+                code=near.code,
+                name=near.name,
+                level=near.level,
+                distance_m=round(near.distance_m, 1),
+                differs_at=near.differs_at,
+            ),
+            reason=self.location.reason,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +78,12 @@ class RouteResult:
     placement: Placement
     decision: RoutingDecision
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return plain JSON-ready data."""
-        return {"location": self.placement.to_dict(), "decision": self.decision.to_dict()}
+    def to_public(self) -> RoutePreviewResult:
+        """Return the response shape of POST /api/route/preview."""
+        return RoutePreviewResult(
+            location=self.placement.to_public(),
+            decision=RoutingDecisionPublic.model_validate(self.decision.to_dict()),
+        )
 
 
 class Router:
@@ -196,53 +210,51 @@ class Router:
 
     def suggest(
         self, session: Session, county_code: str | None, text: str, k: int = 3
-    ) -> list[dict[str, Any]]:
+    ) -> list[MatterSuggestion]:
         """Return the k matters of a county's list in force a description most likely is."""
         rules, classifier = self.rules_for(session, county_code, utcnow())
         platforms = {m.code: m.platform_code for m in rules.matters} if rules else {}
         return [
-            {
-                "code": s.code,
-                "name": s.name,
-                "platform": self.directory.platform_name(platforms.get(s.code)),
-                "score": round(s.score, 3),
-            }
+            MatterSuggestion(
+                code=s.code,
+                name=s.name,
+                platform=self.directory.platform_name(platforms.get(s.code)),
+                score=round(s.score, 3),
+            )
             for s in classifier.suggest(text, k)
         ]
 
     def list_in_force_summary(
         self, session: Session, county_code: str | None, at: datetime | None = None
-    ) -> dict[str, Any]:
-        """Return a county's list in force, with its matters, as plain data."""
+    ) -> MattersInForce:
+        """Return a county's list in force, with its matters."""
         rules, _ = self.rules_for(session, county_code, at or utcnow())
         if rules is None:
-            return {"list": None, "matters": []}
-        return {
-            "list": {
-                "id": rules.list_id,
-                "county_code": rules.county_code,
-                "version": rules.version,
-                "effective_from": rules.effective_from,
-            },
-            "matters": [
-                {
-                    "code": m.code,
-                    "name": m.name,
-                    "row_number": m.row_number,
-                    "platform_code": m.platform_code,
-                    "platform": self.directory.platform_name(m.platform_code),
-                    "keywords": list(m.keywords),
-                    "mode": m.mode.value,
-                    "lead_department": _name(self.directory, m.lead_department_id),
-                    "cooperating_departments": [
-                        _name(self.directory, d) for d in m.co_department_ids
-                    ],
-                    "sign_hours": m.sign_hours,
-                    "handle_days": m.handle_days,
-                }
+            return MattersInForce(list=None, matters=[])
+        return MattersInForce(
+            list=MatterListRef(
+                id=rules.list_id,
+                county_code=rules.county_code,
+                version=rules.version,
+                effective_from=rules.effective_from,
+            ),
+            matters=[
+                MatterPublic(
+                    code=m.code,
+                    name=m.name,
+                    row_number=m.row_number,
+                    platform_code=m.platform_code,
+                    platform=self.directory.platform_name(m.platform_code),
+                    keywords=list(m.keywords),
+                    mode=m.mode,
+                    lead_department=_name(self.directory, m.lead_department_id),
+                    cooperating_departments=[_name(self.directory, d) for d in m.co_department_ids],
+                    sign_hours=m.sign_hours,
+                    handle_days=m.handle_days,
+                )
                 for m in rules.matters
             ],
-        }
+        )
 
 
 def _name(directory: DepartmentDirectory, department_id: int | None) -> str | None:

@@ -41,7 +41,7 @@ class UserPublic(SQLModel):
 
     id: int
     username: str
-    role: str
+    role: UserRole
     township_code: str | None
     department_id: int | None
     display_name: str | None
@@ -60,7 +60,7 @@ class UserPublic(SQLModel):
         return cls(
             id=user.id,
             username=user.username,
-            role=user.role,
+            role=UserRole(user.role),
             township_code=user.township_code,
             department_id=user.department_id,
             display_name=user.display_name,

@@ -1,185 +1,43 @@
-// The shapes of PROTOCOL.md, as the pages use them.
+// The pages' types. The API's shapes are aliases of the types generated from its OpenAPI
+// document (src/api-types.ts, rewritten by `./dev types`); only what the document does not
+// describe, the websocket frames of PROTOCOL.md, is written out here.
 
-export type Role = "grid_worker" | "township_operator" | "department_staff" | "command_centre" | "admin";
+import type { components } from "./api-types";
 
-export interface User {
-  id: number;
-  username: string;
-  role: Role;
-  township_code: string | null;
-  department_id: number | null;
-  display_name: string;
-  township_name?: string | null;
-  department_name?: string | null;
-}
+type Schemas = components["schemas"];
 
-export interface AppConfig {
-  tile_url: string;
-  tile_attribution: string;
-  county_name: string | null;
-  center: [number, number] | null;
-  near_boundary_m: number;
-}
+export type Role = Schemas["UserRole"];
+export type User = Schemas["UserPublic"];
+export type AppConfig = Schemas["AppConfig"];
+export type JurisdictionProps = Schemas["JurisdictionProperties"];
+export type Matter = Schemas["MatterPublic"];
+export type MattersResponse = Schemas["MattersInForce"];
+export type Suggestion = Schemas["MatterSuggestion"];
+export type Suggestions = Schemas["MatterSuggestions"];
+export type ChainItem = Schemas["ChainItem"];
+export type LocateResult = Schemas["PlacementPublic"];
+export type Department = Schemas["DepartmentPublic"];
+export type EventStatus = Schemas["EventStatus"];
+export type AssignmentStatus = Schemas["AssignmentStatus"];
+export type Step = Schemas["StepPublic"];
+export type Attachment = Schemas["AttachmentPublic"];
+export type EventPublic = Schemas["EventPublic"];
+export type EventDetail = Schemas["EventDetail"];
+export type Token = Schemas["TokenPublic"];
 
-export interface JurisdictionProps {
-  code: string;
-  name: string;
-  level: string;
-  parent_code: string | null;
-  population: number | null;
-}
-
-export interface Matter {
-  code: string;
-  name: string;
-  row_number: number;
-  platform_code: string;
-  platform: string;
-  keywords: string[];
-  mode: string;
-  lead_department: string;
-  cooperating_departments: string[];
-  sign_hours: number;
-  handle_days: number;
-}
-
-export interface MattersResponse {
-  list: { id: number; version: number; effective_from: string; county_code: string } | null;
-  matters: Matter[];
-}
-
-export interface Suggestion {
-  code: string;
-  name: string;
-  platform: string;
-  score: number;
-}
-
-export interface ChainItem {
-  code: string;
-  name: string;
-  level: string;
-}
-
-export interface LocateResult {
-  raw: { lon: number; lat: number; crs: string };
-  wgs84: { lon: number; lat: number };
-  chain: ChainItem[];
-  near_boundary: null | { code: string; name: string; level: string; distance_m: number; differs_at: string };
-  reason: string | null;
-}
-
-export interface Department {
-  id: number;
-  name: string;
-  short_name: string | null;
-  kind: "county_department" | "stationed_unit" | "township_platform" | string;
-  parent_id: number | null;
-  township_code: string | null;
-  platform_code: string | null;
-}
-
-export type EventStatus =
-  | "reported"
-  | "needs_triage"
-  | "dispatched"
-  | "in_progress"
-  | "resolved"
-  | "verified"
-  | "closed"
-  | "rated"
-  | "reopened"
-  | "invalid"
-  | "merged";
-
-export type AssignmentStatus = "pending" | "signed" | "fed_back" | "returned" | "cancelled";
-
-export interface Assignment {
-  id: number;
-  event_id: number;
-  department_id: number;
-  department_name: string;
-  on_behalf_of_name: string | null;
+/** An assignment as the API sends it; on a board's card it also carries its deadline alerts. */
+export type Assignment = Schemas["AssignmentPublic"] & {
   on_behalf_of_id?: number | null;
-  role: "lead" | "co" | "territorial" | string;
-  round: number;
-  status: AssignmentStatus | string;
-  duties: string[];
-  duties_text: string | null;
-  sign_by: string | null;
-  handle_by: string | null;
-  signed_at: string | null;
-  fed_back_at: string | null;
-  feedback: string | null;
-  return_reason: string | null;
-  return_clause: string | null;
   created_at?: string | null;
   sign_alert?: number;
   handle_alert?: number;
-}
+};
 
-export interface Step {
-  id: number;
-  at: string;
-  action: string;
-  actor: string | null;
-  from_org: string | null;
-  to_org: string | null;
-  from_status: string | null;
-  to_status: string | null;
-  reason: string | null;
-  assignment_id: number | null;
-  data: Record<string, unknown> | null;
-}
-
-export interface Attachment {
-  id: number;
-  assignment_id: number | null;
-  file_name: string;
-  content_type: string;
-  size_bytes: number;
-}
-
-export interface EventPublic {
-  id: number;
-  client_id: string;
-  status: EventStatus | string;
-  source: string;
-  reported_at: string;
-  received_at: string;
-  lon: number;
-  lat: number;
-  raw_lon: number;
-  raw_lat: number;
-  crs: string;
-  address: string | null;
-  description: string;
-  urgent: boolean;
-  handled_on_site: boolean;
-  county_code: string | null;
-  township_code: string | null;
-  village_code: string | null;
-  grid_code: string | null;
-  near_boundary_code: string | null;
-  matter_code: string | null;
-  platform_code: string | null;
-  sign_by: string | null;
-  handle_by: string | null;
-  closed_at: string | null;
-  rating: number | null;
-  rework_count: number;
-}
-
-export interface EventDetail extends EventPublic {
-  routing: Record<string, unknown> | null;
-  assignments: Assignment[];
-  steps: Step[];
-  attachments?: Attachment[];
-}
+// ---- The websocket frames (PROTOCOL.md, "Live boards"): not in the OpenAPI document --------
 
 export interface Card {
   id: number;
-  status: EventStatus | string;
+  status: EventStatus;
   township_code: string | null;
   township_name: string | null;
   village_name: string | null;

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
 
-from dispatch.jobs.health import check_health
+from dispatch.jobs.health import HealthPublic, check_health
 from dispatch.reference.departments import department_list
 from dispatch.reference.jurisdictions import jurisdictions_geojson, map_config
+from dispatch.reference.schemas import (
+    AppConfig,
+    DepartmentPublic,
+    JurisdictionCollection,
+    MattersInForce,
+    MatterSuggestions,
+)
+from dispatch.routing.schemas import PlacementPublic, RoutePreview, RoutePreviewResult
 from dispatch.users.scopes import county_for
 from geo.levels import Level
 from service.deps import OptionalUser, RouterDep, SessionDep, SettingsDep
@@ -42,12 +49,12 @@ PageCounty = Annotated[str | None, Depends(page_county)]
 
 
 @router.get("/health")
-def health(request: Request, response: Response) -> dict[str, Any]:
+def health(request: Request, response: Response) -> HealthPublic:
     """Report the database, Redis and the queues: 200 while the database answers, else 503."""
     report = check_health(request.app.state.engine, request.app.state.redis)
     if not report.database_ok:
         response.status_code = 503
-    return report.to_dict()
+    return report.to_public()
 
 
 @router.get("/jurisdictions")
@@ -55,20 +62,9 @@ def jurisdictions(
     session: SessionDep,
     level: Level,
     simplify_m: Annotated[float, Query(ge=0, le=1000, description="显示简化容差 (米)")] = 0.0,
-) -> dict[str, Any]:
+) -> JurisdictionCollection:
     """Return one level of jurisdictions as a GeoJSON FeatureCollection."""
     return jurisdictions_geojson(session, level=level, simplify_m=simplify_m)
-
-
-class RoutePreview(BaseModel):
-    """A point and a matter or description to route without creating an event."""
-
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
-    crs: str = "wgs84"
-    matter_code: str | None = Field(default=None, max_length=40)
-    description: str | None = Field(default=None, max_length=4000)
-    urgent: bool = False
 
 
 @router.get("/locate")
@@ -77,13 +73,13 @@ def locate(
     lon: Annotated[float, Query(ge=-180, le=180)],
     lat: Annotated[float, Query(ge=-90, le=90)],
     crs: str = "wgs84",
-) -> dict[str, Any]:
+) -> PlacementPublic:
     """Return the jurisdiction chain of a point and whether it is near a boundary."""
-    return router_.locate(lon, lat, crs).to_dict()
+    return router_.locate(lon, lat, crs).to_public()
 
 
 @router.get("/matters")
-def matters(session: SessionDep, router_: RouterDep, county: RequestCounty) -> dict[str, Any]:
+def matters(session: SessionDep, router_: RouterDep, county: RequestCounty) -> MattersInForce:
     """Return the responsibility list in force now in the county."""
     return router_.list_in_force_summary(session, county)
 
@@ -94,25 +90,28 @@ def suggest_matters(
     router_: RouterDep,
     county: RequestCounty,
     text: Annotated[str, Query(max_length=4000, description="事件描述")],
-) -> dict[str, Any]:
+) -> MatterSuggestions:
     """Suggest the three matters of the county's list a description most likely is."""
-    return {"suggestions": router_.suggest(session, county, text) if text.strip() else []}
+    found = router_.suggest(session, county, text) if text.strip() else []
+    return MatterSuggestions(suggestions=found)
 
 
 @router.get("/departments")
-def departments(session: SessionDep) -> list[dict[str, Any]]:
+def departments(session: SessionDep) -> list[DepartmentPublic]:
     """Return every department, stationed unit and township platform."""
     return department_list(session)
 
 
 @router.get("/config")
-def config(session: SessionDep, settings: SettingsDep, county: PageCounty) -> dict[str, Any]:
+def config(session: SessionDep, settings: SettingsDep, county: PageCounty) -> AppConfig:
     """Return what the pages need to start: the map's tiles and centre, the county (or all)."""
     return map_config(session, settings, county)
 
 
 @router.post("/route/preview")
-def route_preview(body: RoutePreview, session: SessionDep, router_: RouterDep) -> dict[str, Any]:
+def route_preview(
+    body: RoutePreview, session: SessionDep, router_: RouterDep
+) -> RoutePreviewResult:
     """Return the routing decision for a point and matter, creating nothing."""
     return router_.route(
         session,
@@ -122,4 +121,4 @@ def route_preview(body: RoutePreview, session: SessionDep, router_: RouterDep) -
         matter_code=body.matter_code,
         description=body.description,
         urgent=body.urgent,
-    ).to_dict()
+    ).to_public()

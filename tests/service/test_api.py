@@ -148,3 +148,34 @@ def test_the_pages_say_how_to_build_them_when_they_are_missing(
     with TestClient(create_app(settings)) as bare:
         response = bare.get("/")
     assert response.status_code == 503 and "npm run build" in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "schema"),
+    [
+        ("get", "/api/health", "HealthPublic"),
+        ("get", "/api/jurisdictions", "JurisdictionCollection"),
+        ("get", "/api/locate", "PlacementPublic"),
+        ("get", "/api/matters", "MattersInForce"),
+        ("get", "/api/matters/suggest", "MatterSuggestions"),
+        ("get", "/api/departments", "DepartmentPublic"),
+        ("get", "/api/config", "AppConfig"),
+        ("post", "/api/route/preview", "RoutePreviewResult"),
+    ],
+)
+def test_the_openapi_document_names_each_reference_response(
+    client: TestClient, method: str, path: str, schema: str
+) -> None:
+    document = client.get("/openapi.json").json()
+    content = document["paths"][path][method]["responses"]["200"]["content"]
+    described = content["application/json"]["schema"]
+    ref = described.get("$ref") or described.get("items", {}).get("$ref")
+    assert ref == f"#/components/schemas/{schema}"
+    assert document["components"]["schemas"][schema]["properties"]
+
+
+def test_matters_take_a_county_parameter_in_the_openapi_document(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    for path in ("/api/matters", "/api/matters/suggest", "/api/config"):
+        names = {p["name"] for p in document["paths"][path]["get"]["parameters"]}
+        assert "county" in names, path

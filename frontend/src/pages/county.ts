@@ -145,7 +145,7 @@ function triageRow(first: Card): Row<Card> {
   let card = first;
   const matter = h("select", null, h("option", { value: "" }, "（不指定事项）"));
   getMatters().then((m) => setOptions(matter, [{ value: "", label: "（不指定事项）" },
-    ...m.matters.map((x) => ({ value: x.code, label: `${x.code} ${x.name}（${x.platform}）` }))])).catch(() => undefined);
+    ...m.matters.map((x) => ({ value: x.code, label: `${x.code} ${x.name}${x.platform ? `（${x.platform}）` : ""}` }))])).catch(() => undefined);
   const [town, village, grid] = jurisdictionSelects();
   const info = h("div");
   const el = h("article", { class: "item", testid: `triage-${first.id}`, "data-event-id": first.id }, info,

@@ -2,7 +2,7 @@
 
 import { api, errorText, saveSession } from "../api";
 import { h } from "../dom";
-import type { User } from "../types";
+import type { Token, User } from "../types";
 import { note } from "../ui";
 
 export function loginPage(root: HTMLElement, landed: (user: User) => void): void {
@@ -26,7 +26,7 @@ export function loginPage(root: HTMLElement, landed: (user: User) => void): void
     msg.clear();
     try {
       const body = new URLSearchParams({ username: username.value.trim(), password: password.value });
-      const res = await api<{ access_token: string; user: User }>("/api/auth/token", { method: "POST", body, auth: false });
+      const res = await api<Token>("/api/auth/token", { method: "POST", body, auth: false });
       saveSession(res.access_token, res.user);
       landed(res.user);
     } catch (err) {

@@ -6,7 +6,7 @@ import { ApiError, api, errorText, getConfig, getMatters, NetworkError, uploadPh
 import { debounce, fill, h, uuid4 } from "../dom";
 import { createMap, disposeMap, gridStyle, type JCollection, insideTownship, L, loadLevel, outlineStyle, pointMarker } from "../map";
 import type { PageCtx } from "../page";
-import type { EventPublic, LocateResult, Matter, Suggestion } from "../types";
+import type { EventPublic, LocateResult, Matter, Suggestions } from "../types";
 import { fmtShort } from "../time";
 import { note } from "../ui";
 
@@ -240,13 +240,13 @@ export function reportPage(ctx: PageCtx): void {
       return;
     }
     try {
-      const res = await api<{ suggestions: Suggestion[] }>(`/api/matters/suggest?text=${encodeURIComponent(text)}`);
+      const res = await api<Suggestions>(`/api/matters/suggest?text=${encodeURIComponent(text)}`);
       if (!ctx.alive() || desc.value !== text) return;
       chips.replaceChildren(...res.suggestions.filter((s) => s.score >= MIN_SCORE).slice(0, 3).map((s) =>
         h("button", {
           type: "button", class: `chip${s.code === draft.matter_code ? " chip-on" : ""}`, testid: "suggestion-chip",
           "data-code": s.code, onclick: () => chooseMatter(s.code),
-        }, `${s.name}`, h("small", null, ` ${s.platform}`))));
+        }, `${s.name}`, h("small", null, s.platform ? ` ${s.platform}` : ""))));
     } catch {
       /* suggestions are a convenience */
     }
@@ -264,7 +264,7 @@ export function reportPage(ctx: PageCtx): void {
     save();
     const m = matters.find((x) => x.code === code);
     if (!code) fill(chosenEl, h("span", { class: "muted" }, "未选择事项（可不选，由系统按描述研判）"));
-    else fill(chosenEl, h("span", { "data-code": code }, m ? `${m.code} ${m.name}（${m.platform}）` : code),
+    else fill(chosenEl, h("span", { "data-code": code }, m ? `${m.code} ${m.name}${m.platform ? `（${m.platform}）` : ""}` : code),
       h("button", { type: "button", class: "btn btn-plain btn-small", testid: "matter-clear", onclick: () => chooseMatter(null) }, "清除"));
     chosenEl.dataset.code = code ?? "";
     chips.querySelectorAll<HTMLElement>(".chip").forEach((c) => c.classList.toggle("chip-on", c.dataset.code === code));
@@ -278,7 +278,7 @@ export function reportPage(ctx: PageCtx): void {
       return;
     }
     const found = matters.filter((m) =>
-      [m.code, m.name, m.platform, ...m.keywords].some((t) => t.toLowerCase().includes(q))).slice(0, 30);
+      [m.code, m.name, m.platform ?? "", ...m.keywords].some((t) => t.toLowerCase().includes(q))).slice(0, 30);
     options.replaceChildren(...(found.length ? found.map((m) =>
       h("button", {
         type: "button", class: `matter-option${m.code === draft.matter_code ? " on" : ""}`, testid: "matter-option", "data-code": m.code,
@@ -287,7 +287,7 @@ export function reportPage(ctx: PageCtx): void {
           search.value = "";
           renderOptions();
         },
-      }, h("b", null, m.code), ` ${m.name}`, h("small", null, ` ${m.platform}`)))
+      }, h("b", null, m.code), ` ${m.name}`, h("small", null, m.platform ? ` ${m.platform}` : "")))
       : [h("div", { class: "muted" }, "没有匹配的事项")]));
   }
   search.addEventListener("input", renderOptions);
