@@ -43,7 +43,7 @@ def _events_for_board(
     else:
         query = query.where(
             or_(
-                col(Event.status).in_([*(s.value for s in OPEN), EventStatus.VERIFIED.value]),
+                col(Event.status).in_([s.value for s in OPEN]),
                 # closed but not yet followed up (回访): the township still has to rate it
                 (col(Event.status) == EventStatus.CLOSED) & (col(Event.closed_at) >= recent),
                 col(Event.received_at) >= today,

@@ -33,7 +33,13 @@ class EventAction(StrEnum):
     MERGE = "merge"
 
 
-OPEN = (E.REPORTED, E.NEEDS_TRIAGE, E.DISPATCHED, E.IN_PROGRESS, E.RESOLVED, E.REOPENED)
+# Finished (办结 and after, or weeded out): nobody needs to act on the event any more.
+FINISHED = (E.CLOSED, E.RATED, E.INVALID, E.MERGED)
+# Open: someone still has to act, the township closing a verified event included. The API,
+# the boards and the pages all use this one definition (the pages read it from the API).
+OPEN = tuple(status for status in E if status not in FINISHED)
+# A duplicate is merged while it is being handled, not once it has been verified on site.
+MERGEABLE = tuple(status for status in OPEN if status is not E.VERIFIED)
 
 EVENT_TRANSITIONS: dict[tuple[E, EventAction], E] = {
     (E.REPORTED, EventAction.ROUTE): E.DISPATCHED,
@@ -51,7 +57,7 @@ EVENT_TRANSITIONS: dict[tuple[E, EventAction], E] = {
     (E.CLOSED, EventAction.RATE_SATISFIED): E.RATED,
     (E.CLOSED, EventAction.RATE_UNSATISFIED): E.REOPENED,
     **{(status, EventAction.MARK_INVALID): E.INVALID for status in (E.REPORTED, E.NEEDS_TRIAGE)},
-    **{(status, EventAction.MERGE): E.MERGED for status in OPEN},
+    **{(status, EventAction.MERGE): E.MERGED for status in MERGEABLE},
 }
 
 
@@ -138,8 +144,3 @@ def next_assignment_status(current: str, action: AssignmentAction) -> A:
             field="status",
         )
     return found
-
-
-def is_open(status: str) -> bool:
-    """Tell whether an event still needs someone to act."""
-    return E(status) in OPEN

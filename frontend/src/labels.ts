@@ -1,21 +1,13 @@
 // zh-CN labels for the codes the API speaks.
 
-export const EVENT_STATUS: Record<string, string> = {
-  reported: "已上报", needs_triage: "待研判", dispatched: "已派单", in_progress: "处置中",
-  resolved: "待核查", verified: "已核查", closed: "已办结", rated: "已回访",
-  reopened: "已重启", invalid: "无效", merged: "已合并",
-};
+import vocabulary from "./vocabulary.json";
 
-export const ASSIGNMENT_STATUS: Record<string, string> = {
-  pending: "待签收", signed: "处置中", fed_back: "已反馈", returned: "已退回", cancelled: "已撤销",
-};
-
-export const ASSIGNMENT_ROLE: Record<string, string> = { lead: "牵头", co: "协办", territorial: "属地" };
-
-export const USER_ROLE: Record<string, string> = {
-  grid_worker: "网格员", township_operator: "乡镇指挥室", department_staff: "部门",
-  command_centre: "县指挥中心", admin: "管理员",
-};
+// The API's own label tables, written from the server code by `./dev types`: one definition.
+export const EVENT_STATUS: Record<string, string> = vocabulary.event_status;
+export const ASSIGNMENT_STATUS: Record<string, string> = vocabulary.assignment_status;
+export const ASSIGNMENT_ROLE: Record<string, string> = vocabulary.assignment_role;
+export const USER_ROLE: Record<string, string> = vocabulary.user_role;
+export const HANDLING_MODE: Record<string, string> = vocabulary.handling_mode;
 
 export const DELTA_TYPE: Record<string, string> = {
   reported: "新上报", routed: "已分拨", needs_triage: "待研判", signed: "签收", returned: "退回",
@@ -32,9 +24,9 @@ export const STEP_ACTION: Record<string, string> = {
   refuse_return: "不予退回", redispatch: "改派", rework: "重办", cancel: "撤销", attach: "上传照片",
 };
 
-/** Statuses after which nobody needs to act any more. */
-export const FINISHED = new Set(["closed", "rated", "invalid", "merged"]);
-export const isOpen = (status: string) => !FINISHED.has(status);
+/** Statuses in which someone still has to act (the server's definition of open). */
+const OPEN = new Set<string>(vocabulary.open_event_status);
+export const isOpen = (status: string) => OPEN.has(status);
 
 export const label = (table: Record<string, string>, code: string | null | undefined) =>
   code ? (table[code] ?? code) : "—";

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from service import vocabulary
 from service.openapi import render
 from tests.conftest import REPO
 
 FRONTEND = REPO / "frontend"
-REGENERATE = "regenerate both with `./dev types` and commit them"
+REGENERATE = "regenerate them with `./dev types` and commit them"
 
 
 def test_the_committed_openapi_document_is_current() -> None:
@@ -35,3 +36,13 @@ def test_the_generated_typescript_types_are_current(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8") == committed, (
         f"frontend/src/api-types.ts is out of date: {REGENERATE}"
     )
+
+
+def test_the_pages_label_every_code_as_the_server_does() -> None:
+    committed = (FRONTEND / "src" / "vocabulary.json").read_text(encoding="utf-8")
+    assert vocabulary.render() == committed, (
+        f"frontend/src/vocabulary.json is out of date: {REGENERATE}"
+    )
+    words = vocabulary.vocabulary()
+    assert "verified" in words["open_event_status"], "the township still has to close it"
+    assert not {"closed", "rated", "invalid", "merged"} & set(words["open_event_status"])

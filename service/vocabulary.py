@@ -1,0 +1,42 @@
+"""The words the pages show for the API's codes, from the one place each is defined.
+
+`python -m service.vocabulary > frontend/src/vocabulary.json` (`./dev types` does it); the
+pages import that file, so a status, a role or a mode is labelled the same in an error
+message, a step, the CLI and on every page, and "open" means the same everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from dispatch.events.lifecycle import ASSIGNMENT_LABELS, EVENT_LABELS, OPEN, PART_ROLE_LABELS
+from dispatch.reference.models import MODE_LABELS
+from dispatch.users.policy import ROLE_LABELS
+
+
+def vocabulary() -> dict[str, Any]:
+    """Return every label table and the open statuses, keyed by code."""
+    return {
+        "event_status": {s.value: label for s, label in EVENT_LABELS.items()},
+        "assignment_status": {s.value: label for s, label in ASSIGNMENT_LABELS.items()},
+        "assignment_role": {r.value: label for r, label in PART_ROLE_LABELS.items()},
+        "user_role": {r.value: label for r, label in ROLE_LABELS.items()},
+        "handling_mode": {m.value: label for m, label in MODE_LABELS.items()},
+        "open_event_status": [s.value for s in OPEN],
+    }
+
+
+def render() -> str:
+    """Return the vocabulary as the committed frontend/src/vocabulary.json spells it."""
+    return json.dumps(vocabulary(), ensure_ascii=False, indent=2) + "\n"
+
+
+def main() -> None:
+    """Print the vocabulary to stdout."""
+    sys.stdout.write(render())
+
+
+if __name__ == "__main__":
+    main()
