@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Dialect, Engine, String, TypeDecorator, create_engine, event
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
@@ -78,3 +79,26 @@ def alembic_config(url: str) -> Config:
 def migrate(url: str) -> None:
     """Bring the database at url up to the newest migration."""
     command.upgrade(alembic_config(url), "head")
+
+
+class StrEnumType(TypeDecorator[StrEnum]):
+    """A VARCHAR column that reads and writes one StrEnum: a stray string cannot be stored.
+
+    The column stays a plain VARCHAR (no native enum type to migrate when a member is
+    added); rows read back as members, so the code compares and types them as such.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: object, dialect: Dialect) -> str | None:
+        """Write the member's value, refusing anything that is not one (ValueError)."""
+        return None if value is None else self.enum(str(value)).value
+
+    def process_result_value(self, value: object, dialect: Dialect) -> StrEnum | None:
+        """Read the value back as its member."""
+        return None if value is None else self.enum(str(value))

@@ -41,7 +41,7 @@ from dispatch.core.clock import as_utc, utcnow
 from dispatch.core.db import session_scope
 from dispatch.core.errors import InvalidInput, NotFound
 from dispatch.core.queues import DELIVERY_QUEUE
-from dispatch.delivery.models import WebhookDelivery
+from dispatch.delivery.models import DeliveryStatus, WebhookDelivery
 from dispatch.events.models import Assignment, AssignmentStatus, Event
 from dispatch.reference.models import Department
 
@@ -70,17 +70,6 @@ JOB_FUNCTION = "dispatch.jobs.delivery.deliver_assignment"
 _WAITING_JOB = frozenset(
     {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 )
-
-
-class DeliveryStatus(StrEnum):
-    """Where a delivery is: being sent, waiting to retry, delivered, given up, or cancelled."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    RETRYING = "retrying"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 OPEN_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRYING)

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
+from dispatch.core.db import StrEnumType
 from dispatch.reference import models as _reference  # noqa: F401  (tables our foreign keys name)
 from dispatch.users import models as _users  # noqa: F401  (tables our foreign keys name)
 
@@ -55,7 +56,9 @@ class Event(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # The phone's idempotency key: the same client_id twice is one event, never two.
     client_id: str = Field(max_length=36, unique=True)
-    status: str = Field(default=EventStatus.REPORTED, max_length=16, index=True)
+    status: EventStatus = Field(
+        default=EventStatus.REPORTED, sa_type=StrEnumType(EventStatus, 16), index=True
+    )
     source: str = Field(max_length=16)
     reported_at: datetime
     received_at: datetime = Field(default_factory=utcnow, index=True)
@@ -97,9 +100,11 @@ class Assignment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = Field(foreign_key="event.id", index=True)
     department_id: int = Field(foreign_key="department.id", index=True)
-    role: str = Field(max_length=16)
+    role: AssignmentRole = Field(sa_type=StrEnumType(AssignmentRole, 16))
     round: int = Field(default=1, ge=1)
-    status: str = Field(default=AssignmentStatus.PENDING, max_length=16, index=True)
+    status: AssignmentStatus = Field(
+        default=AssignmentStatus.PENDING, sa_type=StrEnumType(AssignmentStatus, 16), index=True
+    )
     on_behalf_of_id: int | None = Field(default=None, foreign_key="department.id")
     duties: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     duties_text: str | None = None

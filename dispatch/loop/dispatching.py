@@ -148,7 +148,7 @@ def create_assignments(
         assignment = Assignment(
             event_id=event.id,
             department_id=plan.department_id,
-            role=plan.role,
+            role=AssignmentRole(plan.role),
             round=round_,
             status=AssignmentStatus.PENDING,
             on_behalf_of_id=plan.on_behalf_of_id,

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
+from dispatch.core.db import StrEnumType
 
 
 class DepartmentKind(StrEnum):
@@ -73,7 +74,7 @@ class Department(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, unique=True)
     short_name: str | None = Field(default=None, max_length=100)
-    kind: str = Field(max_length=32, index=True)
+    kind: DepartmentKind = Field(sa_type=StrEnumType(DepartmentKind, 32), index=True)
     parent_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     township_code: str | None = Field(default=None, foreign_key="jurisdiction.code", index=True)
     platform_code: str | None = Field(default=None, foreign_key="platform.code")
@@ -102,7 +103,7 @@ class MatterList(SQLModel, table=True):
     county_code: str = Field(max_length=40, index=True)
     version: int = Field(ge=1)
     effective_from: date
-    status: str = Field(default=ListStatus.DRAFT, max_length=16)
+    status: ListStatus = Field(default=ListStatus.DRAFT, sa_type=StrEnumType(ListStatus, 16))
     source_document: str | None = Field(default=None, max_length=200)
     source_file: str | None = Field(default=None, max_length=500)
     imported_at: datetime = Field(default_factory=utcnow)
@@ -127,7 +128,9 @@ class Matter(SQLModel, table=True):
     department_duties: str | None = None
     township_duties: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     township_duties_text: str | None = None
-    handling_mode: str = Field(default=HandlingMode.DEPARTMENT, max_length=16)
+    handling_mode: HandlingMode = Field(
+        default=HandlingMode.DEPARTMENT, sa_type=StrEnumType(HandlingMode, 16)
+    )
     sign_hours: float | None = Field(default=None, gt=0)
     handle_days: float | None = Field(default=None, gt=0)
     urgent_sign_hours: float | None = Field(default=None, gt=0)

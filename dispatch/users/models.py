@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
+from dispatch.core.db import StrEnumType
 from dispatch.reference import models as _reference  # noqa: F401  (tables our foreign keys name)
 
 
@@ -30,7 +31,7 @@ class User(SQLModel, table=True):
     username: str = Field(max_length=100, unique=True)
     display_name: str | None = Field(default=None, max_length=200)
     password_hash: str = Field(max_length=500)
-    role: str = Field(max_length=32)
+    role: UserRole = Field(sa_type=StrEnumType(UserRole, 32))
     township_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
     department_id: int | None = Field(default=None, foreign_key="department.id")
     active: bool = True

@@ -158,7 +158,7 @@ def create_user(
         username=name,
         display_name=display or None,
         password_hash=hash_password(password),
-        role=role.value,
+        role=role,
         township_code=township_code,
         department_id=department_id,
     )

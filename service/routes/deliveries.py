@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from dispatch.delivery.webhooks import DeliveriesPublic, DeliveryStatus, list_deliveries
+from dispatch.delivery.models import DeliveryStatus
+from dispatch.delivery.webhooks import DeliveriesPublic, list_deliveries
 from dispatch.users.policy import Action, authorize
 from service.deps import CurrentActor, SessionDep
 

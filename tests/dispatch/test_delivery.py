@@ -24,11 +24,10 @@ from dispatch.core.db import session_scope
 from dispatch.core.errors import InvalidInput, NotFound
 from dispatch.core.queues import DELIVERY_QUEUE, offer_for_routing
 from dispatch.core.redis import connect
-from dispatch.delivery.models import WebhookDelivery
+from dispatch.delivery.models import DeliveryStatus, WebhookDelivery
 from dispatch.delivery.webhooks import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
-    DeliveryStatus,
     Outcome,
     as_utc,
     clear_webhook,

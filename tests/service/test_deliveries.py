@@ -10,8 +10,7 @@ from sqlmodel import Session, select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.db import make_engine, session_scope
-from dispatch.delivery.models import WebhookDelivery
-from dispatch.delivery.webhooks import DeliveryStatus
+from dispatch.delivery.models import DeliveryStatus, WebhookDelivery
 from dispatch.events.models import Assignment
 from dispatch.reference.models import Department
 from tests.helpers import demo_grid_point

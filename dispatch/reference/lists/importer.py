@@ -219,7 +219,7 @@ def import_matter_list(
             department_duties=rule.department_duties,
             township_duties=list(rule.township_duties),
             township_duties_text=rule.township_duties_text,
-            handling_mode=rule.mode.value,
+            handling_mode=rule.mode,
             sign_hours=rule.sign_hours,
             handle_days=rule.handle_days,
             urgent_sign_hours=rule.urgent_sign_hours,
