@@ -259,3 +259,20 @@ def _who(user: Actor) -> str:
         suffix = "的网格员" if role is UserRole.GRID_WORKER else ""
         return f"乡镇「{place}」{suffix}"
     return ROLE_LABELS[role]
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """Which events a user may list: by township, by department with a part; None is no limit."""
+
+    townships: frozenset[str] | None = None
+    departments: frozenset[int] | None = None
+
+
+def visibility(user: Actor) -> Visibility:
+    """Return which events the user may list (reading one event is `authorize`'s VIEW_EVENT)."""
+    if user.role in TOWNSHIP_ROLES:
+        return Visibility(townships=frozenset({user.township_code or ""}))
+    if user.role is UserRole.DEPARTMENT_STAFF:
+        return Visibility(departments=user.department_ids)
+    return Visibility()

@@ -28,8 +28,7 @@ from dispatch.events.service import EventFilter, get_event, list_events, report_
 from dispatch.loop import assignments, verification
 from dispatch.loop import merge as merging
 from dispatch.loop import triage as triaging
-from dispatch.users.models import UserRole
-from dispatch.users.policy import Action, authorize
+from dispatch.users.policy import Action, authorize, visibility
 from service.deps import (
     CalendarDep,
     CurrentActor,
@@ -82,12 +81,7 @@ def read_events(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EventsPublic:
     """List events the user may see, newest first, with filters and pagination."""
-    visible_townships: frozenset[str] | None = None
-    visible_departments: frozenset[int] | None = None
-    if actor.role in (UserRole.GRID_WORKER, UserRole.TOWNSHIP_OPERATOR):
-        visible_townships = frozenset({actor.township_code or ""})
-    elif actor.role == UserRole.DEPARTMENT_STAFF:
-        visible_departments = actor.department_ids
+    seen = visibility(actor)
     where = EventFilter(
         status=status.value if status else None,
         township_code=township,
@@ -96,8 +90,8 @@ def read_events(
         platform_code=platform,
         since=since,
         until=until,
-        visible_townships=visible_townships,
-        visible_departments=visible_departments,
+        visible_townships=seen.townships,
+        visible_departments=seen.departments,
     )
     events, total = list_events(session, where, offset=offset, limit=limit)
     return EventsPublic(

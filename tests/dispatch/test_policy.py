@@ -9,7 +9,15 @@ import pytest
 from dispatch.core.errors import Forbidden
 from dispatch.events.models import AssignmentRole
 from dispatch.users.models import UserRole
-from dispatch.users.policy import Action, Actor, AssignmentScope, EventScope, authorize, can
+from dispatch.users.policy import (
+    Action,
+    Actor,
+    AssignmentScope,
+    EventScope,
+    authorize,
+    can,
+    visibility,
+)
 
 XINSHI, HEKOU = "320999004", "320999005"
 ZHIFA, ZHIFA_UNIT, SHICHANG, SHICHANG_UNIT = 1, 22, 2, 26
@@ -277,3 +285,20 @@ def test_the_reporter_may_follow_a_report_made_outside_their_township() -> None:
     assert can(worker, Action.VIEW_EVENT, event=elsewhere)
     assert not can(worker, Action.VIEW_EVENT, event=someone_elses)
     assert not can(worker, Action.VERIFY, event=elsewhere)
+
+
+@pytest.mark.parametrize(
+    ("role", "townships", "departments"),
+    [
+        (UserRole.GRID_WORKER, frozenset({XINSHI}), None),
+        (UserRole.TOWNSHIP_OPERATOR, frozenset({XINSHI}), None),
+        (UserRole.DEPARTMENT_STAFF, None, frozenset({SHICHANG, SHICHANG_UNIT})),
+        (UserRole.COMMAND_CENTRE, None, None),
+        (UserRole.ADMIN, None, None),
+    ],
+)
+def test_each_role_lists_the_events_of_its_scope(
+    role: UserRole, townships: frozenset[str] | None, departments: frozenset[int] | None
+) -> None:
+    seen = visibility(ACTORS[role])
+    assert (seen.townships, seen.departments) == (townships, departments)
