@@ -43,6 +43,16 @@ def status_for(exc: Exception) -> int:
     return 400
 
 
+# Websocket application close codes are 4000-4999: 4000 + the HTTP status of the same error,
+# so a board refused for a missing token closes 4401 where a request answers 401.
+WS_CLOSE_BASE = 4000
+
+
+def close_code_for(exc: Exception) -> int:
+    """Return the websocket close code of a domain error, from the same table as HTTP."""
+    return WS_CLOSE_BASE + status_for(exc)
+
+
 def _body(exc: Exception) -> dict[str, object]:
     detail: dict[str, object] = {"message": str(getattr(exc, "message", exc))}
     field = getattr(exc, "field", None)

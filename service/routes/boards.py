@@ -1,8 +1,9 @@
 """The live boards: county, township, department and one event, over websockets.
 
 Browsers cannot set headers on a websocket, so the token comes as `?token=`. A refused
-client is accepted and then closed with 4401 (not signed in) or 4403 (outside its scope),
-so that it can tell the two apart from a network failure.
+client is accepted and then closed with 4000 + the HTTP status of its error (4401 not signed
+in, 4403 outside its scope, 4404 no such event; `service.errors.close_code_for`), so that it
+can tell them apart from a network failure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Query, WebSocket
 from dispatch.boards.snapshot import board_refusal, board_snapshot
 from dispatch.boards.streams import Board, BoardKind
 from dispatch.core.db import session_scope
-from dispatch.core.errors import DomainError, Forbidden, NotFound, Unauthorized
+from dispatch.core.errors import DomainError, Forbidden, Unauthorized
 from dispatch.events.read import event_detail
 from dispatch.events.scopes import event_scope
 from dispatch.events.service import get_event
@@ -24,14 +25,12 @@ from dispatch.reference.departments import with_units
 from dispatch.users.policy import Action, authorize
 from dispatch.users.scopes import actor_for
 from dispatch.users.tokens import user_from_token
+from service.errors import close_code_for
 from service.live import Hubs, SnapshotMaker, serve_board
 
 router = APIRouter()
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_UNAVAILABLE = 1011
+CLOSE_UNAVAILABLE = 1011  # the server cannot serve boards now (no Redis)
 
 Token = Annotated[str | None, Query()]
 Since = Annotated[int | None, Query(ge=0)]
@@ -92,9 +91,7 @@ async def _serve(
     try:
         department_ids = await to_thread.run_sync(_admit, websocket.app, token, board)
     except DomainError as exc:
-        code = {Unauthorized: CLOSE_UNAUTHORIZED, NotFound: CLOSE_NOT_FOUND}.get(
-            type(exc), CLOSE_FORBIDDEN
-        )
+        code = close_code_for(exc)
         # A close reason is limited to 123 bytes; the Chinese message is cut to fit.
         reason = exc.message.encode()[:120].decode(errors="ignore")
         await websocket.close(code, reason)
