@@ -95,7 +95,10 @@ def test_a_report_goes_round_the_whole_loop_live(sign_in: SignIn, screenshots: A
 
     grid = sign_in("grid", phone=True)
     expect(grid).to_have_url(re.compile(r"#/report$"))
-    grid.get_by_test_id("report-map").click()  # the map opens on 新市镇; its middle is inside
+    report_map = grid.get_by_test_id("report-map")
+    # The map opens on the county, then frames 新市镇 once the outlines load; its middle is inside.
+    expect(report_map).to_have_attribute("data-framed", "1", timeout=15_000)
+    report_map.click()
     located = grid.get_by_test_id("locate-result")
     expect(located).to_have_attribute("data-state", "ok")
     expect(located).to_contain_text("新市镇")

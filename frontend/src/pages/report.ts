@@ -133,6 +133,7 @@ export function reportPage(ctx: PageCtx): void {
     const own = fc.features.find((f) => f.properties.code === user.township_code);
     if (draft.lat !== null && draft.lon !== null && marker) map.setView(marker.getLatLng(), 15);
     else map.fitBounds(own ? L.geoJSON(own).getBounds() : layer.getBounds());
+    mapEl.dataset.framed = "1"; // the map now shows the user's township (tests wait for this)
   }).catch((err) => mapMsg.show(`地图加载失败：${errorText(err)}`, "error"));
   const showGrids = () => {
     if (!user.township_code || map.getZoom() < GRID_ZOOM) {
