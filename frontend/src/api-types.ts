@@ -564,14 +564,6 @@ export interface components {
         AssignmentPublic: {
             /** Id */
             id: number;
-            /** Event Id */
-            event_id: number;
-            /** Department Id */
-            department_id: number;
-            /** Department Name */
-            department_name: string;
-            /** On Behalf Of Name */
-            on_behalf_of_name: string | null;
             role: components["schemas"]["AssignmentRole"];
             /** Round */
             round: number;
@@ -584,6 +576,14 @@ export interface components {
             sign_by: string | null;
             /** Handle By */
             handle_by: string | null;
+            /** Event Id */
+            event_id: number;
+            /** Department Id */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            /** On Behalf Of Name */
+            on_behalf_of_name: string | null;
             /** Signed At */
             signed_at: string | null;
             /** Fed Back At */
@@ -803,16 +803,13 @@ export interface components {
         EventDetail: {
             /** Id */
             id: number;
-            /** Client Id */
-            client_id: string;
+            /** Description */
+            description: string;
+            /** Urgent */
+            urgent: boolean;
             status: components["schemas"]["EventStatus"];
             /** Source */
             source: string;
-            /**
-             * Reported At
-             * Format: date-time
-             */
-            reported_at: string;
             /**
              * Received At
              * Format: date-time
@@ -822,30 +819,14 @@ export interface components {
             lon: number;
             /** Lat */
             lat: number;
-            /** Raw Lon */
-            raw_lon: number;
-            /** Raw Lat */
-            raw_lat: number;
-            /** Crs */
-            crs: string;
             /** Address */
             address: string | null;
-            /** Description */
-            description: string;
-            /** Urgent */
-            urgent: boolean;
-            /** Handled On Site */
-            handled_on_site: boolean;
-            /** County Code */
-            county_code: string | null;
             /** Township Code */
             township_code: string | null;
             /** Village Code */
             village_code: string | null;
             /** Grid Code */
             grid_code: string | null;
-            /** Near Boundary Code */
-            near_boundary_code: string | null;
             /** Matter Code */
             matter_code: string | null;
             /** Platform Code */
@@ -860,6 +841,25 @@ export interface components {
             rating: number | null;
             /** Rework Count */
             rework_count: number;
+            /** Client Id */
+            client_id: string;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Raw Lon */
+            raw_lon: number;
+            /** Raw Lat */
+            raw_lat: number;
+            /** Crs */
+            crs: string;
+            /** Handled On Site */
+            handled_on_site: boolean;
+            /** County Code */
+            county_code: string | null;
+            /** Near Boundary Code */
+            near_boundary_code: string | null;
             /** Routing */
             routing: {
                 [key: string]: unknown;
@@ -881,16 +881,13 @@ export interface components {
         EventPublic: {
             /** Id */
             id: number;
-            /** Client Id */
-            client_id: string;
+            /** Description */
+            description: string;
+            /** Urgent */
+            urgent: boolean;
             status: components["schemas"]["EventStatus"];
             /** Source */
             source: string;
-            /**
-             * Reported At
-             * Format: date-time
-             */
-            reported_at: string;
             /**
              * Received At
              * Format: date-time
@@ -900,30 +897,14 @@ export interface components {
             lon: number;
             /** Lat */
             lat: number;
-            /** Raw Lon */
-            raw_lon: number;
-            /** Raw Lat */
-            raw_lat: number;
-            /** Crs */
-            crs: string;
             /** Address */
             address: string | null;
-            /** Description */
-            description: string;
-            /** Urgent */
-            urgent: boolean;
-            /** Handled On Site */
-            handled_on_site: boolean;
-            /** County Code */
-            county_code: string | null;
             /** Township Code */
             township_code: string | null;
             /** Village Code */
             village_code: string | null;
             /** Grid Code */
             grid_code: string | null;
-            /** Near Boundary Code */
-            near_boundary_code: string | null;
             /** Matter Code */
             matter_code: string | null;
             /** Platform Code */
@@ -938,6 +919,25 @@ export interface components {
             rating: number | null;
             /** Rework Count */
             rework_count: number;
+            /** Client Id */
+            client_id: string;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Raw Lon */
+            raw_lon: number;
+            /** Raw Lat */
+            raw_lat: number;
+            /** Crs */
+            crs: string;
+            /** Handled On Site */
+            handled_on_site: boolean;
+            /** County Code */
+            county_code: string | null;
+            /** Near Boundary Code */
+            near_boundary_code: string | null;
         };
         /**
          * EventStatus
