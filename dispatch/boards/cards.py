@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -63,46 +63,22 @@ def delta_type(actions: Iterable[str]) -> str:
 class Names:
     """Names of jurisdictions, departments, platforms and matters for a batch of cards."""
 
-    places: dict[str, str] = field(default_factory=dict)
-    departments: dict[int, str] = field(default_factory=dict)
-    platforms: dict[str, str] = field(default_factory=dict)
-    matters: dict[tuple[int | None, str], str] = field(default_factory=dict)
+    places: dict[str, str]
+    departments: dict[int, str]
+    platforms: dict[str, str]
+    matters: dict[tuple[int | None, str], str]
 
 
 def names_for(session: Session, events: Sequence[Event], assignments: list[Assignment]) -> Names:
     """Look up the names the cards of these events show, in at most four queries."""
-    names = Names()
     codes = {c for e in events for c in (e.township_code, e.village_code, e.grid_code) if c}
-    if codes:
-        names.places.update(
-            session.exec(
-                select(JurisdictionRow.code, JurisdictionRow.name).where(
-                    col(JurisdictionRow.code).in_(sorted(codes))
-                )
-            ).all()
-        )
     departments = {a.department_id for a in assignments} | {
         a.on_behalf_of_id for a in assignments if a.on_behalf_of_id is not None
     }
-    if departments:
-        for dept_id, name in session.exec(
-            select(Department.id, Department.name).where(
-                col(Department.id).in_(sorted(departments))
-            )
-        ).all():
-            assert dept_id is not None
-            names.departments[dept_id] = name
     platforms = {e.platform_code for e in events if e.platform_code}
-    if platforms:
-        names.platforms.update(
-            session.exec(
-                select(Platform.code, Platform.name).where(
-                    col(Platform.code).in_(sorted(platforms))
-                )
-            ).all()
-        )
     keys = {(e.matter_list_id, e.matter_code) for e in events if e.matter_code}
     list_ids = sorted({k[0] for k in keys if k[0] is not None})
+    matters: dict[tuple[int | None, str], str] = {}
     if list_ids:
         for list_id, code, name in session.exec(
             select(Matter.list_id, Matter.code, Matter.name).where(
@@ -110,8 +86,20 @@ def names_for(session: Session, events: Sequence[Event], assignments: list[Assig
                 col(Matter.code).in_(sorted({k[1] for k in keys if k[1]})),
             )
         ).all():
-            names.matters[(list_id, code)] = name
-    return names
+            matters[(list_id, code)] = name
+    return Names(
+        places=_lookup(session, JurisdictionRow.code, JurisdictionRow.name, codes),
+        departments=_lookup(session, Department.id, Department.name, departments),
+        platforms=_lookup(session, Platform.code, Platform.name, platforms),
+        matters=matters,
+    )
+
+
+def _lookup(session: Session, key: Any, name: Any, wanted: set[Any]) -> dict[Any, str]:
+    """Return the names of the wanted keys, in one query (none for no keys)."""
+    if not wanted:
+        return {}
+    return dict(session.exec(select(key, name).where(col(key).in_(sorted(wanted)))).all())
 
 
 def _values(row: SQLModel) -> dict[str, Any]:
