@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import PlainSerializer, field_validator
+from pydantic import PlainSerializer, WithJsonSchema, field_validator
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import as_utc
@@ -88,7 +88,11 @@ def _isoformat(moment: datetime) -> str:
 # How the boards' cards and the webhooks spell a time: isoformat's "+00:00", where the API's
 # JSON (pydantic's) says "Z". Both are ISO 8601; cards and webhooks keep the spelling their
 # readers have always had.
-WireTime = Annotated[datetime, PlainSerializer(_isoformat, return_type=str, when_used="json")]
+WireTime = Annotated[
+    datetime,
+    PlainSerializer(_isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
 
 
 # ---- Assignments: AssignmentBase → AssignmentPublic (API) → AssignmentCard (boards) ------
