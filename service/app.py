@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router, prefix="/api")
     app.include_router(deliveries.router, prefix="/api")
     app.include_router(boards.router)
+    boards.document_frames(app)
     mount_pages(app, settings.frontend_dir)
     return app
 

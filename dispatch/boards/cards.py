@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from dispatch.boards.streams import Board, BoardKind, BoardMessage
 from dispatch.core.clock import utcnow
 from dispatch.events.models import Assignment, Event, Step
-from dispatch.events.schemas import StepPublic
+from dispatch.events.schemas import EventCard, StepPublic
 from dispatch.reference.models import Department, JurisdictionRow, Matter, Platform
 
 DESCRIPTION_CHARS = 300
@@ -58,121 +59,95 @@ def delta_type(actions: Iterable[str]) -> str:
     return _TYPE_OF_ACTION[min(known, key=_PRIORITY.__getitem__)]
 
 
-class _Names:
+@dataclass(frozen=True, slots=True)
+class Names:
     """Names of jurisdictions, departments, platforms and matters for a batch of cards."""
 
-    def __init__(self, session: Session, events: Sequence[Event], assignments: list[Assignment]):
-        codes = {c for e in events for c in (e.township_code, e.village_code, e.grid_code) if c}
-        self.places = (
-            dict(
-                session.exec(
-                    select(JurisdictionRow.code, JurisdictionRow.name).where(
-                        col(JurisdictionRow.code).in_(sorted(codes))
-                    )
-                ).all()
+    places: dict[str, str]
+    departments: dict[int, str]
+    platforms: dict[str, str]
+    matters: dict[tuple[int | None, str], str]
+
+
+def names_for(session: Session, events: Sequence[Event], assignments: list[Assignment]) -> Names:
+    """Look up the names the cards of these events show, in at most four queries."""
+    codes = {c for e in events for c in (e.township_code, e.village_code, e.grid_code) if c}
+    departments = {a.department_id for a in assignments} | {
+        a.on_behalf_of_id for a in assignments if a.on_behalf_of_id is not None
+    }
+    platforms = {e.platform_code for e in events if e.platform_code}
+    keys = {(e.matter_list_id, e.matter_code) for e in events if e.matter_code}
+    list_ids = sorted({k[0] for k in keys if k[0] is not None})
+    matters: dict[tuple[int | None, str], str] = {}
+    if list_ids:
+        for list_id, code, name in session.exec(
+            select(Matter.list_id, Matter.code, Matter.name).where(
+                col(Matter.list_id).in_(list_ids),
+                col(Matter.code).in_(sorted({k[1] for k in keys if k[1]})),
             )
-            if codes
-            else {}
-        )
-        departments = {a.department_id for a in assignments} | {
-            a.on_behalf_of_id for a in assignments if a.on_behalf_of_id is not None
+        ).all():
+            matters[(list_id, code)] = name
+    return Names(
+        places=_lookup(session, JurisdictionRow.code, JurisdictionRow.name, codes),
+        departments=_lookup(session, Department.id, Department.name, departments),
+        platforms=_lookup(session, Platform.code, Platform.name, platforms),
+        matters=matters,
+    )
+
+
+def _lookup(session: Session, key: Any, name: Any, wanted: set[Any]) -> dict[Any, str]:
+    """Return the names of the wanted keys, in one query (none for no keys)."""
+    if not wanted:
+        return {}
+    return dict(session.exec(select(key, name).where(col(key).in_(sorted(wanted)))).all())
+
+
+def _values(row: SQLModel) -> dict[str, Any]:
+    """Return a row's column values, read from its __dict__ where the ORM keeps them.
+
+    A flushed or loaded row holds every column there; reading them in one go skips the ORM's
+    attribute descriptors, a good part of a card's cost. Anything expired is loaded as usual.
+    """
+    values = vars(row)
+    missing = type(row).model_fields.keys() - values.keys()
+    return {**values, **{name: getattr(row, name) for name in missing}}
+
+
+def _brief(description: str) -> str:
+    if len(description) <= DESCRIPTION_CHARS:
+        return description
+    return description[:DESCRIPTION_CHARS] + "…"
+
+
+def _card(event: Event, assignments: list[Assignment], names: Names) -> EventCard:
+    departments = names.departments
+    parts = [
+        {
+            **_values(a),
+            "department_name": departments.get(a.department_id, ""),
+            "on_behalf_of_name": departments.get(a.on_behalf_of_id or -1),
         }
-        self.departments: dict[int, str] = {}
-        if departments:
-            for dept_id, name in session.exec(
-                select(Department.id, Department.name).where(
-                    col(Department.id).in_(sorted(departments))
-                )
-            ).all():
-                assert dept_id is not None
-                self.departments[dept_id] = name
-        platforms = {e.platform_code for e in events if e.platform_code}
-        self.platforms = (
-            dict(
-                session.exec(
-                    select(Platform.code, Platform.name).where(
-                        col(Platform.code).in_(sorted(platforms))
-                    )
-                ).all()
-            )
-            if platforms
-            else {}
-        )
-        keys = {(e.matter_list_id, e.matter_code) for e in events if e.matter_code}
-        list_ids = sorted({k[0] for k in keys if k[0] is not None})
-        self.matters: dict[tuple[int | None, str], str] = {}
-        if list_ids:
-            for list_id, code, name in session.exec(
-                select(Matter.list_id, Matter.code, Matter.name).where(
-                    col(Matter.list_id).in_(list_ids),
-                    col(Matter.code).in_(sorted({k[1] for k in keys if k[1]})),
-                )
-            ).all():
-                self.matters[(list_id, code)] = name
+        for a in assignments
+    ]
+    return EventCard.model_validate(
+        {
+            **_values(event),
+            "description": _brief(event.description),
+            "township_name": names.places.get(event.township_code or ""),
+            "village_name": names.places.get(event.village_code or ""),
+            "grid_name": names.places.get(event.grid_code or ""),
+            "platform_name": names.platforms.get(event.platform_code or ""),
+            "matter_name": names.matters.get((event.matter_list_id, event.matter_code or "")),
+            "assignments": parts,
+        }
+    )
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _assignment_card(assignment: Assignment, names: _Names) -> dict[str, Any]:
-    return {
-        "id": assignment.id,
-        "event_id": assignment.event_id,
-        "department_id": assignment.department_id,
-        "department_name": names.departments.get(assignment.department_id, ""),
-        "on_behalf_of_id": assignment.on_behalf_of_id,
-        "on_behalf_of_name": names.departments.get(assignment.on_behalf_of_id or -1),
-        "role": assignment.role,
-        "round": assignment.round,
-        "status": assignment.status,
-        "duties": list(assignment.duties),
-        "duties_text": assignment.duties_text,
-        "sign_by": _iso(assignment.sign_by),
-        "handle_by": _iso(assignment.handle_by),
-        "signed_at": _iso(assignment.signed_at),
-        "fed_back_at": _iso(assignment.fed_back_at),
-        "feedback": assignment.feedback,
-        "return_reason": assignment.return_reason,
-        "return_clause": assignment.return_clause,
-        "created_at": _iso(assignment.created_at),
-        "sign_alert": assignment.sign_alert,
-        "handle_alert": assignment.handle_alert,
-    }
-
-
-def _card(event: Event, assignments: list[Assignment], names: _Names) -> dict[str, Any]:
-    description = event.description
-    if len(description) > DESCRIPTION_CHARS:
-        description = description[:DESCRIPTION_CHARS] + "…"
-    return {
-        "id": event.id,
-        "status": event.status,
-        "township_code": event.township_code,
-        "township_name": names.places.get(event.township_code or ""),
-        "village_code": event.village_code,
-        "village_name": names.places.get(event.village_code or ""),
-        "grid_code": event.grid_code,
-        "grid_name": names.places.get(event.grid_code or ""),
-        "platform_code": event.platform_code,
-        "platform_name": names.platforms.get(event.platform_code or ""),
-        "matter_code": event.matter_code,
-        "matter_name": names.matters.get((event.matter_list_id, event.matter_code or "")),
-        "description": description,
-        "address": event.address,
-        "urgent": event.urgent,
-        "source": event.source,
-        "lon": event.lon,
-        "lat": event.lat,
-        "received_at": _iso(event.received_at),
-        "sign_by": _iso(event.sign_by),
-        "handle_by": _iso(event.handle_by),
-        "closed_at": _iso(event.closed_at),
-        "rating": event.rating,
-        "rework_count": event.rework_count,
-        "updated_at": _iso(event.updated_at),
-        "assignments": [_assignment_card(a, names) for a in assignments],
-    }
+def build_cards(
+    events: Sequence[Event], by_event: Mapping[int, list[Assignment]], names: Names
+) -> list[dict[str, Any]]:
+    """Return the cards (EventCard, as JSON data) of events whose parts and names are at hand."""
+    return [_card(e, by_event.get(e.id or -1, []), names).model_dump(mode="json") for e in events]
 
 
 def _assignments_by_event(session: Session, event_ids: list[int]) -> dict[int, list[Assignment]]:
@@ -197,8 +172,8 @@ def cards(
     """
     ids = [e.id for e in events if e.id is not None and e.id not in without_parts]
     by_event = _assignments_by_event(session, ids)
-    names = _Names(session, events, [a for parts in by_event.values() for a in parts])
-    return [_card(e, by_event.get(e.id or -1, []), names) for e in events]
+    names = names_for(session, events, [a for parts in by_event.values() for a in parts])
+    return build_cards(events, by_event, names)
 
 
 def step_json(step: Step) -> dict[str, Any]:
@@ -224,7 +199,7 @@ def board_messages(
     session: Session, changed: list[tuple[Event, list[Step]]], *, at: datetime | None = None
 ) -> list[BoardMessage]:
     """Turn the events a transaction changed, with its steps, into one message per event."""
-    moment = _iso(at or utcnow())
+    moment = (at or utcnow()).isoformat()
     messages = []
     just_reported = frozenset(
         e.id for e, steps in changed if e.id is not None and all(s.action in _INTAKE for s in steps)

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import redis
@@ -43,7 +43,9 @@ from dispatch.core.errors import InvalidInput, NotFound
 from dispatch.core.queues import DELIVERY_QUEUE
 from dispatch.delivery.models import DeliveryStatus, WebhookDelivery
 from dispatch.events.models import Assignment, AssignmentStatus, Event
+from dispatch.events.schemas import AssignmentBase, EventBase, WireTime
 from dispatch.reference.models import Department
+from dispatch.reference.schemas import DepartmentBase, DepartmentRef
 
 log = logging.getLogger(__name__)
 
@@ -336,8 +338,73 @@ def _record(session: Session, claim: _Claim, result: PostResult, now: datetime) 
     return outcome
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return as_utc(moment).isoformat() if moment is not None else None
+# ---- The payload: the assignment and the event in the shapes of their families ----------
+
+
+class DispatchedAssignment(AssignmentBase):
+    """The assignment a department's system is told of: what every shape of one shows."""
+
+    created_at: WireTime
+    sign_by: WireTime | None
+    handle_by: WireTime | None
+
+
+class DispatchedDepartment(DepartmentBase):
+    """The department the assignment is for, and the one a stationed unit answers for."""
+
+    on_behalf_of: DepartmentRef | None
+
+
+class Place(SQLModel):
+    """A jurisdiction as the routing decision named it."""
+
+    code: str | None
+    name: str | None
+
+
+class Location(SQLModel):
+    """Where the event is: WGS84 (whatever the phone sent), the address and the jurisdictions."""
+
+    lon: float
+    lat: float
+    crs: Literal["wgs84"] = "wgs84"
+    address: str | None
+    county: Place | None
+    township: Place | None
+    village: Place | None
+    grid: Place | None
+
+
+class MatterRef(SQLModel):
+    """The matter the event was routed as, and the version of the list it comes from."""
+
+    code: str | None
+    name: str | None
+    list_version: int | None
+
+
+class DispatchedEvent(EventBase):
+    """The event of a dispatched assignment: what every shape of one shows, where and what."""
+
+    reported_at: WireTime
+    location: Location
+    matter: MatterRef
+
+
+class RoutingReasons(SQLModel):
+    """Why the event went where it went, in Chinese."""
+
+    reasons: list[str]
+
+
+class AssignmentDispatchedPayload(SQLModel):
+    """What a department's system is told about a new assignment, before `delivery` is added."""
+
+    type: Literal["assignment.dispatched"] = "assignment.dispatched"
+    assignment: DispatchedAssignment
+    department: DispatchedDepartment
+    event: DispatchedEvent
+    routing: RoutingReasons
 
 
 def assignment_payload(
@@ -347,55 +414,38 @@ def assignment_payload(
     routing: Mapping[str, Any] = event.routing or {}
     matter = routing.get("matter") or {}
 
-    def place(level: str, code: str | None) -> dict[str, Any] | None:
+    def place(level: str, code: str | None) -> Place | None:
         found = routing.get(level) or {}
         if code is None and not found:
             return None
-        return {"code": code or found.get("code"), "name": found.get("name")}
+        return Place(code=code or found.get("code"), name=found.get("name"))
 
-    return {
-        "type": "assignment.dispatched",
-        "assignment": {
-            "id": assignment.id,
-            "role": assignment.role,
-            "round": assignment.round,
-            "status": assignment.status,
-            "duties": list(assignment.duties),
-            "duties_text": assignment.duties_text,
-            "sign_by": _iso(assignment.sign_by),
-            "handle_by": _iso(assignment.handle_by),
-            "created_at": _iso(assignment.created_at),
-        },
-        "department": {
-            "id": department.id,
-            "name": department.name,
-            "short_name": department.short_name,
-            "kind": department.kind,
-            "on_behalf_of": {"id": parent.id, "name": parent.name} if parent else None,
-        },
-        "event": {
-            "id": event.id,
-            "description": event.description,
-            "urgent": event.urgent,
-            "reported_at": _iso(event.reported_at),
-            "location": {
-                "lon": event.lon,
-                "lat": event.lat,
-                "crs": "wgs84",
-                "address": event.address,
-                "county": place("county", event.county_code),
-                "township": place("township", event.township_code),
-                "village": place("village", event.village_code),
-                "grid": place("grid", event.grid_code),
+    location = Location(
+        lon=event.lon,
+        lat=event.lat,
+        address=event.address,
+        county=place("county", event.county_code),
+        township=place("township", event.township_code),
+        village=place("village", event.village_code),
+        grid=place("grid", event.grid_code),
+    )
+    payload = AssignmentDispatchedPayload(
+        assignment=DispatchedAssignment.model_validate(assignment),
+        department=DispatchedDepartment.model_validate(department, update={"on_behalf_of": parent}),
+        event=DispatchedEvent.model_validate(
+            event,
+            update={
+                "location": location,
+                "matter": MatterRef(
+                    code=event.matter_code,
+                    name=matter.get("name"),
+                    list_version=matter.get("list_version"),
+                ),
             },
-            "matter": {
-                "code": event.matter_code,
-                "name": matter.get("name"),
-                "list_version": matter.get("list_version"),
-            },
-        },
-        "routing": {"reasons": list(routing.get("reasons") or [])},
-    }
+        ),
+        routing=RoutingReasons(reasons=list(routing.get("reasons") or [])),
+    )
+    return payload.model_dump(mode="json")
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -1,15 +1,21 @@
-"""Request and response shapes of the closed loop (the SQLModel families of HOUSE.md)."""
+"""Request and response shapes of the closed loop (the SQLModel families of HOUSE.md).
+
+One family per entity: a base with what every shape shows, then the API's shapes and the
+boards' cards built on it. The webhooks' parts (dispatch.delivery.webhooks) start from the
+same bases.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import field_validator
+from pydantic import PlainSerializer, WithJsonSchema, field_validator
 from sqlmodel import Field, SQLModel
 
+from dispatch.core.clock import as_utc
 from dispatch.events.models import AssignmentRole, AssignmentStatus, EventStatus
 from geo.coords import Crs
 
@@ -75,14 +81,27 @@ class StepPublic(SQLModel):
     data: dict[str, Any] | None
 
 
-class AssignmentPublic(SQLModel):
-    """One department's part of an event."""
+def _isoformat(moment: datetime) -> str:
+    return as_utc(moment).isoformat()
+
+
+# How the boards' cards and the webhooks spell a time: isoformat's "+00:00", where the API's
+# JSON (pydantic's) says "Z". Both are ISO 8601; cards and webhooks keep the spelling their
+# readers have always had.
+WireTime = Annotated[
+    datetime,
+    PlainSerializer(_isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
+
+
+# ---- Assignments: AssignmentBase → AssignmentPublic (API) → AssignmentCard (boards) ------
+
+
+class AssignmentBase(SQLModel):
+    """What every shape of an assignment shows, the webhooks' included."""
 
     id: int
-    event_id: int
-    department_id: int
-    department_name: str
-    on_behalf_of_name: str | None
     role: AssignmentRole
     round: int
     status: AssignmentStatus
@@ -90,6 +109,15 @@ class AssignmentPublic(SQLModel):
     duties_text: str | None
     sign_by: datetime | None
     handle_by: datetime | None
+
+
+class AssignmentPublic(AssignmentBase):
+    """One department's part of an event."""
+
+    event_id: int
+    department_id: int
+    department_name: str
+    on_behalf_of_name: str | None
     signed_at: datetime | None
     fed_back_at: datetime | None
     feedback: str | None
@@ -97,29 +125,44 @@ class AssignmentPublic(SQLModel):
     return_clause: str | None
 
 
-class EventPublic(SQLModel):
-    """An event as lists show it."""
+class AssignmentCard(AssignmentPublic):
+    """An assignment on a board's card: also whom it answers for and its deadline alerts."""
+
+    on_behalf_of_id: int | None
+    created_at: WireTime
+    # How far the deadline warnings have gone: 0 none, 1 yellow (70% used), 2 red (overdue).
+    sign_alert: int
+    handle_alert: int
+    # The public shape's times, spelt as cards spell them.
+    sign_by: WireTime | None
+    handle_by: WireTime | None
+    signed_at: WireTime | None
+    fed_back_at: WireTime | None
+
+
+# ---- Events: EventBase → EventState → EventPublic, EventDetail (API) and EventCard (boards)
+
+
+class EventBase(SQLModel):
+    """What every shape of an event shows, the webhooks' included."""
 
     id: int
-    client_id: str
+    description: str
+    urgent: bool
+
+
+class EventState(EventBase):
+    """Where an event is and what it is about: what the API's lists and the boards both show."""
+
     status: EventStatus
     source: str
-    reported_at: datetime
     received_at: datetime
     lon: float
     lat: float
-    raw_lon: float
-    raw_lat: float
-    crs: str
     address: str | None
-    description: str
-    urgent: bool
-    handled_on_site: bool
-    county_code: str | None
     township_code: str | None
     village_code: str | None
     grid_code: str | None
-    near_boundary_code: str | None
     matter_code: str | None
     platform_code: str | None
     sign_by: datetime | None
@@ -127,6 +170,36 @@ class EventPublic(SQLModel):
     closed_at: datetime | None
     rating: int | None
     rework_count: int
+
+
+class EventPublic(EventState):
+    """An event as lists show it."""
+
+    client_id: str
+    reported_at: datetime
+    raw_lon: float
+    raw_lat: float
+    crs: str
+    handled_on_site: bool
+    county_code: str | None
+    near_boundary_code: str | None
+
+
+class EventCard(EventState):
+    """An event as every board shows it: its names, its parts, a description cut short."""
+
+    township_name: str | None
+    village_name: str | None
+    grid_name: str | None
+    platform_name: str | None
+    matter_name: str | None
+    updated_at: WireTime
+    assignments: list[AssignmentCard]
+    # The shared times, spelt as cards spell them.
+    received_at: WireTime
+    sign_by: WireTime | None
+    handle_by: WireTime | None
+    closed_at: WireTime | None
 
 
 class AttachmentPublic(SQLModel):

@@ -107,13 +107,23 @@ class MatterSuggestions(SQLModel):
     suggestions: list[MatterSuggestion]
 
 
-class DepartmentPublic(SQLModel):
-    """A county department, stationed unit or township platform."""
+class DepartmentRef(SQLModel):
+    """A department by id and name."""
 
     id: int
     name: str
+
+
+class DepartmentBase(DepartmentRef):
+    """What every shape of a department shows, the webhooks' included."""
+
     short_name: str | None
     kind: DepartmentKind
+
+
+class DepartmentPublic(DepartmentBase):
+    """A county department, stationed unit or township platform."""
+
     parent_id: int | None
     township_code: str | None
     platform_code: str | None

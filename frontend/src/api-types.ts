@@ -564,14 +564,6 @@ export interface components {
         AssignmentPublic: {
             /** Id */
             id: number;
-            /** Event Id */
-            event_id: number;
-            /** Department Id */
-            department_id: number;
-            /** Department Name */
-            department_name: string;
-            /** On Behalf Of Name */
-            on_behalf_of_name: string | null;
             role: components["schemas"]["AssignmentRole"];
             /** Round */
             round: number;
@@ -584,6 +576,14 @@ export interface components {
             sign_by: string | null;
             /** Handle By */
             handle_by: string | null;
+            /** Event Id */
+            event_id: number;
+            /** Department Id */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            /** On Behalf Of Name */
+            on_behalf_of_name: string | null;
             /** Signed At */
             signed_at: string | null;
             /** Fed Back At */
@@ -803,16 +803,13 @@ export interface components {
         EventDetail: {
             /** Id */
             id: number;
-            /** Client Id */
-            client_id: string;
+            /** Description */
+            description: string;
+            /** Urgent */
+            urgent: boolean;
             status: components["schemas"]["EventStatus"];
             /** Source */
             source: string;
-            /**
-             * Reported At
-             * Format: date-time
-             */
-            reported_at: string;
             /**
              * Received At
              * Format: date-time
@@ -822,30 +819,14 @@ export interface components {
             lon: number;
             /** Lat */
             lat: number;
-            /** Raw Lon */
-            raw_lon: number;
-            /** Raw Lat */
-            raw_lat: number;
-            /** Crs */
-            crs: string;
             /** Address */
             address: string | null;
-            /** Description */
-            description: string;
-            /** Urgent */
-            urgent: boolean;
-            /** Handled On Site */
-            handled_on_site: boolean;
-            /** County Code */
-            county_code: string | null;
             /** Township Code */
             township_code: string | null;
             /** Village Code */
             village_code: string | null;
             /** Grid Code */
             grid_code: string | null;
-            /** Near Boundary Code */
-            near_boundary_code: string | null;
             /** Matter Code */
             matter_code: string | null;
             /** Platform Code */
@@ -860,6 +841,25 @@ export interface components {
             rating: number | null;
             /** Rework Count */
             rework_count: number;
+            /** Client Id */
+            client_id: string;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Raw Lon */
+            raw_lon: number;
+            /** Raw Lat */
+            raw_lat: number;
+            /** Crs */
+            crs: string;
+            /** Handled On Site */
+            handled_on_site: boolean;
+            /** County Code */
+            county_code: string | null;
+            /** Near Boundary Code */
+            near_boundary_code: string | null;
             /** Routing */
             routing: {
                 [key: string]: unknown;
@@ -881,16 +881,13 @@ export interface components {
         EventPublic: {
             /** Id */
             id: number;
-            /** Client Id */
-            client_id: string;
+            /** Description */
+            description: string;
+            /** Urgent */
+            urgent: boolean;
             status: components["schemas"]["EventStatus"];
             /** Source */
             source: string;
-            /**
-             * Reported At
-             * Format: date-time
-             */
-            reported_at: string;
             /**
              * Received At
              * Format: date-time
@@ -900,30 +897,14 @@ export interface components {
             lon: number;
             /** Lat */
             lat: number;
-            /** Raw Lon */
-            raw_lon: number;
-            /** Raw Lat */
-            raw_lat: number;
-            /** Crs */
-            crs: string;
             /** Address */
             address: string | null;
-            /** Description */
-            description: string;
-            /** Urgent */
-            urgent: boolean;
-            /** Handled On Site */
-            handled_on_site: boolean;
-            /** County Code */
-            county_code: string | null;
             /** Township Code */
             township_code: string | null;
             /** Village Code */
             village_code: string | null;
             /** Grid Code */
             grid_code: string | null;
-            /** Near Boundary Code */
-            near_boundary_code: string | null;
             /** Matter Code */
             matter_code: string | null;
             /** Platform Code */
@@ -938,6 +919,25 @@ export interface components {
             rating: number | null;
             /** Rework Count */
             rework_count: number;
+            /** Client Id */
+            client_id: string;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Raw Lon */
+            raw_lon: number;
+            /** Raw Lat */
+            raw_lat: number;
+            /** Crs */
+            crs: string;
+            /** Handled On Site */
+            handled_on_site: boolean;
+            /** County Code */
+            county_code: string | null;
+            /** Near Boundary Code */
+            near_boundary_code: string | null;
         };
         /**
          * EventStatus
@@ -1517,6 +1517,118 @@ export interface components {
             lon: number;
             /** Lat */
             lat: number;
+        };
+        /**
+         * AssignmentCard
+         * @description An assignment on a board's card: also whom it answers for and its deadline alerts.
+         */
+        AssignmentCard: {
+            /** Id */
+            id: number;
+            role: components["schemas"]["AssignmentRole"];
+            /** Round */
+            round: number;
+            status: components["schemas"]["AssignmentStatus"];
+            /** Duties */
+            duties: string[];
+            /** Duties Text */
+            duties_text: string | null;
+            /** Sign By */
+            sign_by: string | null;
+            /** Handle By */
+            handle_by: string | null;
+            /** Event Id */
+            event_id: number;
+            /** Department Id */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            /** On Behalf Of Name */
+            on_behalf_of_name: string | null;
+            /** Signed At */
+            signed_at: string | null;
+            /** Fed Back At */
+            fed_back_at: string | null;
+            /** Feedback */
+            feedback: string | null;
+            /** Return Reason */
+            return_reason: string | null;
+            /** Return Clause */
+            return_clause: string | null;
+            /** On Behalf Of Id */
+            on_behalf_of_id: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Sign Alert */
+            sign_alert: number;
+            /** Handle Alert */
+            handle_alert: number;
+        };
+        /**
+         * EventCard
+         * @description An event as every board shows it: its names, its parts, a description cut short.
+         */
+        EventCard: {
+            /** Id */
+            id: number;
+            /** Description */
+            description: string;
+            /** Urgent */
+            urgent: boolean;
+            status: components["schemas"]["EventStatus"];
+            /** Source */
+            source: string;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+            /** Lon */
+            lon: number;
+            /** Lat */
+            lat: number;
+            /** Address */
+            address: string | null;
+            /** Township Code */
+            township_code: string | null;
+            /** Village Code */
+            village_code: string | null;
+            /** Grid Code */
+            grid_code: string | null;
+            /** Matter Code */
+            matter_code: string | null;
+            /** Platform Code */
+            platform_code: string | null;
+            /** Sign By */
+            sign_by: string | null;
+            /** Handle By */
+            handle_by: string | null;
+            /** Closed At */
+            closed_at: string | null;
+            /** Rating */
+            rating: number | null;
+            /** Rework Count */
+            rework_count: number;
+            /** Township Name */
+            township_name: string | null;
+            /** Village Name */
+            village_name: string | null;
+            /** Grid Name */
+            grid_name: string | null;
+            /** Platform Name */
+            platform_name: string | null;
+            /** Matter Name */
+            matter_name: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Assignments */
+            assignments: components["schemas"]["AssignmentCard"][];
         };
     };
     responses: never;

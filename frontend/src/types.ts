@@ -1,6 +1,7 @@
-// The pages' types. The API's shapes are aliases of the types generated from its OpenAPI
-// document (src/api-types.ts, rewritten by `./dev types`); only what the document does not
-// describe, the websocket frames of PROTOCOL.md, is written out here.
+// The pages' types. The API's shapes, and the boards' cards, are aliases of the types generated
+// from its OpenAPI document (src/api-types.ts, rewritten by `./dev types`); only what the
+// document does not describe, the websocket frames around the cards (PROTOCOL.md), is written
+// out here.
 
 import type { components } from "./api-types";
 
@@ -25,41 +26,14 @@ export type EventPublic = Schemas["EventPublic"];
 export type EventDetail = Schemas["EventDetail"];
 export type Token = Schemas["TokenPublic"];
 
-/** An assignment as the API sends it; on a board's card it also carries its deadline alerts. */
-export type Assignment = Schemas["AssignmentPublic"] & {
-  on_behalf_of_id?: number | null;
-  created_at?: string | null;
-  sign_alert?: number;
-  handle_alert?: number;
-};
+/** An assignment as the API sends it; on a board's card (AssignmentCard) it carries more. */
+export type Assignment = Schemas["AssignmentPublic"] &
+  Partial<Pick<Schemas["AssignmentCard"], "on_behalf_of_id" | "created_at" | "sign_alert" | "handle_alert">>;
 
-// ---- The websocket frames (PROTOCOL.md, "Live boards"): not in the OpenAPI document --------
+// ---- The websocket frames (PROTOCOL.md, "Live boards") -------------------------------------
 
-export interface Card {
-  id: number;
-  status: EventStatus;
-  township_code: string | null;
-  township_name: string | null;
-  village_name: string | null;
-  grid_name: string | null;
-  platform_code: string | null;
-  platform_name: string | null;
-  matter_code: string | null;
-  matter_name: string | null;
-  description: string;
-  address: string | null;
-  urgent: boolean;
-  lon: number;
-  lat: number;
-  received_at: string;
-  sign_by: string | null;
-  handle_by: string | null;
-  closed_at: string | null;
-  rating: number | null;
-  rework_count: number;
-  updated_at: string;
-  assignments: Assignment[];
-}
+/** A board's card: the one shape the server sends (EventCard), added to the OpenAPI document. */
+export type Card = Schemas["EventCard"];
 
 export interface Delta {
   seq: number;

@@ -9,16 +9,18 @@ can tell them apart from a network failure.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Query, WebSocket
+from pydantic.json_schema import models_json_schema
 
 from dispatch.boards.snapshot import board_refusal, board_snapshot
 from dispatch.boards.streams import Board, BoardKind
 from dispatch.core.db import session_scope
 from dispatch.core.errors import DomainError, Forbidden, Unauthorized
 from dispatch.events.read import event_detail
+from dispatch.events.schemas import EventCard
 from dispatch.events.scopes import event_scope
 from dispatch.events.service import get_event
 from dispatch.reference.departments import with_units
@@ -35,6 +37,30 @@ CLOSE_UNAVAILABLE = 1011  # the server cannot serve boards now (no Redis)
 Token = Annotated[str | None, Query()]
 Since = Annotated[int | None, Query(ge=0)]
 Epoch = Annotated[str | None, Query(max_length=64)]
+
+
+def document_frames(app: FastAPI) -> None:
+    """Add the shapes the websockets send (PROTOCOL.md) to the app's OpenAPI components.
+
+    No route answers with a card, so FastAPI would leave it out; with it in the document the
+    pages' types are generated from the one shape the boards send.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()  # kept by FastAPI as app.openapi_schema: completed in place
+        _, extra = models_json_schema(
+            [(EventCard, "serialization")], ref_template="#/components/schemas/{model}"
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in extra["$defs"].items():
+            if schemas.setdefault(name, schema) != schema:
+                raise RuntimeError(f"two shapes named {name} in the OpenAPI document")
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _admit(app: FastAPI, token: str | None, board: Board) -> frozenset[int]:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from dispatch.boards.cards import delta_type
+from dispatch.boards.cards import DESCRIPTION_CHARS, Names, build_cards, delta_type
 from dispatch.boards.snapshot import board_refusal, board_snapshot
 from dispatch.boards.streams import (
     Board,
@@ -19,10 +19,11 @@ from dispatch.boards.streams import (
     event_stream,
     township_stream,
 )
+from dispatch.core.clock import CHINA_TZ
 from dispatch.core.db import session_scope
 from dispatch.core.queues import PENDING_KEY, offer_for_routing
 from dispatch.core.redis import connect
-from dispatch.events.models import Assignment
+from dispatch.events.models import Assignment, Event
 from dispatch.events.service import report_event
 from dispatch.jobs.scheduler import alert_deadlines
 from dispatch.routing.router import Router
@@ -60,6 +61,69 @@ def test_a_transaction_amounts_to_one_delta_type(actions: list[str], expected: s
 
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+def test_a_card_is_sent_as_the_pages_read_it() -> None:
+    event = Event(
+        id=7, client_id="c7", status="dispatched", source="grid", reported_at=T0,
+        received_at=T0.replace(microsecond=250000), raw_lon=120.1, raw_lat=31.2, crs="gcj02",
+        lon=120.0, lat=31.5, address=None, description="摊" * (DESCRIPTION_CHARS + 1),
+        urgent=True, county_code="320999", township_code=XINSHI, village_code="320999004001",
+        grid_code="320999004001003", matter_code="C-004", matter_list_id=1, platform_code="P",
+        sign_by=None, handle_by=T0 + timedelta(days=3), updated_at=T0, rework_count=1,
+    )  # fmt: skip
+    lead = Assignment(
+        id=70, event_id=7, department_id=3, role="lead", status="signed", on_behalf_of_id=4,
+        duties=["清理占道"], sign_by=T0 + timedelta(hours=2), signed_at=T0, created_at=T0,
+        sign_alert=1,
+    )  # fmt: skip
+    # A time set in China time in this transaction keeps its offset, as isoformat writes it.
+    co = Assignment(
+        id=71, event_id=7, department_id=9, role="co", round=2, status="fed_back",
+        duties=[], duties_text="配合", fed_back_at=T0.astimezone(CHINA_TZ), feedback="已处理",
+        created_at=T0, handle_alert=2,
+    )  # fmt: skip
+    names = Names(
+        places={XINSHI: "新市镇", "320999004001": "新市村"},
+        departments={3: "县综合行政执法局", 4: "县城市管理局"},
+        platforms={"P": "综合执法平台"},
+        matters={(1, "C-004"): "占道经营"},
+    )
+
+    (card,) = build_cards([event], {7: [lead, co]}, names)
+
+    # Times are isoformat's "+00:00" (the API's JSON says "Z"), as PROTOCOL.md's pages expect.
+    assert card == {
+        "id": 7, "status": "dispatched", "source": "grid", "urgent": True,
+        "description": "摊" * DESCRIPTION_CHARS + "…", "address": None, "lon": 120.0, "lat": 31.5,
+        "township_code": XINSHI, "township_name": "新市镇",
+        "village_code": "320999004001", "village_name": "新市村",
+        "grid_code": "320999004001003", "grid_name": None,
+        "platform_code": "P", "platform_name": "综合执法平台",
+        "matter_code": "C-004", "matter_name": "占道经营",
+        "received_at": "2026-11-30T09:00:00.250000+00:00", "sign_by": None,
+        "handle_by": "2026-12-03T09:00:00+00:00", "closed_at": None, "rating": None,
+        "rework_count": 1, "updated_at": "2026-11-30T09:00:00+00:00",
+        "assignments": [
+            {
+                "id": 70, "event_id": 7, "department_id": 3, "department_name": "县综合行政执法局",
+                "on_behalf_of_id": 4, "on_behalf_of_name": "县城市管理局", "role": "lead",
+                "round": 1, "status": "signed", "duties": ["清理占道"], "duties_text": None,
+                "sign_by": "2026-11-30T11:00:00+00:00", "handle_by": None,
+                "signed_at": "2026-11-30T09:00:00+00:00", "fed_back_at": None, "feedback": None,
+                "return_reason": None, "return_clause": None,
+                "created_at": "2026-11-30T09:00:00+00:00", "sign_alert": 1, "handle_alert": 0,
+            },
+            {
+                "id": 71, "event_id": 7, "department_id": 9, "department_name": "",
+                "on_behalf_of_id": None, "on_behalf_of_name": None, "role": "co", "round": 2,
+                "status": "fed_back", "duties": [], "duties_text": "配合", "sign_by": None,
+                "handle_by": None, "signed_at": None, "fed_back_at": "2026-11-30T17:00:00+08:00",
+                "feedback": "已处理", "return_reason": None, "return_clause": None,
+                "created_at": "2026-11-30T09:00:00+00:00", "sign_alert": 0, "handle_alert": 2,
+            },
+        ],
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

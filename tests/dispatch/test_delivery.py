@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,6 +30,7 @@ from dispatch.delivery.webhooks import (
     RETRY_DELAYS,
     Outcome,
     as_utc,
+    assignment_payload,
     clear_webhook,
     deliver,
     delivery_job_id,
@@ -38,8 +39,9 @@ from dispatch.delivery.webhooks import (
     retry_due_deliveries,
     set_webhook,
 )
-from dispatch.events.models import Assignment
+from dispatch.events.models import Assignment, Event
 from dispatch.events.service import report_event
+from dispatch.reference.models import Department
 from dispatch.routing.router import Router
 from tests.helpers import demo_grid_point, new_report
 from tests.loop_fixtures import free_port, run_burst_worker
@@ -452,6 +454,54 @@ def test_redirects_are_not_followed(receiver: Receiver) -> None:
 def test_only_http_urls_are_posted_to() -> None:
     result = post_signed("file:///etc/passwd", b"{}", {}, 5)
     assert result.status_code is None and (result.error or "").startswith("unsupported URL")
+
+
+def test_the_payload_names_the_assignment_the_department_and_the_event() -> None:
+    at = datetime(2026, 11, 30, 9, 0, 0, 500000, tzinfo=UTC)
+    routing = {
+        "township": {"code": XINSHI, "name": "新市镇"},
+        "village": {"code": "320999004001", "name": "新市村"},
+        "matter": {"code": "C-004", "name": "占道经营", "list_version": 3},
+        "reasons": ["定位: 新市镇 / 新市村"],
+    }
+    event = Event(
+        id=5, client_id="c5", status="dispatched", source="grid", reported_at=at,
+        raw_lon=120.1, raw_lat=31.2, crs="gcj02", lon=120.0, lat=31.5, address="新市街 1 号",
+        description="门口有流动摊贩", urgent=False, township_code=XINSHI,
+        village_code=None, matter_code="C-004", routing=routing,
+    )  # fmt: skip
+    part = Assignment(
+        id=50, event_id=5, department_id=3, role="lead", status="pending", duties=["清理"],
+        sign_by=at + timedelta(hours=2), handle_by=None, created_at=at, on_behalf_of_id=4,
+    )  # fmt: skip
+    unit = Department(id=3, name="新市中队", short_name=None, kind="stationed_unit")
+    parent = Department(
+        id=4, name="县综合行政执法局", short_name="执法局", kind="county_department"
+    )
+
+    assert assignment_payload(part, unit, parent, event) == {
+        "type": "assignment.dispatched",
+        "assignment": {
+            "id": 50, "role": "lead", "round": 1, "status": "pending", "duties": ["清理"],
+            "duties_text": None, "sign_by": "2026-11-30T11:00:00.500000+00:00",
+            "handle_by": None, "created_at": "2026-11-30T09:00:00.500000+00:00",
+        },
+        "department": {
+            "id": 3, "name": "新市中队", "short_name": None, "kind": "stationed_unit",
+            "on_behalf_of": {"id": 4, "name": "县综合行政执法局"},
+        },
+        "event": {
+            "id": 5, "description": "门口有流动摊贩", "urgent": False,
+            "reported_at": "2026-11-30T09:00:00.500000+00:00",
+            "location": {
+                "lon": 120.0, "lat": 31.5, "crs": "wgs84", "address": "新市街 1 号",
+                "county": None, "township": {"code": XINSHI, "name": "新市镇"},
+                "village": {"code": "320999004001", "name": "新市村"}, "grid": None,
+            },
+            "matter": {"code": "C-004", "name": "占道经营", "list_version": 3},
+        },
+        "routing": {"reasons": ["定位: 新市镇 / 新市村"]},
+    }  # fmt: skip
 
 
 # ---- Configuring a webhook -------------------------------------------------------------

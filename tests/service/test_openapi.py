@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from dispatch.boards.cards import Names, build_cards
+from dispatch.events.models import Assignment, Event
 from service import vocabulary
-from service.openapi import render
+from service.openapi import openapi_document, render
 from tests.conftest import REPO
 
 FRONTEND = REPO / "frontend"
@@ -46,3 +49,21 @@ def test_the_pages_label_every_code_as_the_server_does() -> None:
     words = vocabulary.vocabulary()
     assert "verified" in words["open_event_status"], "the township still has to close it"
     assert not {"closed", "rated", "invalid", "merged"} & set(words["open_event_status"])
+
+
+def test_the_document_describes_the_cards_the_boards_send() -> None:
+    at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    event = Event(
+        id=1, client_id="c1", status="dispatched", source="grid", reported_at=at,
+        received_at=at, raw_lon=120.0, raw_lat=31.5, crs="wgs84", lon=120.0, lat=31.5,
+        description="占道", updated_at=at,
+    )  # fmt: skip
+    part = Assignment(id=2, event_id=1, department_id=3, role="lead", created_at=at)
+    (card,) = build_cards([event], {1: [part]}, Names({}, {}, {}, {}))
+
+    schemas = openapi_document()["components"]["schemas"]
+    assert set(schemas["EventCard"]["properties"]) == set(card)
+    assert set(schemas["EventCard"]["required"]) == set(card)
+    assert set(schemas["AssignmentCard"]["properties"]) == set(card["assignments"][0])
+    items = schemas["EventCard"]["properties"]["assignments"]["items"]
+    assert items == {"$ref": "#/components/schemas/AssignmentCard"}
