@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
@@ -22,7 +23,9 @@ from dispatch.users.scopes import actor_for
 from dispatch.users.tokens import user_from_token
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that only read what the app holds are async: a sync one costs each request a
+# hop to the thread pool and back, which is a large share of a cheap request's CPU.
+async def get_settings_dep(request: Request) -> Settings:
     """Return the settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -43,16 +46,22 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_built(request: Request, session: SessionDep) -> Built:
-    """Return the router and calendar, rebuilt when reference data changed (within seconds)."""
+async def get_built(request: Request, session: SessionDep) -> Built:
+    """Return the router and calendar, rebuilt when reference data changed (within seconds).
+
+    Checking the generation reads the database, so only then does it go to a thread.
+    """
     cache: ReferenceCache = request.app.state.reference
-    return cache.get(session)
+    built = cache.fresh()
+    if built is None:
+        built = await to_thread.run_sync(cache.get, session)
+    return built
 
 
 BuiltDep = Annotated[Built, Depends(get_built)]
 
 
-def get_router(built: BuiltDep) -> Router:
+async def get_router(built: BuiltDep) -> Router:
     """Return the router of the reference data in force."""
     return built.router
 
@@ -103,7 +112,7 @@ def get_current_actor(session: SessionDep, user: CurrentUser) -> Actor:
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]
 
 
-def get_calendar(built: BuiltDep) -> WorkCalendar:
+async def get_calendar(built: BuiltDep) -> WorkCalendar:
     """Return the work calendar in force."""
     return built.calendar
 

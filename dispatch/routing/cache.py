@@ -46,6 +46,13 @@ class ReferenceCache:
         self._checked_at = 0.0
         self._building = threading.Lock()
 
+    def fresh(self) -> Built | None:
+        """Return what is built if it was checked recently enough to need no query, else None."""
+        built = self._built
+        if built is not None and time.monotonic() - self._checked_at < self.check_every_s:
+            return built
+        return None
+
     def get(self, session: Session) -> Built:
         """Return what is built, after checking the generation if it is time to."""
         built = self._built
