@@ -43,3 +43,9 @@ def test_image_builds_the_pages_and_serves_them_from_where_it_put_them() -> None
     assert "SIPINGTAI_FRONTEND_DIR=/app/frontend/dist" in dockerfile
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     assert "frontend/node_modules" in ignored
+
+
+def test_the_pages_are_looked_for_where_the_build_puts_them() -> None:
+    from dispatch.core.settings import Settings
+
+    assert Settings().frontend_dir == REPO / "frontend" / "dist"

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     tile_url: str = Field(default="", max_length=500, description="e.g. https://…/{z}/{x}/{y}.png")
     tile_attribution: str = Field(default="", max_length=500)
     frontend_dir: Path = Field(
-        default=Path(__file__).resolve().parents[1] / "frontend" / "dist",
+        default=Path(__file__).resolve().parents[2] / "frontend" / "dist",
         description="the built web pages served at /",
     )
     _key_memo: tuple[Path, str] | None = PrivateAttr(default=None)
