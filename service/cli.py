@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -431,7 +432,7 @@ def up(
     import uvicorn
 
     from service.app import create_app
-    from service.processes import Supervisor
+    from service.processes import UpProcesses
 
     config = settings()
     if data_dir is not None:
@@ -448,9 +449,13 @@ def up(
     # KeyboardInterrupt lets the supervisor stop the worker, scheduler and Redis it started.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt), Supervisor(config) as supervisor:
-        config = supervisor.settings
-        typer.echo(f"Redis: {supervisor.redis_label}")
+    # A child that keeps failing stops `up` the way SIGTERM does, and `up` then exits 1.
+    processes = UpProcesses(
+        config, log=echo_err, on_give_up=lambda _: os.kill(os.getpid(), signal.SIGTERM)
+    )
+    with contextlib.suppress(KeyboardInterrupt), processes:
+        config = processes.settings
+        typer.echo(f"Redis: {processes.redis_label}")
         typer.echo(f"网页 pages: http://{host}:{port}/  (登录后按角色进入 sign in as a demo user)")
         typer.echo(f"API: http://{host}:{port}/api  文档 docs: http://{host}:{port}/docs")
         typer.echo("按 Ctrl-C 停止 press Ctrl-C to stop")
@@ -463,6 +468,9 @@ def up(
             log_level="info",
             ws_per_message_deflate=False,
         )
+    if processes.supervisor.gave_up is not None:
+        echo_err(f"错误 error: 子进程反复退出 a child kept failing: {processes.supervisor.gave_up}")
+        raise typer.Exit(code=1)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -485,28 +493,26 @@ def worker(
     burst: Annotated[bool, typer.Option(help="队列清空后退出 exit when queues are empty.")] = False,
 ) -> None:
     """Run an RQ worker on the routing and delivery queues (REDIS_URL required)."""
-    from rq import Queue
-
     from dispatch.core.queues import QUEUES
     from dispatch.core.redis import connect
     from dispatch.jobs.context import worker_context
-    from dispatch.jobs.worker import RoutingWorker
+    from dispatch.jobs.worker import run_worker
 
     connection = connect(_require_redis_url())
-    queues = [Queue(name, connection=connection) for name in QUEUES]
     worker_context()  # build the index once; each forked job inherits it, kept current
-    RoutingWorker(queues, connection=connection).work(burst=burst, with_scheduler=False)
+    run_worker(connection, QUEUES, burst=burst)
 
 
 @app.command("scheduler")
 def scheduler(
-    interval: Annotated[float, typer.Option(help="清扫间隔秒 seconds between sweeps.")] = 5.0,
+    interval: Annotated[float, typer.Option(help="清扫间隔秒 seconds between sweeps.")] = 2.0,
     once: Annotated[bool, typer.Option(help="只清扫一次 sweep once and exit.")] = False,
 ) -> None:
     """Re-offer events never routed and re-queue due deliveries (Redis was down, a worker died)."""
     import time
 
     import redis
+    from sqlalchemy.exc import OperationalError
 
     from dispatch.core.redis import connect
     from dispatch.delivery.webhooks import retry_due_deliveries
@@ -524,6 +530,10 @@ def scheduler(
                 return
         except redis.RedisError as exc:
             echo_err(f"Redis 不可用，稍后重试 unavailable, retrying: {exc}")
+            if once:
+                raise typer.Exit(code=1) from None
+        except OperationalError as exc:
+            echo_err(f"数据库不可用，稍后重试 database unavailable, retrying: {exc.orig}")
             if once:
                 raise typer.Exit(code=1) from None
         time.sleep(interval)
