@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlmodel import Session
@@ -516,7 +516,7 @@ def scheduler(
 
     from dispatch.core.redis import connect
     from dispatch.delivery.webhooks import retry_due_deliveries
-    from dispatch.jobs.scheduler import alert_deadlines, sweep
+    from dispatch.jobs.scheduler import alert_deadlines, beat, sweep
 
     engine = make_engine(settings().effective_database_url)
     connection = connect(_require_redis_url())
@@ -525,6 +525,7 @@ def scheduler(
             swept = sweep(engine, connection)
             retry_due_deliveries(engine, connection)
             alert_deadlines(engine, connection)
+            beat()
             if once:
                 typer.echo(f"清扫 swept: {swept}")
                 return
@@ -537,6 +538,52 @@ def scheduler(
             if once:
                 raise typer.Exit(code=1) from None
         time.sleep(interval)
+
+
+@app.command("health")
+def health(
+    process: Annotated[
+        str | None,
+        typer.Option(help="worker | scheduler: 只检查本机的该进程 check this host's process only."),
+    ] = None,
+) -> None:
+    """Say whether the service is ok (exit 0) or degraded (exit 1), as GET /api/health does."""
+    import redis
+
+    from dispatch.core.redis import connect
+    from dispatch.jobs.health import REASON_LABELS, check_health, fresh_workers_here
+    from dispatch.jobs.scheduler import SCHEDULER_STALE_S, beat_age
+
+    config = settings()
+    if process == "scheduler":
+        age = beat_age()
+        when = "never" if age is None else f"{age:.0f} s ago"
+        _health_exit(
+            age is not None and age < SCHEDULER_STALE_S, f"调度进程 scheduler: 上次清扫 {when}"
+        )
+    redis_url = config.redis_url
+    connection = connect(redis_url) if redis_url else None
+    if process == "worker":
+        try:
+            here = fresh_workers_here(connection) if connection is not None else 0
+        except redis.RedisError as exc:
+            _health_exit(False, f"Redis 不可用 unavailable: {exc}")
+        _health_exit(here > 0, f"本机分拨进程 workers on this host with a fresh heartbeat: {here}")
+    if process is not None:
+        echo_err("错误 error: --process 只能是 worker 或 scheduler")
+        raise typer.Exit(code=2)
+    engine = make_engine(config.effective_database_url)
+    try:
+        report = check_health(engine, connection)
+    finally:
+        engine.dispose()
+    reasons = "；".join(REASON_LABELS[r] for r in report.reasons)
+    _health_exit(report.status == "ok", f"{report.status}{'：' + reasons if reasons else ''}")
+
+
+def _health_exit(ok: bool, message: str) -> NoReturn:
+    (typer.echo if ok else echo_err)(message)
+    raise typer.Exit(code=0 if ok else 1)
 
 
 def _require_redis_url() -> str:

@@ -7,6 +7,7 @@ worker's heartbeat is fresh, or when the oldest event waiting for routing is old
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -140,6 +141,12 @@ def fresh_workers(connection: redis.Redis, now: datetime | None = None) -> list[
         for w in Worker.all(connection=connection)
         if w.last_heartbeat is not None and now - as_utc(w.last_heartbeat) <= stale
     ]
+
+
+def fresh_workers_here(connection: redis.Redis, hostname: str | None = None) -> int:
+    """Return how many workers of this host (a container's own name) have a fresh heartbeat."""
+    host = hostname or socket.gethostname()
+    return sum(1 for w in fresh_workers(connection) if w.hostname == host)
 
 
 def _database(engine: Engine, now: datetime) -> tuple[str, int | None, float | None]:
