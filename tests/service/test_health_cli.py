@@ -83,3 +83,13 @@ def test_the_scheduler_beats_each_round(worker_env: object) -> None:
     assert once.returncode == 0, once.stderr
     check = sipingtai("health", "--process", "scheduler")
     assert check.returncode == 0 and "上次清扫" in check.stdout
+
+
+def test_the_scheduler_rides_out_a_database_that_does_not_answer(
+    worker_env: object, tmp_path: Path
+) -> None:
+    # A directory is no SQLite database: every connection attempt fails.
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}"}
+    once = sipingtai("scheduler", "--once", env=env)
+    assert once.returncode == 1
+    assert "数据库不可用" in once.stderr and "Traceback" not in once.stderr
