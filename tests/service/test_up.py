@@ -89,11 +89,17 @@ class Up:
 
     def child(self, word: str) -> psutil.Process:
         """Return the one direct child whose command line says word (worker, scheduler)."""
-        found = [
-            (c, c.cmdline()) for c in psutil.Process(self.process.pid).children() if c.is_running()
-        ]
+        found = []
+        for c in psutil.Process(self.process.pid).children():
+            try:
+                if c.status() != psutil.STATUS_ZOMBIE:  # a zombie, not yet reaped, says nothing
+                    found.append((c, c.cmdline()))
+            except psutil.NoSuchProcess:
+                continue
         # RQ renames its worker's process (rq:worker:<name>: ...).
-        (chosen,) = [c for c, line in found if word in line or line[0].startswith(f"rq:{word}")]
+        (chosen,) = [
+            c for c, line in found if line and (word in line or line[0].startswith(f"rq:{word}"))
+        ]
         return chosen
 
     def engine(self) -> Engine:
@@ -286,3 +292,24 @@ def test_the_embedded_redis_killed_under_up_comes_back_and_every_event_routes_on
     print(f"\n{len(reporter.ids)} events, all routed {routed_at - fault:.1f} s after the kill")
     assert up.wait_healthy(timeout=20).json()["workers"] >= 1
     engine.dispose()
+
+
+def test_up_exits_1_when_a_child_keeps_failing(up: Up) -> None:
+    children = up.children()
+    for _ in range(5):  # five exits within a minute: the policy gives up on the fifth
+        worker = up.child("worker")
+        worker.kill()
+        deadline = time.monotonic() + 30
+        while up.process.poll() is None:
+            try:
+                if up.child("worker").pid != worker.pid:
+                    break
+            except ValueError:
+                pass  # between the exit and the restart
+            assert time.monotonic() < deadline, up.log()
+            time.sleep(0.05)
+    up.process.wait(timeout=30)
+    assert up.process.returncode == 1, up.log()
+    assert "worker 反复退出，放弃重启 kept failing: exited 5 times" in up.log()
+    _gone, alive = psutil.wait_procs([c for c in children if c.is_running()], timeout=15)
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
