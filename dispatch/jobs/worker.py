@@ -3,6 +3,7 @@ Redis going away."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -82,28 +83,27 @@ def run_worker(connection: redis.Redis, queue_names: Sequence[str], *, burst: bo
     quitting"). A fresh worker registers again (Redis may have restarted empty) once Redis
     answers; ids a dead job took are re-offered by the scheduler's sweep.
     """
+    queues = [Queue(n, connection=connection) for n in queue_names]
     wait_s = RECONNECT_FIRST_S
-    while True:
-        worker = RoutingWorker([Queue(n, connection=connection) for n in queue_names], connection)
-        started = time.monotonic()
-        try:
-            worker.work(burst=burst, with_scheduler=False)
-        except REDIS_DOWN as exc:  # its teardown could not register its death
-            log.warning("Redis 不可用 unavailable as the worker stopped: %s", exc)
-        except StopRequested:
-            return
-        if burst or worker.stop_requested:
-            return
-        if time.monotonic() - started > 60:
-            wait_s = RECONNECT_FIRST_S
-        try:
+    # A stop signal may come at any point, Redis away or not: RQ's handler (or ours while
+    # waiting) raises StopRequested, which ends the loop here, quietly.
+    with contextlib.suppress(StopRequested):
+        while True:
+            worker = RoutingWorker(queues, connection)
+            started = time.monotonic()
+            try:
+                worker.work(burst=burst, with_scheduler=False)
+            except REDIS_DOWN as exc:  # its teardown could not register its death
+                log.warning("Redis 不可用 unavailable as the worker stopped: %s", exc)
+            if burst or worker.stop_requested:
+                return
+            if time.monotonic() - started > 60:
+                wait_s = RECONNECT_FIRST_S
             _wait_for_redis(connection, wait_s)
-        except StopRequested:
-            return
-        if worker.stop_requested:
-            return
-        wait_s = min(wait_s * 2, RECONNECT_MAX_S)
-        log.warning("工作进程重新连接 worker reconnected to Redis; starting its loop again")
+            if worker.stop_requested:
+                return
+            wait_s = min(wait_s * 2, RECONNECT_MAX_S)
+            log.warning("工作进程重新连接 worker reconnected to Redis; starting its loop again")
 
 
 def _wait_for_redis(connection: redis.Redis, first_wait_s: float) -> None:

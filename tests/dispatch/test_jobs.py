@@ -305,3 +305,29 @@ def test_the_worker_outlives_redis_going_away_mid_job_and_routes_once_it_is_back
         log.close()
         server.stop()
         print((tmp_path / "worker.log").read_text(errors="replace")[-3000:])
+
+
+def test_a_stop_signal_stops_the_worker_while_redis_is_away(
+    env: tuple[Engine, str], tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path)
+    server.start()
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker"],
+            cwd=REPO,
+            env={**os.environ, "REDIS_URL": server.url},
+            stderr=log,
+            start_new_session=True,
+        )
+    try:
+        _wait_until(lambda: len(Worker.all(connection=connect(server.url))) >= 1, "worker")
+        server.stop()
+        time.sleep(2)  # it notices on its next heartbeat or dequeue (every 5 s), and waits on
+        worker.terminate()
+        status = worker.wait(timeout=15)
+        # Stopped on request, not crashed on the way.
+        assert status == 0, (tmp_path / "worker.log").read_text(errors="replace")
+    finally:
+        if worker.poll() is None:
+            _kill_tree(worker)
