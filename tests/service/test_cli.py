@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import shapely
 
 from dispatch.demo import demo_file
-from tests.conftest import SHARED_DATA
+from tests.conftest import JIANGSU
 from tests.helpers import demo_grid_point
 from tests.service.conftest import RunCli
-
-JIANGSU = SHARED_DATA / "jiangsu_counties.geojson"
 
 
 def test_demo_load_is_idempotent(cli: RunCli) -> None:
@@ -82,7 +79,6 @@ def test_geo_locate_reads_stdin_and_keeps_input_order(demo_cli: RunCli) -> None:
     assert rows[1].split(",")[2:6] == ["", "", "", ""]
 
 
-@pytest.mark.skipif(not JIANGSU.exists(), reason=f"{JIANGSU} is absent")
 def test_geo_import_real_counties_twice_changes_nothing_the_second_time(cli: RunCli) -> None:
     first = cli("geo", "import", str(JIANGSU), "--level", "county", "--name-field", "name")
     assert first.exit_code == 0, first.output
