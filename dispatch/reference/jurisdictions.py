@@ -65,14 +65,21 @@ def import_layer(
     """Parse a GeoJSON layer and upsert it by code; refuse it whole if any feature is refused.
 
     Parents come from the parent field when given (each must exist one level up), otherwise
-    from containment in the level above. Re-importing the same file changes nothing.
+    from containment in the level above. Re-importing the same file changes nothing. A code
+    stored at another level is refused: an upsert would move that jurisdiction to this one.
     """
     parsed = parse_feature_collection(data, level, mapping, progress=progress)
     report = LayerImportReport(level=level, repaired=list(parsed.repaired))
-    if parsed.refused and not skip_invalid:
-        raise ImportRejected([_row_problem(p) for p in parsed.refused], source=source)
+    refused = [_row_problem(p) for p in parsed.refused]
+    if refused and not skip_invalid:
+        raise ImportRejected(refused, source=source)
+    if not parsed.jurisdictions:
+        head = f"{source}: " if source else ""
+        reasons = "".join(f"\n  {p}" for p in refused[:10])
+        raise InvalidInput(f"{head}没有可导入的要素，{len(refused)} 个要素全被拒绝{reasons}")
     report.skipped = list(parsed.refused)
     children = parsed.jurisdictions
+    _check_levels(session, children, level, source)
     parent_level = level_above(level)
     parents = load_jurisdictions(session, level=parent_level) if parent_level else []
     if mapping.parent:
@@ -87,6 +94,33 @@ def import_layer(
 
 def _row_problem(problem: FeatureProblem) -> RowProblem:
     return RowProblem(row=problem.number, column=None, message=problem.message)
+
+
+def _check_levels(
+    session: Session, children: list[Jurisdiction], level: Level, source: str | None
+) -> None:
+    codes = [child.code for child in children]
+    clashes = {
+        row.code: row
+        for row in session.exec(
+            select(JurisdictionRow).where(
+                col(JurisdictionRow.code).in_(codes), JurisdictionRow.level != level.value
+            )
+        )
+    }
+    problems = [
+        RowProblem(
+            row=number,
+            column=None,
+            message=f"第{number}个要素「{child.name}」: 编码「{child.code}」已是"
+            f"{LEVEL_LABELS[Level(row.level)]}「{row.name}」的编码，不能再用作"
+            f"{LEVEL_LABELS[level]}",
+        )
+        for number, child in enumerate(children, start=1)
+        if (row := clashes.get(child.code)) is not None
+    ]
+    if problems:
+        raise ImportRejected(problems, source=source)
 
 
 def _check_parent_codes(
