@@ -1,14 +1,16 @@
-"""Properties of the index and the coordinate systems, checked on generated cases.
+"""Properties of the index, the coordinate systems and the importer, on generated cases.
 
 The oracle for the index is the boundary rule stated in ``geo.index``: a point belongs to
 the lowest code among the polygons of a level that cover it, and to nothing when none does.
 """
 
+import json
 import math
+from typing import Any
 
 import numpy as np
 import shapely
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import Polygon
 
@@ -22,6 +24,7 @@ from geo.coords import (
     to_wgs84,
     to_wgs84_array,
 )
+from geo.geojson import FieldMapping, GeoJSONError, parse_feature_collection
 from tests.geo.geo_cases import covering_codes, jittered_tiling
 from tests.properties import REPEATABLE
 
@@ -102,7 +105,7 @@ def test_a_point_strictly_inside_belongs_to_its_own(
         assert located(index, lon, lat) == j.code
 
 
-@REPEATABLE
+@settings(REPEATABLE, max_examples=75)  # each example builds an index of up to 144 polygons
 @given(
     nx=st.integers(1, 12),
     ny=st.integers(1, 12),
@@ -198,3 +201,75 @@ def test_outside_china_every_system_is_wgs84(lon: float, lat: float, crs: Crs) -
     if crs == Crs.WGS84 or not inside:
         assert to_wgs84(lon, lat, crs) == (lon, lat)
         assert from_wgs84(lon, lat, crs) == (lon, lat)
+
+
+# The GeoJSON importer ------------------------------------------------------------------------
+
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**20), 10**20),
+    st.sampled_from([120.0, 30.0, 500_000.0, 1e308]),
+)
+words = st.sampled_from(
+    ["Polygon", "MultiPolygon", "Feature", "FeatureCollection", "GeometryCollection", "Point"]
+)
+keys = st.sampled_from(
+    ["type", "coordinates", "geometries", "geometry", "properties", "name", "features", "crs"]
+)
+junk = st.recursive(
+    st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=4), words),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+rings = st.lists(
+    st.tuples(st.floats(119.0, 121.0), st.floats(29.0, 31.0)), max_size=6
+).map(lambda r: [list(p) for p in (*r, *r[:1])])
+geometries = st.one_of(
+    junk,
+    st.fixed_dictionaries(
+        {
+            "type": words,
+            "coordinates": st.one_of(
+                st.lists(rings, max_size=3), st.lists(st.lists(rings, max_size=2), max_size=2), junk
+            ),
+        }
+    ),
+)
+features = st.one_of(
+    junk,
+    st.fixed_dictionaries(
+        {
+            "type": st.just("Feature"),
+            "properties": st.fixed_dictionaries(
+                {"name": st.one_of(st.text(max_size=4), numbers, st.none())}
+            ),
+            "geometry": geometries,
+        }
+    ),
+)
+collections = st.fixed_dictionaries(
+    {"type": st.just("FeatureCollection"), "features": st.lists(features, max_size=5)}
+)
+files = st.one_of(junk, collections)
+
+
+@REPEATABLE
+@given(data=files, as_text=st.booleans())
+def test_the_importer_refuses_anything_with_a_message_and_keeps_only_lonlat_polygons(
+    data: Any, as_text: bool
+) -> None:
+    if as_text or not isinstance(data, dict):
+        data = json.dumps(data)
+    try:
+        layer = parse_feature_collection(data, Level.VILLAGE, FieldMapping("name"))
+    except GeoJSONError as refused:
+        assert str(refused)
+        return
+    for problem in [*layer.refused, *layer.repaired]:
+        assert problem.message.startswith(f"第{problem.number}个要素")
+    for j in layer.jurisdictions:
+        assert j.geometry.is_valid and not j.geometry.is_empty
+        minx, miny, maxx, maxy = j.geometry.bounds
+        assert -180.0 <= minx <= maxx <= 180.0 and -90.0 <= miny <= maxy <= 90.0
