@@ -39,7 +39,7 @@ _PROGRESS_STEPS = 100
 # A declared CRS that is lon/lat: OGC CRS84, EPSG:4326 (WGS84) or EPSG:4490 (CGCS2000
 # geographic, within centimetres of WGS84), in any of the URN spellings GIS tools write.
 _LONLAT_CRS = re.compile(r"(?:CRS84|EPSG:(?:[\d.]*:)?(?:4326|4490))$", re.IGNORECASE)
-# Beyond this no lon/lat can be mistyped: the coordinates are metres of a projection.
+# Coordinates all beyond this are metres of a projection, not mistyped lon/lat.
 _PROJECTED_ABOVE = 1000.0
 _TO_WGS84 = "请先在 GIS 软件中转换为 WGS84 经纬度 (EPSG:4326) 再导入"
 
@@ -148,7 +148,7 @@ def _lonlat_problem(geometry: shapely.Geometry) -> str | None:
     """Return why a geometry's coordinates are not WGS84 (lon, lat), or None if they are."""
     coordinates = shapely.get_coordinates(geometry)
     minx, miny, maxx, maxy = shapely.bounds(geometry).tolist()
-    if max(abs(minx), abs(miny), abs(maxx), abs(maxy)) > _PROJECTED_ABOVE:
+    if (np.abs(coordinates) > _PROJECTED_ABOVE).all():
         return (
             f"坐标 ({minx:.0f}, {miny:.0f}) 像是以米为单位的投影坐标 (如 CGCS2000 "
             f"高斯-克吕格)，不是经纬度; {_TO_WGS84}"

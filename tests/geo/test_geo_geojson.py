@@ -278,6 +278,8 @@ def _ring(*points: tuple[float, float]) -> dict[str, Any]:
     [
         (_ring((500, 100), (501, 100), (501, 101)), ["经度 500", "[-180, 180]"]),
         (_ring((120, 100), (120.01, 100), (120.01, 100.01)), ["纬度 100", "[-90, 90]"]),
+        # One mistyped vertex among good ones is named as it is, not taken for metres.
+        (_ring((120, 30), (1200.5, 30), (120.01, 30.01)), ["经度 1200.5 超出"]),
         # (lat, lon) instead of (lon, lat): Nanjing written the Chinese way round.
         (_ring((32.0, 118.8), (32.01, 118.8), (32.01, 118.81)), ["经纬度写反"]),
         # CGCS2000 3-degree Gauss-Krüger, zone 40 (EPSG:4528): metres, with the zone number.
