@@ -69,10 +69,14 @@ class FeatureProblem:
 
 @dataclass
 class ParsedLayer:
-    """The jurisdictions of one level read from a file, with what was repaired or refused."""
+    """The jurisdictions of one level read from a file, with what was repaired or refused.
+
+    ``numbers`` holds the 1-based feature number of each jurisdiction, for messages.
+    """
 
     level: Level
     jurisdictions: list[Jurisdiction] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
     repaired: list[FeatureProblem] = field(default_factory=list)
     refused: list[FeatureProblem] = field(default_factory=list)
 
@@ -263,6 +267,7 @@ def parse_feature_collection(
                 )
     duplicated = {i for where in by_code.values() if len(where) > 1 for i in where}
     layer.jurisdictions = [j for i, (_, _, j) in enumerate(kept) if i not in duplicated]
+    layer.numbers = [n for i, (n, _, _) in enumerate(kept) if i not in duplicated]
     layer.refused.sort(key=lambda p: p.number)
     return layer
 
@@ -341,12 +346,15 @@ def _parse_feature(
 
 
 def assign_parents(
-    children: Sequence[Jurisdiction], parents: Sequence[Jurisdiction]
+    children: Sequence[Jurisdiction],
+    parents: Sequence[Jurisdiction],
+    numbers: Sequence[int] | None = None,
 ) -> tuple[list[Jurisdiction], list[FeatureProblem]]:
     """Give each child without parent_code the parent it overlaps most; report the orphans.
 
     Ties go to the lowest parent code. A child that overlaps no parent by any area keeps no
-    parent and is reported. Children that already have a parent_code are returned as is.
+    parent and is reported, by its feature number in ``numbers`` (else its position).
+    Children that already have a parent_code are returned as is.
     """
     if parents and children:
         deepest_parent = max(parents, key=lambda p: level_depth(p.level))
@@ -380,9 +388,10 @@ def assign_parents(
         if k in best:
             result[i] = replace(child, parent_code=best[k][1])
         else:
+            number = numbers[i] if numbers is not None else i + 1
             problems.append(
                 FeatureProblem(
-                    i + 1, child.name, f"第{i + 1}个要素「{child.name}」: 不在任何上级辖区内"
+                    number, child.name, f"第{number}个要素「{child.name}」: 不在任何上级辖区内"
                 )
             )
     return result, problems

@@ -78,14 +78,14 @@ def import_layer(
         reasons = "".join(f"\n  {p}" for p in refused[:10])
         raise InvalidInput(f"{head}没有可导入的要素，{len(refused)} 个要素全被拒绝{reasons}")
     report.skipped = list(parsed.refused)
-    children = parsed.jurisdictions
-    _check_levels(session, children, level, source)
+    children, numbers = parsed.jurisdictions, parsed.numbers
+    _check_levels(session, children, numbers, level, source)
     parent_level = level_above(level)
     parents = load_jurisdictions(session, level=parent_level) if parent_level else []
     if mapping.parent:
-        _check_parent_codes(children, parents, parent_level, source)
+        _check_parent_codes(children, numbers, parents, parent_level, source)
     elif parents:
-        children, report.orphans = assign_parents(children, parents)
+        children, report.orphans = assign_parents(children, parents, numbers)
     _upsert(session, children, source, report)
     report.coverage = _coverage_issues(children, parents)
     bump_generation(session, f"辖区图层 {level.value}")
@@ -97,7 +97,11 @@ def _row_problem(problem: FeatureProblem) -> RowProblem:
 
 
 def _check_levels(
-    session: Session, children: list[Jurisdiction], level: Level, source: str | None
+    session: Session,
+    children: list[Jurisdiction],
+    numbers: list[int],
+    level: Level,
+    source: str | None,
 ) -> None:
     codes = [child.code for child in children]
     clashes = {
@@ -116,7 +120,7 @@ def _check_levels(
             f"{LEVEL_LABELS[Level(row.level)]}「{row.name}」的编码，不能再用作"
             f"{LEVEL_LABELS[level]}",
         )
-        for number, child in enumerate(children, start=1)
+        for number, child in zip(numbers, children, strict=True)
         if (row := clashes.get(child.code)) is not None
     ]
     if problems:
@@ -125,6 +129,7 @@ def _check_levels(
 
 def _check_parent_codes(
     children: list[Jurisdiction],
+    numbers: list[int],
     parents: list[Jurisdiction],
     parent_level: Level | None,
     source: str | None,
@@ -138,7 +143,7 @@ def _check_parent_codes(
             message=f"第{number}个要素「{child.name}」: 上级编码「{child.parent_code}」"
             f"不是已导入的{label}",
         )
-        for number, child in enumerate(children, start=1)
+        for number, child in zip(numbers, children, strict=True)
         if child.parent_code and child.parent_code not in known
     ]
     if problems:

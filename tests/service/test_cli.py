@@ -214,6 +214,24 @@ def test_geo_import_refuses_codes_already_used_at_another_level(
     assert located.stdout.splitlines()[-1].split(",")[2:4] == ["320999", ""]
 
 
+def test_geo_import_names_features_by_their_number_in_the_file_after_skipping(
+    cli: RunCli, tmp_path: Path
+) -> None:
+    counties = tmp_path / "counties.geojson"
+    counties.write_text(_collection(_county("好县", _square(119, 33, 0.1), "320999")))
+    args = ["--name-field", "name", "--code-field", "code", "--parent-field", "up"]
+    towns = tmp_path / "towns.geojson"
+    broken = {"type": "Feature", "properties": {"name": "空镇", "code": "1", "up": "320999"}}
+    lost = {"type": "Feature", "properties": {"name": "远镇", "code": "2", "up": "999"}}
+    towns.write_text(
+        _collection({**broken, "geometry": None}, {**lost, "geometry": _square(119.01, 33.01)})
+    )
+    assert cli("geo", "import", str(counties), "--level", "county", *args[:4]).exit_code == 0
+    result = cli("geo", "import", str(towns), "--level", "township", *args, "--skip-invalid")
+    assert result.exit_code == 2, result.output
+    assert "第2个要素「远镇」: 上级编码「999」" in result.output
+
+
 def test_list_import_refusal_names_row_and_column(cli: RunCli, tmp_path: Path) -> None:
     assert cli("demo", "load").exit_code == 0
     rows = demo_file("matter_list.csv").read_text(encoding="utf-8-sig").splitlines()
