@@ -65,8 +65,8 @@ def prepare(session: Session, outbox: Outbox) -> Prepared:
     session.flush()
     changed: list[tuple[Event, list[Step]]] = []
     for event_id, steps in outbox.steps.items():
-        event = session.get(Event, event_id)  # in the identity map: no query
-        if event is not None:
+        event = outbox.subjects.get(event_id)
+        if isinstance(event, Event):
             changed.append((event, [s for s in steps if isinstance(s, Step)]))
     return Prepared(
         messages=board_messages(session, changed) if changed else [],

@@ -11,7 +11,13 @@ here iterate the forward transform until the residual is below 1e-12 degrees (ab
 instead of the common one-step approximation that is off by up to a few metres.
 
 Every scalar function has a numpy counterpart (``*_array``) for bulk work; both share the
-same arithmetic, so they agree to the last bit.
+same arithmetic and agree within 1e-11 degrees (a micrometre), not to the last bit: numpy's
+trigonometry may round differently from ``math``'s, and the array inverse iterates until
+every point has converged.
+
+Round trips (``to_wgs84(*from_wgs84(p))``, and the other way) return p within 1e-9 degrees
+everywhere in the box except within about 0.02 degrees of its edge, where an offset point can
+cross it; the box's edges lie outside China's territory.
 """
 
 import math

@@ -23,7 +23,9 @@ from dispatch.routing.router import Router
 pytest_plugins = ["tests.loop_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_DATA = REPO / "tests" / "data"
+# The real boundaries of Jiangsu's 95 counties and districts (tests/data/README.md).
+JIANGSU = TEST_DATA / "jiangsu_counties.geojson"
 
 
 def _test_database_url() -> str | None:

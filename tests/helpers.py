@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 import socket
 from datetime import datetime
+from typing import cast
 from uuid import uuid4
 
+import redis
 from shapely.geometry import shape
 
 from dispatch.core.clock import utcnow
 from dispatch.demo import demo_file
 from dispatch.events.schemas import EventCreate
+
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+def stream_entries(connection: redis.Redis, stream: str) -> StreamEntries:
+    """Return the entries of a Redis stream, as a connection that does not decode reads them."""
+    # redis-py types its replies for either decoding and for its async twin at once.
+    return cast(StreamEntries, connection.xrange(stream))
 
 
 def demo_grid_point(township_code: str, nth: int = 0) -> tuple[float, float]:

@@ -38,10 +38,13 @@ class Outbox:
 
     steps: dict[int, list[StepLike]] = field(default_factory=dict)
     handoffs: dict[str, list[int]] = field(default_factory=dict)
+    # The event objects the steps belong to, so the boundary needs no identity-map lookups.
+    subjects: dict[int, object] = field(default_factory=dict)
 
-    def note_step(self, step: StepLike) -> None:
-        """Remember that the transaction wrote this step of its event."""
+    def note_step(self, step: StepLike, subject: object) -> None:
+        """Remember that the transaction wrote this step of its event (the subject)."""
         self.steps.setdefault(step.event_id, []).append(step)
+        self.subjects[step.event_id] = subject
 
     def hand_off(self, name: str, ids: list[int] | tuple[int, ...]) -> None:
         """Hand these ids to the workers once the transaction has committed."""
@@ -55,6 +58,7 @@ class Outbox:
         """Forget everything (after a rollback, or once handed on)."""
         self.steps.clear()
         self.handoffs.clear()
+        self.subjects.clear()
 
     def __bool__(self) -> bool:
         return bool(self.steps) or any(self.handoffs.values())

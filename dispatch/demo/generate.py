@@ -37,7 +37,8 @@ from dispatch.demo.reports import LABELLED_REPORTS
 from dispatch.demo.territory import OUTLINE_COUNTY, Area, build_territory, load_outline
 
 SEED = 20250101
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+# The real Jiangsu boundaries, kept with the tests (tests/data/README.md says where from).
+OUTLINE_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
 
 #: Written into every XLSX so that rebuilding does not change the bytes.
 PINNED_TIMESTAMP = "2025-01-01T00:00:00Z"
@@ -46,10 +47,10 @@ _ZIP_DATE = (2025, 1, 1, 0, 0, 0)
 Row = Sequence[str | int | None]
 
 
-def generate(out_dir: Path = DATA_DIR, shared_data: Path = SHARED_DATA) -> list[Path]:
+def generate(out_dir: Path = DATA_DIR, outline_dir: Path = OUTLINE_DIR) -> list[Path]:
     """Build every demo file into out_dir and return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    areas = build_territory(load_outline(shared_data), SEED)
+    areas = build_territory(load_outline(outline_dir), SEED)
     written = [
         _write_geojson(out_dir / LAYER_FILES[level], [a for a in areas if a.level == level])
         for level in LAYER_FILES
@@ -297,13 +298,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=DATA_DIR, help="output folder")
     parser.add_argument(
-        "--shared-data",
+        "--outline-dir",
         type=Path,
-        default=SHARED_DATA,
+        default=OUTLINE_DIR,
         help="folder holding jiangsu_counties.geojson (the outline)",
     )
     args = parser.parse_args(argv)
-    for path in generate(args.out, args.shared_data):
+    for path in generate(args.out, args.outline_dir):
         print(f"{path.stat().st_size:>10,}  {path}")
 
 

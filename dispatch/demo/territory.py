@@ -49,16 +49,16 @@ class Area:
     geometry: Polygon
 
 
-def load_outline(shared_data: Path) -> Polygon:
-    """Read the borrowed county outline from the shared Jiangsu file, simplified."""
-    with (shared_data / "jiangsu_counties.geojson").open(encoding="utf-8") as handle:
+def load_outline(outline_dir: Path) -> Polygon:
+    """Read the borrowed county outline from the Jiangsu boundary file, simplified."""
+    with (outline_dir / "jiangsu_counties.geojson").open(encoding="utf-8") as handle:
         collection = json.load(handle)
     for feature in collection["features"]:
         if feature["properties"].get("name") == OUTLINE_COUNTY:
             parts = shapely.get_parts(shape(feature["geometry"]))
             largest = max(parts, key=lambda part: part.area)
             return Polygon(largest.simplify(OUTLINE_TOLERANCE, preserve_topology=True).exterior)
-    raise LookupError(f"{OUTLINE_COUNTY} not found in the shared outline file")
+    raise LookupError(f"{OUTLINE_COUNTY} not found in the outline file")
 
 
 def build_territory(outline: Polygon, seed: int) -> list[Area]:

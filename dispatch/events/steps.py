@@ -46,7 +46,7 @@ def add_step(
         data=data,
     )
     session.add(step)
-    outbox_of(session).note_step(step)
+    outbox_of(session).note_step(step, event)
     return step
 
 

@@ -57,6 +57,9 @@ from dispatch.reference.generation import bump_generation
 from dispatch.reference.models import CalendarDay
 
 WALL_CLOCK_MAX_HOURS = 24.0
+# The longest limit counted, about 14 years: walking the calendar a day at a time, a limit of
+# millions of days took seconds and then overflowed the year 9999.
+MAX_LIMIT_WORKING_DAYS = 3650
 CALENDARS_DIR = Path(__file__).resolve().parent / "calendars"
 NAME_MAX_LENGTH = 100  # CalendarDay.name
 
@@ -116,12 +119,12 @@ class WorkCalendar:
 
     def add_working_days(self, start: datetime, days: float) -> datetime:
         """Return the moment when the given number of working days have run from start."""
-        amount = _amount(days, "working_days")
+        amount = _amount(days, "working_days", MAX_LIMIT_WORKING_DAYS)
         return _back(self._advance(_local(start, "start"), timedelta(days=amount)), start)
 
     def add_working_hours(self, start: datetime, hours: float) -> datetime:
         """Return the moment when the given number of working hours have run from start."""
-        amount = _amount(hours, "hours")
+        amount = _amount(hours, "hours", MAX_LIMIT_WORKING_DAYS * 24)
         return _back(self._advance(_local(start, "start"), timedelta(hours=amount)), start)
 
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
@@ -184,9 +187,11 @@ def _back(local: datetime, like: datetime) -> datetime:
     return local.replace(tzinfo=CHINA_TZ).astimezone(like.tzinfo)
 
 
-def _amount(value: float, label: str) -> float:
+def _amount(value: float, label: str, maximum: float = math.inf) -> float:
     if isinstance(value, bool) or not math.isfinite(value) or value < 0:
         raise InvalidInput(f"时限 {label}={value!r} 无效：应为不小于 0 的数", field=label)
+    if value > maximum:
+        raise InvalidInput(f"时限 {label}={value!r} 过长：最多 {maximum:g}", field=label)
     return float(value)
 
 

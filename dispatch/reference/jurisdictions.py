@@ -65,20 +65,27 @@ def import_layer(
     """Parse a GeoJSON layer and upsert it by code; refuse it whole if any feature is refused.
 
     Parents come from the parent field when given (each must exist one level up), otherwise
-    from containment in the level above. Re-importing the same file changes nothing.
+    from containment in the level above. Re-importing the same file changes nothing. A code
+    stored at another level is refused: an upsert would move that jurisdiction to this one.
     """
     parsed = parse_feature_collection(data, level, mapping, progress=progress)
     report = LayerImportReport(level=level, repaired=list(parsed.repaired))
-    if parsed.refused and not skip_invalid:
-        raise ImportRejected([_row_problem(p) for p in parsed.refused], source=source)
+    refused = [_row_problem(p) for p in parsed.refused]
+    if refused and not skip_invalid:
+        raise ImportRejected(refused, source=source)
+    if not parsed.jurisdictions:
+        head = f"{source}: " if source else ""
+        reasons = "".join(f"\n  {p}" for p in refused[:10])
+        raise InvalidInput(f"{head}没有可导入的要素，{len(refused)} 个要素全被拒绝{reasons}")
     report.skipped = list(parsed.refused)
-    children = parsed.jurisdictions
+    children, numbers = parsed.jurisdictions, parsed.numbers
+    _check_levels(session, children, numbers, level, source)
     parent_level = level_above(level)
     parents = load_jurisdictions(session, level=parent_level) if parent_level else []
     if mapping.parent:
-        _check_parent_codes(children, parents, parent_level, source)
+        _check_parent_codes(children, numbers, parents, parent_level, source)
     elif parents:
-        children, report.orphans = assign_parents(children, parents)
+        children, report.orphans = assign_parents(children, parents, numbers)
     _upsert(session, children, source, report)
     report.coverage = _coverage_issues(children, parents)
     bump_generation(session, f"辖区图层 {level.value}")
@@ -89,8 +96,40 @@ def _row_problem(problem: FeatureProblem) -> RowProblem:
     return RowProblem(row=problem.number, column=None, message=problem.message)
 
 
+def _check_levels(
+    session: Session,
+    children: list[Jurisdiction],
+    numbers: list[int],
+    level: Level,
+    source: str | None,
+) -> None:
+    codes = [child.code for child in children]
+    clashes = {
+        row.code: row
+        for row in session.exec(
+            select(JurisdictionRow).where(
+                col(JurisdictionRow.code).in_(codes), JurisdictionRow.level != level.value
+            )
+        )
+    }
+    problems = [
+        RowProblem(
+            row=number,
+            column=None,
+            message=f"第{number}个要素「{child.name}」: 编码「{child.code}」已是"
+            f"{LEVEL_LABELS[Level(row.level)]}「{row.name}」的编码，不能再用作"
+            f"{LEVEL_LABELS[level]}",
+        )
+        for number, child in zip(numbers, children, strict=True)
+        if (row := clashes.get(child.code)) is not None
+    ]
+    if problems:
+        raise ImportRejected(problems, source=source)
+
+
 def _check_parent_codes(
     children: list[Jurisdiction],
+    numbers: list[int],
     parents: list[Jurisdiction],
     parent_level: Level | None,
     source: str | None,
@@ -104,7 +143,7 @@ def _check_parent_codes(
             message=f"第{number}个要素「{child.name}」: 上级编码「{child.parent_code}」"
             f"不是已导入的{label}",
         )
-        for number, child in enumerate(children, start=1)
+        for number, child in zip(numbers, children, strict=True)
         if child.parent_code and child.parent_code not in known
     ]
     if problems:

@@ -23,7 +23,7 @@ from dispatch.core.clock import CHINA_TZ
 from dispatch.core.db import session_scope
 from dispatch.core.queues import PENDING_KEY, offer_for_routing
 from dispatch.core.redis import connect
-from dispatch.events.models import Assignment, Event
+from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event, EventStatus
 from dispatch.events.service import report_event
 from dispatch.jobs.scheduler import alert_deadlines
 from dispatch.routing.router import Router
@@ -31,7 +31,7 @@ from dispatch.supervision.alerts import NONE, RED, YELLOW, alert_level
 from dispatch.transaction import transaction
 from dispatch.users.models import UserRole
 from dispatch.users.policy import Actor
-from tests.helpers import new_report
+from tests.helpers import new_report, stream_entries
 from tests.loop_fixtures import run_burst_worker
 
 XINSHI = "320999004"
@@ -65,7 +65,7 @@ T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 def test_a_card_is_sent_as_the_pages_read_it() -> None:
     event = Event(
-        id=7, client_id="c7", status="dispatched", source="grid", reported_at=T0,
+        id=7, client_id="c7", status=EventStatus.DISPATCHED, source="grid", reported_at=T0,
         received_at=T0.replace(microsecond=250000), raw_lon=120.1, raw_lat=31.2, crs="gcj02",
         lon=120.0, lat=31.5, address=None, description="摊" * (DESCRIPTION_CHARS + 1),
         urgent=True, county_code="320999", township_code=XINSHI, village_code="320999004001",
@@ -73,13 +73,14 @@ def test_a_card_is_sent_as_the_pages_read_it() -> None:
         sign_by=None, handle_by=T0 + timedelta(days=3), updated_at=T0, rework_count=1,
     )  # fmt: skip
     lead = Assignment(
-        id=70, event_id=7, department_id=3, role="lead", status="signed", on_behalf_of_id=4,
-        duties=["清理占道"], sign_by=T0 + timedelta(hours=2), signed_at=T0, created_at=T0,
-        sign_alert=1,
+        id=70, event_id=7, department_id=3, role=AssignmentRole.LEAD,
+        status=AssignmentStatus.SIGNED, on_behalf_of_id=4, duties=["清理占道"],
+        sign_by=T0 + timedelta(hours=2), signed_at=T0, created_at=T0, sign_alert=1,
     )  # fmt: skip
     # A time set in China time in this transaction keeps its offset, as isoformat writes it.
     co = Assignment(
-        id=71, event_id=7, department_id=9, role="co", round=2, status="fed_back",
+        id=71, event_id=7, department_id=9, role=AssignmentRole.CO, round=2,
+        status=AssignmentStatus.FED_BACK,
         duties=[], duties_text="配合", fed_back_at=T0.astimezone(CHINA_TZ), feedback="已处理",
         created_at=T0, handle_alert=2,
     )  # fmt: skip
@@ -180,7 +181,7 @@ def _report(engine: Engine, redis_url: str, *, publish: bool = True) -> int:
 
 
 def _deltas(redis_url: str, stream: str) -> list[dict[str, object]]:
-    return [json.loads(f[b"d"]) for _, f in connect(redis_url).xrange(stream)]
+    return [json.loads(f[b"d"]) for _, f in stream_entries(connect(redis_url), stream)]
 
 
 def test_intake_publishes_a_reported_card_after_the_commit(env: tuple[Engine, str]) -> None:
@@ -265,6 +266,6 @@ def test_publishing_recovers_when_a_stream_is_ahead_of_its_counter(redis_url: st
     message = BoardMessage((Board(BoardKind.COUNTY),), '{"type":"changed"}')
     publish(connection, [message])
     publish(connection, [message])
-    ids = [entry_id for entry_id, _ in connection.xrange(stream)]
+    ids = [entry_id for entry_id, _ in stream_entries(connection, stream)]
     assert ids[-2:] == [b"1795945893415-0", b"1795945893416-0"]
     assert connection.get(seq_key(stream)) == b"1795945893416"

@@ -1,13 +1,13 @@
 """The migrated schema and the rolled-back session fixture."""
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch.reference.models import Platform
 
 
 def test_migration_seeds_the_four_default_platforms(session: Session) -> None:
-    names = session.exec(select(Platform.name).order_by(Platform.sort_order)).all()
+    names = session.exec(select(Platform.name).order_by(col(Platform.sort_order))).all()
     assert names == ["综治工作", "市场监管", "综合执法", "便民服务"]
 
 

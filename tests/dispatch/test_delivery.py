@@ -39,9 +39,9 @@ from dispatch.delivery.webhooks import (
     retry_due_deliveries,
     set_webhook,
 )
-from dispatch.events.models import Assignment, Event
+from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event, EventStatus
 from dispatch.events.service import report_event
-from dispatch.reference.models import Department
+from dispatch.reference.models import Department, DepartmentKind
 from dispatch.routing.router import Router
 from tests.helpers import demo_grid_point, new_report
 from tests.loop_fixtures import free_port, run_burst_worker
@@ -268,6 +268,7 @@ def test_a_routed_assignment_is_delivered_once_with_a_valid_signature(
     assert any("新市镇" in reason for reason in body["routing"]["reasons"])
 
     rows = deliveries(engine, event_id)
+    assert lead.id is not None
     assert set(rows) == {lead.id}, "departments without a webhook get no delivery row"
     row = rows[lead.id]
     assert row.status == DeliveryStatus.DELIVERED and row.attempts == 1
@@ -465,18 +466,19 @@ def test_the_payload_names_the_assignment_the_department_and_the_event() -> None
         "reasons": ["定位: 新市镇 / 新市村"],
     }
     event = Event(
-        id=5, client_id="c5", status="dispatched", source="grid", reported_at=at,
+        id=5, client_id="c5", status=EventStatus.DISPATCHED, source="grid", reported_at=at,
         raw_lon=120.1, raw_lat=31.2, crs="gcj02", lon=120.0, lat=31.5, address="新市街 1 号",
         description="门口有流动摊贩", urgent=False, township_code=XINSHI,
         village_code=None, matter_code="C-004", routing=routing,
     )  # fmt: skip
     part = Assignment(
-        id=50, event_id=5, department_id=3, role="lead", status="pending", duties=["清理"],
+        id=50, event_id=5, department_id=3, role=AssignmentRole.LEAD,
+        status=AssignmentStatus.PENDING, duties=["清理"],
         sign_by=at + timedelta(hours=2), handle_by=None, created_at=at, on_behalf_of_id=4,
     )  # fmt: skip
-    unit = Department(id=3, name="新市中队", short_name=None, kind="stationed_unit")
+    unit = Department(id=3, name="新市中队", short_name=None, kind=DepartmentKind.STATIONED_UNIT)
     parent = Department(
-        id=4, name="县综合行政执法局", short_name="执法局", kind="county_department"
+        id=4, name="县综合行政执法局", short_name="执法局", kind=DepartmentKind.COUNTY_DEPARTMENT
     )
 
     assert assignment_payload(part, unit, parent, event) == {

@@ -16,7 +16,8 @@ from openpyxl import load_workbook
 from shapely.geometry import shape
 
 from dispatch.demo import DATA_DIR, LAYER_FILES, demo_file
-from dispatch.demo.generate import SHARED_DATA, generate
+from dispatch.demo.generate import generate
+from tests.conftest import TEST_DATA
 
 LEVELS = tuple(LAYER_FILES)
 COUNT_RANGES = {"county": (1, 1), "township": (10, 14), "village": (70, 90), "grid": (500, 700)}
@@ -95,9 +96,7 @@ def test_demo_file_refuses_unknown_and_outside_names() -> None:
 
 
 def test_generator_reproduces_the_committed_files_byte_for_byte(tmp_path: Path) -> None:
-    if not (SHARED_DATA / "jiangsu_counties.geojson").is_file():
-        pytest.skip(f"the outline source {SHARED_DATA / 'jiangsu_counties.geojson'} is absent")
-    written = generate(tmp_path)
+    written = generate(tmp_path, TEST_DATA)
     assert sorted(p.name for p in written) == sorted(COMMITTED)
     differing = [p.name for p in written if p.read_bytes() != (DATA_DIR / p.name).read_bytes()]
     assert not differing, (

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from dispatch.core.clock import utcnow
-from dispatch.events.models import Assignment, Event, EventStatus
+from dispatch.events.models import Assignment, AssignmentRole, Event, EventStatus
 from dispatch.events.read import event_steps
 from dispatch.events.schemas import EventCreate
 from dispatch.events.service import report_event
@@ -25,7 +26,7 @@ def calendar(demo_session: Session) -> WorkCalendar:
     return load_calendar(demo_session)
 
 
-def count(session: Session, model: type, *where: object) -> int:
+def count(session: Session, model: type, *where: ColumnElement[bool] | bool) -> int:
     """Count rows of a table."""
     return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
 
@@ -108,7 +109,9 @@ def test_the_database_refuses_a_second_copy_of_an_assignment(
     lead = demo_session.exec(
         select(Assignment).where(Assignment.event_id == event.id, Assignment.role == "lead")
     ).one()
-    copy = Assignment(event_id=lead.event_id, department_id=lead.department_id, role="lead")
+    copy = Assignment(
+        event_id=lead.event_id, department_id=lead.department_id, role=AssignmentRole.LEAD
+    )
     with pytest.raises(IntegrityError), demo_session.begin_nested():
         demo_session.add(copy)
         demo_session.flush()

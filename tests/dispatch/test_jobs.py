@@ -25,7 +25,7 @@ from dispatch.events.service import report_event
 from dispatch.jobs.scheduler import sweep
 from dispatch.routing.router import Router
 from tests.conftest import REPO
-from tests.helpers import new_report
+from tests.helpers import new_report, stream_entries
 from tests.loop_fixtures import RedisServer, run_burst_worker
 
 
@@ -230,7 +230,7 @@ def test_routing_publishes_to_the_boards_that_show_the_event(env: tuple[Engine, 
     connection = connect(redis_url)
     offer_for_routing(connection, [event_id])
     run_burst_worker(redis_url)
-    ((entry_id, fields),) = connection.xrange(event_stream(event_id))
+    ((entry_id, fields),) = stream_entries(connection, event_stream(event_id))
     delta = json.loads(fields[b"d"])
     assert entry_id == b"1-0"  # sequence numbers are the board's own counter
     assert delta["type"] == "routed" and delta["event"]["id"] == event_id

@@ -1,14 +1,10 @@
 """Builders for the geo tests: a small hand-made hierarchy and a synthetic tiling."""
 
-from pathlib import Path
-
 import numpy as np
 import shapely
 from shapely import MultiPolygon, Polygon, box
 
 from geo import Jurisdiction, Level
-
-DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 # Two counties side by side; county 3301 has two townships, 3302 one. Township 330101 is
 # cut into a 2x2 block of grids (33010101 is a MultiPolygon with an island north of the

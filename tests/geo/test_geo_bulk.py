@@ -1,18 +1,25 @@
 """locate_stream: line-aligned CSV output, bad lines, headers, CRS and quoting."""
 
 import io
+from collections.abc import Iterable
+from typing import TextIO
 
 import numpy as np
 import pytest
 from shapely import box
 
 from geo import Crs, Jurisdiction, JurisdictionIndex, Level, from_wgs84
-from geo.bulk import HEADER, locate_stream
+from geo.bulk import HEADER, BulkStats, locate_stream
 
 
-def run(index: JurisdictionIndex, lines: list[str], **kwargs: object) -> tuple[list[str], object]:
+def run(
+    index: JurisdictionIndex,
+    lines: Iterable[str] | TextIO,
+    crs: Crs = Crs.WGS84,
+    chunk: int = 65536,
+) -> tuple[list[str], BulkStats]:
     out = io.StringIO()
-    stats = locate_stream(index, lines, out, **kwargs)  # type: ignore[arg-type]
+    stats = locate_stream(index, lines, out, crs=crs, chunk=chunk)
     return out.getvalue().splitlines(), stats
 
 
@@ -61,7 +68,7 @@ def test_input_header_is_replaced_by_the_output_header(
 
 
 def test_reads_a_text_stream_and_handles_crlf(index: JurisdictionIndex) -> None:
-    out, stats = run(index, io.StringIO("120.025,30.025\r\n121,31\r\n"))  # type: ignore[arg-type]
+    out, stats = run(index, io.StringIO("120.025,30.025\r\n121,31\r\n"))
     assert out[1:] == ["120.025,30.025,3301,330101,,33010101,0,", "121,31,,,,,0,"]
     assert stats.lines == 2
 

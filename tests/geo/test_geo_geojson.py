@@ -1,6 +1,7 @@
 """GeoJSON import: mapping, derived codes, repairs, refusals, whole-file errors, parents."""
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -263,3 +264,129 @@ def test_assign_parents_by_largest_overlap() -> None:
 def test_assign_parents_refuses_upside_down_levels() -> None:
     with pytest.raises(ValueError, match="not above"):
         assign_parents([township("T1", 0, 0, 1, 1)], [village("V1", 0, 0, 1, 1)])
+
+
+# What a county GIS clerk might feed the importer -------------------------------------------
+
+
+def _ring(*points: tuple[float, float]) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": [[list(p) for p in (*points, points[0])]]}
+
+
+@pytest.mark.parametrize(
+    ("geometry", "fragments"),
+    [
+        (_ring((500, 100), (501, 100), (501, 101)), ["经度 500", "[-180, 180]"]),
+        (_ring((120, 100), (120.01, 100), (120.01, 100.01)), ["纬度 100", "[-90, 90]"]),
+        # One mistyped vertex among good ones is named as it is, not taken for metres.
+        (_ring((120, 30), (1200.5, 30), (120.01, 30.01)), ["经度 1200.5 超出"]),
+        # (lat, lon) instead of (lon, lat): Nanjing written the Chinese way round.
+        (_ring((32.0, 118.8), (32.01, 118.8), (32.01, 118.81)), ["经纬度写反"]),
+        # CGCS2000 3-degree Gauss-Krüger, zone 40 (EPSG:4528): metres, with the zone number.
+        (
+            _ring((40_500_000, 3_540_000), (40_501_000, 3_540_000), (40_501_000, 3_541_000)),
+            ["投影坐标", "WGS84"],
+        ),
+        # The same without the zone number (EPSG:4549): x in the hundreds of thousands.
+        (
+            _ring((500_000, 3_540_000), (501_000, 3_540_000), (501_000, 3_541_000)),
+            ["投影坐标", "WGS84"],
+        ),
+        (
+            {"type": "GeometryCollection", "geometries": [square(120, 30)]},
+            ["不是面 (GeometryCollection)"],
+        ),
+    ],
+)
+def test_features_outside_lonlat_or_not_polygons_are_refused(
+    geometry: dict[str, Any], fragments: list[str]
+) -> None:
+    good = feature({"name": "好村"}, square(121, 31))
+    data = collection(feature({"name": "坏村"}, geometry), good)
+    layer = parse_feature_collection(data, Level.VILLAGE, FieldMapping("name"))
+    assert [j.name for j in layer.jurisdictions] == ["好村"]
+    [problem] = layer.refused
+    assert problem.message.startswith("第1个要素「坏村」: ")
+    for fragment in fragments:
+        assert fragment in problem.message
+
+
+def test_a_self_intersecting_polygon_is_repaired_not_refused() -> None:
+    bowtie = _ring((120, 30), (120.01, 30.01), (120.01, 30), (120, 30.01))
+    layer = parse_feature_collection(
+        collection(feature({"name": "八字村"}, bowtie)), Level.VILLAGE, FieldMapping("name")
+    )
+    assert [j.name for j in layer.jurisdictions] == ["八字村"]
+    assert layer.jurisdictions[0].geometry.is_valid
+    assert "自相交" in layer.repaired[0].message
+
+
+def _nested(depth: int) -> str:
+    return '{"type": "FeatureCollection", "features": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (collection(), "没有要素"),
+        ('{"type": "FeatureCollection", "features": []}', "没有要素"),
+        (_nested(200_000), "嵌套过深"),
+        ('{"a": ' * 100_000 + "1" + "}" * 100_000, "嵌套过深"),
+        (
+            {"type": "Feature", "properties": {"name": "玄武区"}, "geometry": square(118.8, 32)},
+            "单个 Feature",
+        ),
+        (
+            {"type": "GeometryCollection", "geometries": [square(118.8, 32)]},
+            "不是 GeoJSON FeatureCollection (type='GeometryCollection')",
+        ),
+        ("我是一个文本文件".encode("gbk"), "UTF-8"),
+        (b"PK\x03\x04shapefile.zip", "ZIP"),
+        (b"\x00\x00\x27\x0a\x00\x00", "Shapefile"),
+        (b"", "不是有效的 JSON"),
+    ],
+)
+def test_more_whole_file_errors(data: Any, fragment: str) -> None:
+    with pytest.raises(GeoJSONError, match=re.escape(fragment)):
+        parse_feature_collection(data, Level.GRID, FieldMapping("name"))
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [
+        "urn:ogc:def:crs:EPSG::4549",  # CGCS2000 / 3-degree Gauss-Kruger CM 120E
+        "urn:ogc:def:crs:EPSG::4528",
+        "EPSG:3857",
+    ],
+)
+def test_a_declared_projected_crs_is_refused_naming_it(crs: str) -> None:
+    data = {**collection(feature({"name": "好村"}, square(121, 31))), "crs": _named(crs)}
+    with pytest.raises(GeoJSONError) as caught:
+        parse_feature_collection(data, Level.VILLAGE, FieldMapping("name"))
+    assert crs in str(caught.value)
+    assert "WGS84" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [
+        "urn:ogc:def:crs:OGC:1.3:CRS84",
+        "urn:ogc:def:crs:EPSG::4326",
+        "EPSG:4326",
+        "urn:ogc:def:crs:EPSG::4490",  # CGCS2000 geographic: within centimetres of WGS84
+    ],
+)
+def test_a_declared_lonlat_crs_is_accepted(crs: str) -> None:
+    data = {**collection(feature({"name": "好村"}, square(121, 31))), "crs": _named(crs)}
+    layer = parse_feature_collection(data, Level.VILLAGE, FieldMapping("name"))
+    assert [j.name for j in layer.jurisdictions] == ["好村"]
+
+
+def test_an_unreadable_crs_member_is_refused() -> None:
+    data = {**collection(feature({"name": "好村"}, square(121, 31))), "crs": "EPSG:4549"}
+    with pytest.raises(GeoJSONError, match="crs"):
+        parse_feature_collection(data, Level.VILLAGE, FieldMapping("name"))
+
+
+def _named(name: str) -> dict[str, Any]:
+    return {"type": "name", "properties": {"name": name}}

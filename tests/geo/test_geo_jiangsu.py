@@ -5,13 +5,7 @@ import pytest
 from geo import JurisdictionIndex, Level
 from geo.geojson import FieldMapping, parse_feature_collection
 from geo.topology import check_siblings
-from tests.geo.geo_cases import DATA_DIR
-
-JIANGSU = DATA_DIR / "jiangsu_counties.geojson"
-
-pytestmark = pytest.mark.skipif(
-    not JIANGSU.exists(), reason=f"real boundary file not found at {JIANGSU.resolve()}"
-)
+from tests.conftest import JIANGSU
 
 
 @pytest.fixture(scope="module")

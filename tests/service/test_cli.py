@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import shapely
 
 from dispatch.demo import demo_file
-from tests.conftest import SHARED_DATA
+from tests.conftest import JIANGSU
 from tests.helpers import demo_grid_point
 from tests.service.conftest import RunCli
-
-JIANGSU = SHARED_DATA / "jiangsu_counties.geojson"
 
 
 def test_demo_load_is_idempotent(cli: RunCli) -> None:
@@ -82,7 +81,6 @@ def test_geo_locate_reads_stdin_and_keeps_input_order(demo_cli: RunCli) -> None:
     assert rows[1].split(",")[2:6] == ["", "", "", ""]
 
 
-@pytest.mark.skipif(not JIANGSU.exists(), reason=f"{JIANGSU} is absent")
 def test_geo_import_real_counties_twice_changes_nothing_the_second_time(cli: RunCli) -> None:
     first = cli("geo", "import", str(JIANGSU), "--level", "county", "--name-field", "name")
     assert first.exit_code == 0, first.output
@@ -117,6 +115,121 @@ def test_geo_import_names_a_missing_property(cli: RunCli) -> None:
     result = cli("geo", "import", str(JIANGSU), "--level", "county", "--name-field", "NAME_ZH")
     assert result.exit_code == 2
     assert "name" in result.output  # the fields that do exist are listed
+
+
+def _square(x: float, y: float, size: float = 0.01) -> dict[str, Any]:
+    ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _county(name: str, geometry: dict[str, Any] | None, code: str | None = None) -> dict[str, Any]:
+    properties = {"name": name} if code is None else {"name": name, "code": code}
+    return {"type": "Feature", "properties": properties, "geometry": geometry}
+
+
+def _collection(*features: dict[str, Any], **members: Any) -> str:
+    collection = {"type": "FeatureCollection", "features": list(features), **members}
+    return json.dumps(collection, ensure_ascii=False)
+
+
+GOOD_COUNTY = _county("好县", _square(119.0, 33.0))
+BAD_GEO_FILES: list[tuple[str, str | bytes, str]] = [
+    ("lon 500 / lat 100", _collection(GOOD_COUNTY, _county("远县", _square(500, 100))), "经度 500"),
+    ("200,000-deep JSON", '{"features": ' + "[" * 200_000 + "]" * 200_000 + "}", "嵌套过深"),
+    ("empty FeatureCollection", _collection(), "没有要素"),
+    ("a Feature alone", json.dumps(GOOD_COUNTY, ensure_ascii=False), "单个 Feature"),
+    (
+        "a GeometryCollection",
+        json.dumps({"type": "GeometryCollection", "geometries": [_square(119, 33)]}),
+        "GeometryCollection",
+    ),
+    ("null geometry", _collection(GOOD_COUNTY, _county("空县", None)), "几何为空"),
+    (
+        "duplicate codes",
+        _collection(
+            _county("甲县", _square(119, 33), "X1"), _county("乙县", _square(120, 33), "X1")
+        ),
+        "编码「X1」重复",
+    ),
+    (
+        "a declared projected CRS",
+        _collection(
+            GOOD_COUNTY, crs={"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4549"}}
+        ),
+        "EPSG::4549",
+    ),
+    (
+        "Gauss-Krüger metres, undeclared",
+        _collection(_county("米县", _square(500_000, 3_540_000, 1000.0))),
+        "投影坐标",
+    ),
+    ("(lat, lon) swapped", _collection(_county("反县", _square(33.0, 119.0))), "经纬度写反"),
+    ("a GBK-encoded file", _collection(GOOD_COUNTY).encode("gbk"), "UTF-8"),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [pytest.param(content, fragment, id=label) for label, content, fragment in BAD_GEO_FILES],
+)
+def test_geo_import_refuses_what_a_clerk_might_feed_it(
+    cli: RunCli, tmp_path: Path, content: str | bytes, fragment: str
+) -> None:
+    path = tmp_path / "layer.geojson"
+    # Codes are derived from the content unless a file has a code property.
+    codes = ["--code-field", "code"] if '"code"' in str(content) else []
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    result = cli("geo", "import", str(path), "--level", "county", "--name-field", "name", *codes)
+    assert result.exit_code == 2, result.output
+    assert "错误 error:" in result.output
+    assert fragment in result.output
+    empty = cli("geo", "locate", input="119.005,33.005\n")
+    assert "尚未导入任何辖区" in empty.output, "nothing may be written"
+
+
+def test_geo_import_skipping_every_feature_imports_nothing(cli: RunCli, tmp_path: Path) -> None:
+    path = tmp_path / "far.geojson"
+    path.write_text(_collection(_county("远县", _square(500, 100))), encoding="utf-8")
+    args = ["geo", "import", str(path), "--level", "county", "--name-field", "name"]
+    result = cli(*args, "--skip-invalid")
+    assert result.exit_code == 2, result.output
+    assert "没有可导入的要素" in result.output
+    assert "尚未导入任何辖区" in cli("geo", "locate", input="119.0,33.0\n").output
+
+
+def test_geo_import_refuses_codes_already_used_at_another_level(
+    cli: RunCli, tmp_path: Path
+) -> None:
+    counties = tmp_path / "counties.geojson"
+    counties.write_text(_collection(_county("好县", _square(119, 33, 0.1), "320999")))
+    args = ["--name-field", "name", "--code-field", "code"]
+    assert cli("geo", "import", str(counties), "--level", "county", *args).exit_code == 0
+    result = cli("geo", "import", str(counties), "--level", "township", *args)
+    assert result.exit_code == 2, result.output
+    assert "编码「320999」已是县(区)「好县」的编码" in result.output
+    located = cli("geo", "locate", input="119.05,33.05\n")
+    assert located.stdout.splitlines()[-1].split(",")[2:4] == ["320999", ""]
+
+
+def test_geo_import_names_features_by_their_number_in_the_file_after_skipping(
+    cli: RunCli, tmp_path: Path
+) -> None:
+    counties = tmp_path / "counties.geojson"
+    counties.write_text(_collection(_county("好县", _square(119, 33, 0.1), "320999")))
+    args = ["--name-field", "name", "--code-field", "code", "--parent-field", "up"]
+    towns = tmp_path / "towns.geojson"
+    broken = {"type": "Feature", "properties": {"name": "空镇", "code": "1", "up": "320999"}}
+    lost = {"type": "Feature", "properties": {"name": "远镇", "code": "2", "up": "999"}}
+    towns.write_text(
+        _collection({**broken, "geometry": None}, {**lost, "geometry": _square(119.01, 33.01)})
+    )
+    assert cli("geo", "import", str(counties), "--level", "county", *args[:4]).exit_code == 0
+    result = cli("geo", "import", str(towns), "--level", "township", *args, "--skip-invalid")
+    assert result.exit_code == 2, result.output
+    assert "第2个要素「远镇」: 上级编码「999」" in result.output
 
 
 def test_list_import_refusal_names_row_and_column(cli: RunCli, tmp_path: Path) -> None:

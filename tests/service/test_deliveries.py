@@ -42,6 +42,7 @@ def routed_assignments(loop: Loop) -> list[Assignment]:
 
 def test_the_centre_lists_failed_deliveries_with_the_reason(loop: Loop) -> None:
     failed_part, delivered_part = routed_assignments(loop)[:2]
+    assert failed_part.id is not None and delivered_part.id is not None
     with session_scope(loop.engine) as session:
         failed = WebhookDelivery(
             assignment_id=failed_part.id,

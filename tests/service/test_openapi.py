@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dispatch.boards.cards import Names, build_cards
-from dispatch.events.models import Assignment, Event
+from dispatch.events.models import Assignment, AssignmentRole, Event, EventStatus
 from service import vocabulary
 from service.openapi import openapi_document, render
 from tests.conftest import REPO
@@ -54,11 +54,11 @@ def test_the_pages_label_every_code_as_the_server_does() -> None:
 def test_the_document_describes_the_cards_the_boards_send() -> None:
     at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     event = Event(
-        id=1, client_id="c1", status="dispatched", source="grid", reported_at=at,
+        id=1, client_id="c1", status=EventStatus.DISPATCHED, source="grid", reported_at=at,
         received_at=at, raw_lon=120.0, raw_lat=31.5, crs="wgs84", lon=120.0, lat=31.5,
         description="占道", updated_at=at,
     )  # fmt: skip
-    part = Assignment(id=2, event_id=1, department_id=3, role="lead", created_at=at)
+    part = Assignment(id=2, event_id=1, department_id=3, role=AssignmentRole.LEAD, created_at=at)
     (card,) = build_cards([event], {1: [part]}, Names({}, {}, {}, {}))
 
     schemas = openapi_document()["components"]["schemas"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlmodel import Session, col, func, select
 
 from dispatch.core.errors import ImportRejected, InvalidInput, RowProblem
+from dispatch.reference.calendar import MAX_LIMIT_WORKING_DAYS
 from dispatch.reference.departments import DepartmentDirectory, DepartmentInfo, load_directory
 from dispatch.reference.lists.rules import (
     MatterRule,
@@ -123,6 +124,7 @@ _TOWNSHIP_AS_LEAD = frozenset(
 
 _HOUR_UNITS = ("小时", "h", "hr", "hrs", "hours")
 _DAY_UNITS = ("个工作日", "工作日")
+_LIMIT_MAX = {_DAY_UNITS: MAX_LIMIT_WORKING_DAYS, _HOUR_UNITS: MAX_LIMIT_WORKING_DAYS * 24}
 
 
 # ---- Import -----------------------------------------------------------------------------
@@ -454,6 +456,11 @@ def _parse_row(
         value = _parse_limit(text, units)
         if text and value is None:
             problem(column, f"{column}「{text}」应为大于 0 的数字，或留空")
+        elif value is not None and value > _LIMIT_MAX[units]:
+            # The calendar refuses longer limits; refuse them here, not in every routing job.
+            most = f"{_LIMIT_MAX[units]:g} {'个工作日' if units is _DAY_UNITS else '小时'}"
+            problem(column, f"{column}「{text}」过长：最多 {most}")
+            value = None
         limits[column] = value
 
     if len(problems) > before or seq is None:
