@@ -88,6 +88,7 @@ def _socket_path(data_dir: Path) -> Path:
 
 def _answers(url: str) -> bool:
     try:
-        return bool(connect(url).ping())
+        with connect(url) as client:
+            return bool(client.ping())
     except redis.RedisError:
         return False
