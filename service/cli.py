@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlmodel import Session
@@ -431,7 +432,7 @@ def up(
     import uvicorn
 
     from service.app import create_app
-    from service.processes import Supervisor
+    from service.processes import UpProcesses
 
     config = settings()
     if data_dir is not None:
@@ -448,9 +449,13 @@ def up(
     # KeyboardInterrupt lets the supervisor stop the worker, scheduler and Redis it started.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt), Supervisor(config) as supervisor:
-        config = supervisor.settings
-        typer.echo(f"Redis: {supervisor.redis_label}")
+    # A child that keeps failing stops `up` the way SIGTERM does, and `up` then exits 1.
+    processes = UpProcesses(
+        config, log=echo_err, on_give_up=lambda _: os.kill(os.getpid(), signal.SIGTERM)
+    )
+    with contextlib.suppress(KeyboardInterrupt), processes:
+        config = processes.settings
+        typer.echo(f"Redis: {processes.redis_label}")
         typer.echo(f"网页 pages: http://{host}:{port}/  (登录后按角色进入 sign in as a demo user)")
         typer.echo(f"API: http://{host}:{port}/api  文档 docs: http://{host}:{port}/docs")
         typer.echo("按 Ctrl-C 停止 press Ctrl-C to stop")
@@ -463,6 +468,9 @@ def up(
             log_level="info",
             ws_per_message_deflate=False,
         )
+    if processes.supervisor.gave_up is not None:
+        echo_err(f"错误 error: 子进程反复退出 a child kept failing: {processes.supervisor.gave_up}")
+        raise typer.Exit(code=1)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -485,32 +493,30 @@ def worker(
     burst: Annotated[bool, typer.Option(help="队列清空后退出 exit when queues are empty.")] = False,
 ) -> None:
     """Run an RQ worker on the routing and delivery queues (REDIS_URL required)."""
-    from rq import Queue
-
     from dispatch.core.queues import QUEUES
     from dispatch.core.redis import connect
     from dispatch.jobs.context import worker_context
-    from dispatch.jobs.worker import RoutingWorker
+    from dispatch.jobs.worker import run_worker
 
     connection = connect(_require_redis_url())
-    queues = [Queue(name, connection=connection) for name in QUEUES]
     worker_context()  # build the index once; each forked job inherits it, kept current
-    RoutingWorker(queues, connection=connection).work(burst=burst, with_scheduler=False)
+    run_worker(connection, QUEUES, burst=burst)
 
 
 @app.command("scheduler")
 def scheduler(
-    interval: Annotated[float, typer.Option(help="清扫间隔秒 seconds between sweeps.")] = 5.0,
+    interval: Annotated[float, typer.Option(help="清扫间隔秒 seconds between sweeps.")] = 2.0,
     once: Annotated[bool, typer.Option(help="只清扫一次 sweep once and exit.")] = False,
 ) -> None:
     """Re-offer events never routed and re-queue due deliveries (Redis was down, a worker died)."""
     import time
 
     import redis
+    from sqlalchemy.exc import OperationalError
 
     from dispatch.core.redis import connect
     from dispatch.delivery.webhooks import retry_due_deliveries
-    from dispatch.jobs.scheduler import alert_deadlines, sweep
+    from dispatch.jobs.scheduler import alert_deadlines, beat, sweep
 
     engine = make_engine(settings().effective_database_url)
     connection = connect(_require_redis_url())
@@ -519,6 +525,7 @@ def scheduler(
             swept = sweep(engine, connection)
             retry_due_deliveries(engine, connection)
             alert_deadlines(engine, connection)
+            beat()
             if once:
                 typer.echo(f"清扫 swept: {swept}")
                 return
@@ -526,7 +533,57 @@ def scheduler(
             echo_err(f"Redis 不可用，稍后重试 unavailable, retrying: {exc}")
             if once:
                 raise typer.Exit(code=1) from None
+        except OperationalError as exc:
+            echo_err(f"数据库不可用，稍后重试 database unavailable, retrying: {exc.orig}")
+            if once:
+                raise typer.Exit(code=1) from None
         time.sleep(interval)
+
+
+@app.command("health")
+def health(
+    process: Annotated[
+        str | None,
+        typer.Option(help="worker | scheduler: 只检查本机的该进程 check this host's process only."),
+    ] = None,
+) -> None:
+    """Say whether the service is ok (exit 0) or degraded (exit 1), as GET /api/health does."""
+    import redis
+
+    from dispatch.core.redis import connect
+    from dispatch.jobs.health import REASON_LABELS, check_health, fresh_workers_here
+    from dispatch.jobs.scheduler import SCHEDULER_STALE_S, beat_age
+
+    config = settings()
+    if process == "scheduler":
+        age = beat_age()
+        when = "never" if age is None else f"{age:.0f} s ago"
+        _health_exit(
+            age is not None and age < SCHEDULER_STALE_S, f"调度进程 scheduler: 上次清扫 {when}"
+        )
+    redis_url = config.redis_url
+    connection = connect(redis_url) if redis_url else None
+    if process == "worker":
+        try:
+            here = fresh_workers_here(connection) if connection is not None else 0
+        except redis.RedisError as exc:
+            _health_exit(False, f"Redis 不可用 unavailable: {exc}")
+        _health_exit(here > 0, f"本机分拨进程 workers on this host with a fresh heartbeat: {here}")
+    if process is not None:
+        echo_err("错误 error: --process 只能是 worker 或 scheduler")
+        raise typer.Exit(code=2)
+    engine = make_engine(config.effective_database_url)
+    try:
+        report = check_health(engine, connection)
+    finally:
+        engine.dispose()
+    reasons = "；".join(REASON_LABELS[r] for r in report.reasons)
+    _health_exit(report.status == "ok", f"{report.status}{'：' + reasons if reasons else ''}")
+
+
+def _health_exit(ok: bool, message: str) -> NoReturn:
+    (typer.echo if ok else echo_err)(message)
+    raise typer.Exit(code=0 if ok else 1)
 
 
 def _require_redis_url() -> str:

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from dispatch.events.lifecycle import ASSIGNMENT_LABELS, EVENT_LABELS, OPEN, PART_ROLE_LABELS
+from dispatch.jobs.health import REASON_LABELS
 from dispatch.reference.models import MODE_LABELS
 from dispatch.users.policy import ROLE_LABELS
 
@@ -25,6 +26,7 @@ def vocabulary() -> dict[str, Any]:
         "user_role": {r.value: label for r, label in ROLE_LABELS.items()},
         "handling_mode": {m.value: label for m, label in MODE_LABELS.items()},
         "open_event_status": [s.value for s in OPEN],
+        "health_reason": {r.value: label for r, label in REASON_LABELS.items()},
     }
 
 

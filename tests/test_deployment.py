@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import tomllib
+from typing import Any
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
@@ -23,6 +25,51 @@ def test_compose_services_have_healthchecks_and_wait_for_migration() -> None:
     environment = services["api"]["environment"]
     assert environment["SIPINGTAI_DEMO"] == "false"  # production refuses placeholder secrets
     assert ":?" in environment["SIPINGTAI_SECRET_KEY"]
+
+
+LONG_RUNNING = ("postgres", "redis", "api", "worker", "scheduler")
+
+
+def compose_services() -> dict[str, Any]:
+    """Return the services of docker-compose.yml, the x-app anchor merged in."""
+    document = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
+    found: dict[str, Any] = document["services"]
+    return found
+
+
+def check_command(service: dict[str, Any]) -> str:
+    """Return a healthcheck's test as one string, without its CMD / CMD-SHELL word."""
+    test = service["healthcheck"]["test"]
+    assert isinstance(test, list) and test[0] in ("CMD", "CMD-SHELL"), test
+    return " ".join(test[1:])
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_long_running_service_restarts_and_is_checked_regularly(name: str) -> None:
+    service = compose_services()[name]
+    assert service.get("restart") in ("unless-stopped", "always", "on-failure"), name
+    assert check_command(service)
+    for key in ("interval", "timeout", "retries"):
+        assert key in service["healthcheck"], f"{name}: healthcheck without {key}"
+
+
+def test_each_healthcheck_asks_the_right_thing() -> None:
+    services = compose_services()
+    assert "/api/health" in check_command(services["api"])
+    assert check_command(services["worker"]) == "sipingtai health --process worker"
+    assert check_command(services["scheduler"]) == "sipingtai health --process scheduler"
+    assert check_command(services["postgres"]).startswith("pg_isready")
+    assert check_command(services["redis"]) == "redis-cli ping"
+
+
+def test_the_one_shot_migration_is_not_restarted_and_the_app_waits_for_it() -> None:
+    services = compose_services()
+    assert services["migrate"]["restart"] == "no"
+    for name in ("api", "worker", "scheduler"):
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert depends["redis"]["condition"] == "service_healthy"
+        assert services[name]["image"] == "sipingtai:latest", "the x-app anchor is merged"
 
 
 def test_image_installs_exactly_our_three_packages() -> None:

@@ -11,20 +11,23 @@ from contextlib import suppress
 def answer_time(
     url: str, process: subprocess.Popen[bytes], timeout_s: float, interval_s: float = 0.2
 ) -> float:
-    """Return the seconds until GET url answers 200; inf if the process exits or time runs out."""
+    """Return the seconds until GET url answers; inf if the process exits or time runs out.
+
+    An answer is 200, or 503 from a health check that is up but degraded (no worker yet).
+    """
     import httpx
 
     started = time.monotonic()
     while time.monotonic() - started < timeout_s and process.poll() is None:
         with suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code in (200, 503):
                 return time.monotonic() - started
         time.sleep(interval_s)
     return math.inf
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    """Wait until GET url answers 200, failing if the process dies first or time runs out."""
+    """Wait until GET url answers, failing if the process dies first or time runs out."""
     if not math.isinf(answer_time(url, process, timeout_s)):
         return
     if process.poll() is not None:

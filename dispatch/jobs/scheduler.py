@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import redis
 from sqlalchemy import Engine
@@ -18,6 +21,10 @@ from dispatch.transaction import transaction
 log = logging.getLogger(__name__)
 # The sweeper leaves fresh events to the normal hand-off for this long.
 SWEEP_GRACE = timedelta(seconds=5)
+# Each completed round touches this file, local to the host (a container's own /tmp, never the
+# shared data volume); `sipingtai health --process scheduler` calls a beat this old stale.
+BEAT_FILE = Path(tempfile.gettempdir()) / "sipingtai-scheduler.beat"
+SCHEDULER_STALE_S = 60.0
 
 
 def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:
@@ -37,3 +44,16 @@ def alert_deadlines(engine: Engine, connection: redis.Redis | None) -> int:
     if alerts:
         log.info("raised %d deadline warnings", len(alerts))
     return len(alerts)
+
+
+def beat(path: Path = BEAT_FILE) -> None:
+    """Record that a round of the scheduler completed."""
+    path.touch()
+
+
+def beat_age(path: Path = BEAT_FILE) -> float | None:
+    """Return the seconds since the scheduler last completed a round here; None if never."""
+    try:
+        return max(time.time() - path.stat().st_mtime, 0.0)
+    except FileNotFoundError:
+        return None

@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * Health
-         * @description Report the database, Redis and the queues: 200 while the database answers, else 503.
+         * @description Report the database, Redis, the workers and routing: 200 when ok, 503 when degraded.
          */
         get: operations["health_api_health_get"];
         put?: never;
@@ -972,7 +972,7 @@ export interface components {
         HandlingMode: "department" | "township" | "joint";
         /**
          * HealthPublic
-         * @description GET /api/health: ok, or degraded while Redis is away; None where not measured.
+         * @description GET /api/health: ok, or degraded (HTTP 503) with the reasons; None where not measured.
          */
         HealthPublic: {
             /**
@@ -980,6 +980,11 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "degraded";
+            /**
+             * Reasons
+             * @description why degraded; empty when ok
+             */
+            reasons: components["schemas"]["Reason"][];
             /**
              * Database
              * @description ok, or unavailable: <reason>
@@ -1002,6 +1007,16 @@ export interface components {
              * @description events reported and not yet routed
              */
             pending_routing: number | null;
+            /**
+             * Oldest Unrouted S
+             * @description age in seconds of the oldest event waiting for routing; null when none
+             */
+            oldest_unrouted_s: number | null;
+            /**
+             * Workers
+             * @description RQ workers with a fresh heartbeat
+             */
+            workers: number | null;
             /** Failed Jobs */
             failed_jobs: number | null;
         };
@@ -1265,6 +1280,12 @@ export interface components {
             /** Crs */
             crs: string;
         };
+        /**
+         * Reason
+         * @description Why the service is degraded.
+         * @enum {string}
+         */
+        Reason: "database_unavailable" | "redis_unavailable" | "redis_not_configured" | "no_worker" | "routing_backlog";
         /**
          * ReasonBody
          * @description A reason that must be given.
@@ -1650,6 +1671,15 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthPublic"];
+                };
+            };
+            /** @description 降级 degraded */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -25,6 +25,7 @@ export type Attachment = Schemas["AttachmentPublic"];
 export type EventPublic = Schemas["EventPublic"];
 export type EventDetail = Schemas["EventDetail"];
 export type Token = Schemas["TokenPublic"];
+export type Health = Schemas["HealthPublic"];
 
 /** An assignment as the API sends it; on a board's card (AssignmentCard) it carries more. */
 export type Assignment = Schemas["AssignmentPublic"] &

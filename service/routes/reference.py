@@ -48,11 +48,11 @@ RequestCounty = Annotated[str | None, Depends(request_county)]
 PageCounty = Annotated[str | None, Depends(page_county)]
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"model": HealthPublic, "description": "降级 degraded"}})
 def health(request: Request, response: Response) -> HealthPublic:
-    """Report the database, Redis and the queues: 200 while the database answers, else 503."""
+    """Report the database, Redis, the workers and routing: 200 when ok, 503 when degraded."""
     report = check_health(request.app.state.engine, request.app.state.redis)
-    if not report.database_ok:
+    if report.status != "ok":
         response.status_code = 503
     return report.to_public()
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from rq import Queue, Worker
@@ -19,13 +20,13 @@ from dispatch.core.clock import utcnow
 from dispatch.core.db import session_scope
 from dispatch.core.queues import PENDING_KEY, offer_for_routing
 from dispatch.core.redis import connect
-from dispatch.events.models import Assignment, Event, EventStatus
+from dispatch.events.models import Assignment, Event, EventStatus, Step
 from dispatch.events.service import report_event
 from dispatch.jobs.scheduler import sweep
 from dispatch.routing.router import Router
 from tests.conftest import REPO
 from tests.helpers import new_report, stream_entries
-from tests.loop_fixtures import run_burst_worker
+from tests.loop_fixtures import RedisServer, run_burst_worker
 
 
 @pytest.fixture
@@ -121,11 +122,11 @@ def test_a_worker_killed_mid_job_loses_nothing_and_doubles_nothing(
         # The worker loads the index before it listens; wait until it is listening.
         _wait_until(lambda: len(Worker.all(connection=connect(redis_url))) >= 1, "worker")
         # Hold a write lock so the worker's routing transaction blocks half-way through.
-        with _write_lock(engine):
+        with _write_lock(engine) as lock:
             offer_for_routing(connect(redis_url), [event_id])
             routing = Queue("routing", connection=connect(redis_url))
             _wait_until(lambda: routing.started_job_registry.count >= 1, "job to start")
-            time.sleep(0.5)
+            _wait_until(lambda: lock.holds_up_routing(redis_url), "the job to block on our lock")
             _kill_tree(worker)
             worker.wait(timeout=10)
         assert status_of(engine, event_id) == EventStatus.REPORTED  # rolled back with the kill
@@ -170,14 +171,37 @@ class _write_lock:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _write_lock:
         self.connection = self.engine.connect()
         self.transaction = self.connection.begin()
         if self.engine.dialect.name == "postgresql":
+            self.pid = self.connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
             self.connection.execute(text("LOCK TABLE assignment IN EXCLUSIVE MODE"))
         else:
             # SQLite has one writer: taking the write lock blocks every other writer.
             self.connection.execute(text("DELETE FROM assignment WHERE id = -1"))
+        return self
+
+    def holds_up_routing(self, redis_url: str) -> bool:
+        """Tell whether a routing job has taken its ids and now waits inside its transaction.
+
+        The ids have left the pending set (taken, not committed: we hold the write lock). On
+        PostgreSQL, another connection's transaction has locked rows (it has a transaction id)
+        and waits for our lock: the kill lands mid-transaction, not before it began.
+        """
+        if connect(redis_url).scard(PENDING_KEY) != 0:
+            return False
+        if self.engine.dialect.name != "postgresql":
+            return True
+        with self.engine.connect() as observer:
+            blocked = observer.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+                    " AND :holder = ANY(pg_blocking_pids(pid))"
+                ),
+                {"holder": self.pid},
+            ).scalar_one()
+        return bool(blocked)
 
     def __exit__(self, *exc: object) -> None:
         self.transaction.rollback()
@@ -216,3 +240,94 @@ def test_routing_publishes_to_the_boards_that_show_the_event(env: tuple[Engine, 
     assert connection.xlen(township_stream("320999004")) == 1
     lead_department = assignments_of(engine, event_id)[0][0]
     assert connection.xlen(department_stream(lead_department)) == 1
+
+
+def _route_steps(engine: Engine, event_id: int) -> int:
+    """Return how many times an event was routed (its route steps)."""
+    with Session(engine) as session:
+        steps = session.exec(
+            select(Step).where(Step.event_id == event_id, Step.action == "route")
+        ).all()
+        return len(steps)
+
+
+def test_the_worker_outlives_redis_going_away_mid_job_and_routes_once_it_is_back(
+    env: tuple[Engine, str], tmp_path: Path
+) -> None:
+    engine, _shared_redis = env
+    server = RedisServer(tmp_path)
+    server.start()
+    children_env = {**os.environ, "REDIS_URL": server.url}
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        cwd=REPO,
+        env=children_env,
+        stderr=log,
+        start_new_session=True,
+    )
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "scheduler", "--interval", "1"],
+        cwd=REPO,
+        env=children_env,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_until(lambda: len(Worker.all(connection=connect(server.url))) >= 1, "worker")
+        during = commit_report(engine)
+        with _write_lock(engine) as lock:
+            offer_for_routing(connect(server.url), [during])
+            _wait_until(lambda: lock.holds_up_routing(server.url), "the job to block on our lock")
+            server.stop()  # Redis goes away while the job is inside its transaction
+            fault = time.monotonic()
+        # The job commits without Redis; its hand-off and RQ's bookkeeping fail.
+        _wait_until(lambda: status_of(engine, during) == EventStatus.DISPATCHED, "commit")
+        after = commit_report(engine)  # reported while Redis is away: nobody is told
+        time.sleep(2)
+        assert worker.poll() is None, "the worker quit while Redis was away"
+        server.start()  # back, and empty (no persistence): the sweeper re-offers
+        _wait_until(
+            lambda: status_of(engine, after) == EventStatus.DISPATCHED,
+            "the event reported during the outage to route",
+            timeout=max(fault + 15 - time.monotonic(), 0.1),
+        )
+        assert worker.poll() is None
+        assert len(Worker.all(connection=connect(server.url))) >= 1, "the worker registered again"
+        assert (_route_steps(engine, during), _route_steps(engine, after)) == (1, 1)
+        for event_id in (during, after):
+            pairs = assignments_of(engine, event_id)
+            assert len(pairs) == len(set(pairs)) and [r for _, r in pairs].count("lead") == 1
+    finally:
+        for process in (worker, scheduler):
+            if process.poll() is None:
+                _kill_tree(process)
+        log.close()
+        server.stop()
+        print((tmp_path / "worker.log").read_text(errors="replace")[-3000:])
+
+
+def test_a_stop_signal_stops_the_worker_while_redis_is_away(
+    env: tuple[Engine, str], tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path)
+    server.start()
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker"],
+            cwd=REPO,
+            env={**os.environ, "REDIS_URL": server.url},
+            stderr=log,
+            start_new_session=True,
+        )
+    try:
+        _wait_until(lambda: len(Worker.all(connection=connect(server.url))) >= 1, "worker")
+        server.stop()
+        time.sleep(2)  # it notices on its next heartbeat or dequeue (every 5 s), and waits on
+        worker.terminate()
+        status = worker.wait(timeout=15)
+        # Stopped on request, not crashed on the way.
+        assert status == 0, (tmp_path / "worker.log").read_text(errors="replace")
+    finally:
+        if worker.poll() is None:
+            _kill_tree(worker)

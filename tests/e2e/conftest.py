@@ -75,10 +75,11 @@ def screenshots(request: pytest.FixtureRequest) -> Callable[[Page, str], None]:
 
 @dataclass
 class Service:
-    """The running service: its base URL and the loop underneath (for direct checks)."""
+    """The running service: its base URL, the loop underneath (for direct checks), its worker."""
 
     url: str
     loop: Loop
+    worker: subprocess.Popen[bytes]
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def service(loop: Loop) -> Iterator[Service]:
             time.sleep(0.1)
         settings = loop.settings.model_copy(update={"frontend_dir": PAGES})
         with LiveServer(settings) as live:
-            yield Service(live.url, loop)
+            yield Service(live.url, loop, worker)
     finally:
         worker.terminate()
         worker.wait(timeout=10)

@@ -209,3 +209,21 @@ def test_a_return_is_redispatched_by_the_command_centre(
     moved.get_by_test_id("sign").click()
     expect(moved).to_have_attribute("data-status", "signed")
     screenshots(shichang, "2-redispatched")
+
+
+def test_the_county_board_says_when_the_service_is_degraded(
+    sign_in: SignIn, service: Service, screenshots: Any
+) -> None:
+    centre = sign_in("centre")
+    expect(centre).to_have_url(re.compile(r"#/county$"))
+    live(centre)
+    banner = centre.get_by_test_id("health-banner")
+    expect(banner).to_have_attribute("data-state", "ok")
+    expect(banner).to_be_hidden()
+
+    # The only worker stops: nothing would route, and the board says so in Chinese.
+    service.worker.terminate()
+    service.worker.wait(timeout=10)
+    expect(banner).to_be_visible(timeout=20_000)
+    expect(banner).to_have_text("系统降级：分拨进程未在运行")
+    screenshots(centre, "degraded")

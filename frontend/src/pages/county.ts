@@ -4,6 +4,7 @@
 import { act, getDepartments, getMatters } from "../api";
 import { forbiddenBanner, isOverdueCard, openBoard, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
+import { healthBanner } from "../health";
 import { DELTA_TYPE, EVENT_STATUS, isOpen, label } from "../labels";
 import { createMap, disposeMap, L, loadLevel, names, outlineStyle } from "../map";
 import type { PageCtx } from "../page";
@@ -43,6 +44,9 @@ export function countyPage(ctx: PageCtx): void {
         h("section", { class: "panel" }, h("h2", null, "退回待处理"), returned, returnedEmpty),
         h("section", { class: "panel" }, h("h2", null, "实时动态"), feed))));
   ctx.root.append(page);
+  const health = healthBanner();
+  page.prepend(health.el);
+  ctx.onCleanup(() => health.stop());
 
   // The map: one polygon per township, restyled from the cards.
   const map = createMap(mapEl);
