@@ -616,6 +616,20 @@ def user_list() -> None:
         typer.echo(f"{username:<20} {role:<18} {where}  {display}{state}".rstrip())
 
 
+@user_app.command("unlock")
+def user_unlock(
+    name: Annotated[str | None, typer.Argument(help="用户名 username.")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="客户端地址 client address locked out as a whole.")
+    ] = None,
+) -> None:
+    """Lift the sign-in lockout of a user (or of a client address) after failed sign-ins."""
+    from dispatch.users.throttle import unlock
+
+    keys = run_in_session(lambda s: unlock(s, username=name, address=address))
+    typer.echo(f"已解除锁定 unlocked: {', '.join(keys)}")
+
+
 def _require_secret_key(config: Settings) -> None:
     """Refuse to start without a usable token signing key; in demo mode create one."""
     from dispatch.core.settings import SecretKeyError
