@@ -19,6 +19,7 @@ from dispatch.routing.cache import ReferenceCache
 from service.errors import install_error_handlers
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
+from service.logs import install_log_redaction
 from service.routes import auth, boards, deliveries, events, reference
 
 API_THREADS = POOL_SIZE + POOL_OVERFLOW - 8
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction()  # here, after uvicorn has configured its loggers
         # Sync routes run in threads; keep them fewer than the database connections.
         to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         app.state.engine = make_engine(settings.effective_database_url)
