@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.core.files import private_dir
+
 
 class Settings(BaseSettings):
     """Where the data lives and how routing behaves; every field has a working default."""
@@ -144,7 +146,7 @@ def _load_or_create_key(path: Path) -> str:
 
 def _create_key_file(path: Path) -> str:
     """Write a new random key readable by the owner only; if another process won, use theirs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_urlsafe(48)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
     try:
