@@ -21,6 +21,7 @@ from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
 from service.logs import install_log_redaction
 from service.routes import auth, boards, deliveries, events, reference
+from service.security import install_security
 
 API_THREADS = POOL_SIZE + POOL_OVERFLOW - 8
 
@@ -57,11 +58,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="网格事件按辖区和责任清单分拨 — event dispatch for grassroots governance",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is served by service.security from local assets; ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(ConcurrencyLimit, limit=API_THREADS)
+    install_security(app, settings.tile_url)  # outermost: every answer gets the headers
     app.include_router(reference.router, prefix="/api")
     app.include_router(auth.router, prefix="/api")
     app.include_router(events.router, prefix="/api")

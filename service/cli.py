@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import ipaddress
 import json
 import signal
 import sys
@@ -426,6 +427,10 @@ def up(
         Path | None, typer.Option(help="数据目录 data directory (SQLite file, Redis, uploads).")
     ] = None,
     demo: Annotated[bool, typer.Option(help="载入示例县 load the demo county.")] = True,
+    allow_demo_on_network: Annotated[
+        bool,
+        typer.Option(help="允许示例模式监听非本机地址 serve demo mode beyond this machine."),
+    ] = False,
 ) -> None:
     """Run everything in one command: database, Redis, API, a worker and the scheduler."""
     import uvicorn
@@ -436,6 +441,8 @@ def up(
     config = settings()
     if data_dir is not None:
         config = config.model_copy(update={"data_dir": data_dir})
+    if config.demo:
+        _guard_demo_mode(host, allowed=allow_demo_on_network)
     _require_secret_key(config)
     url = config.effective_database_url
     typer.echo(f"数据库 database: {_redacted(url)}")
@@ -463,6 +470,38 @@ def up(
             log_level="info",
             ws_per_message_deflate=False,
         )
+
+
+DEMO_BANNER = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!!  演示模式 DEMO MODE: 演示账号的密码是公开的，切勿用于真实数据
+!!  The demo users' password is published in the README: never put real data here.
+!!  For a real deployment: SIPINGTAI_DEMO=false and SIPINGTAI_SECRET_KEY=<32+ random chars>.
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether binding to host serves this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _guard_demo_mode(host: str, *, allowed: bool) -> None:
+    """Say loudly that this is demo mode; refuse it beyond loopback unless allowed."""
+    echo_err(DEMO_BANNER)
+    if not is_loopback(host) and not allowed:
+        echo_err(
+            f"错误 error: 示例模式不能监听 {host}：演示账号的密码是公开的，网络上的任何人都能登录。"
+            f"\n  Demo mode refuses to bind {host}: anyone on the network could sign in as a "
+            "demo user.\n  Use --host 127.0.0.1, or SIPINGTAI_DEMO=false with a "
+            "SIPINGTAI_SECRET_KEY, or --allow-demo-on-network if you really mean it."
+        )
+        raise typer.Exit(code=2)
 
 
 def _interrupt(signum: int, _frame: object) -> None:

@@ -596,6 +596,12 @@ export interface components {
             ] | null;
             /** Near Boundary M */
             near_boundary_m: number;
+            /**
+             * Demo
+             * @description 演示模式：演示账号的密码是公开的 demo users have a published password
+             * @default false
+             */
+            demo: boolean;
         };
         /**
          * AssignmentPublic

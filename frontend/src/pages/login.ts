@@ -1,6 +1,6 @@
 // 登录: username and password; the server's Chinese message on failure.
 
-import { api, errorText, saveSession } from "../api";
+import { api, errorText, getConfig, saveSession } from "../api";
 import { h } from "../dom";
 import type { Token, User } from "../types";
 import { note } from "../ui";
@@ -38,4 +38,11 @@ export function loginPage(root: HTMLElement, landed: (user: User) => void): void
   });
   root.append(h("div", { class: "page page-login" }, form));
   username.focus();
+  // Demo mode: six users whose password is in the README. Say so before anyone signs in.
+  getConfig().then((cfg) => {
+    if (cfg.demo) {
+      form.prepend(h("p", { class: "demo-warning", role: "alert", testid: "demo-warning" },
+        "演示模式：演示账号的密码是公开的，切勿用于真实数据"));
+    }
+  }).catch(() => undefined);
 }
