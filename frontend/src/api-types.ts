@@ -598,7 +598,7 @@ export interface components {
             near_boundary_m: number;
             /**
              * Demo
-             * @description 演示模式：演示账号的密码是公开的 demo users have a published password
+             * @description 演示模式：演示账号的密码是公开的 demo passwords are published
              * @default false
              */
             demo: boolean;
