@@ -85,6 +85,8 @@ def sign_in(
     and the RefusedLogin row must outlive the refused request. While a lockout of the username
     or of the address runs, even the right password is refused, and nothing is verified.
     """
+    if "\x00" in username:  # PostgreSQL text cannot hold NUL: refuse before any lookup
+        return InvalidInput("用户名含有非法字符 username contains NUL", field="username")
     now = now or utcnow()
     rows = [_locked_row(session, key) for key in sorted({user_key(username), address_key(address)})]
     until = max(

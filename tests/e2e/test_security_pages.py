@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 from pydantic import SecretStr
+from sqlmodel import Session
 
+from dispatch.users.models import UserRole
+from dispatch.users.service import create_user
 from tests.e2e.conftest import PAGES, PASSWORD, ResponseWatch
 from tests.loop_fixtures import LiveServer, Loop
 from tests.service.test_loop import report_body
@@ -183,3 +187,24 @@ def test_no_demo_warning_outside_demo_mode(
             expect(page.get_by_test_id("demo-warning")).to_have_count(0)
         finally:
             seen.context.close()
+
+
+def test_the_login_page_says_when_sign_in_is_locked(
+    visit: Visit, loop: Loop, responses: ResponseWatch
+) -> None:
+    responses.allow(r"/api/auth/token$", 401)  # the wrong passwords this test types
+    responses.allow(r"/api/auth/token$", 429)  # and the lockout they cause
+    name = f"e2e-locked-{secrets.token_hex(3)}"
+    with Session(loop.engine) as session:
+        create_user(session, username=name, password=PASSWORD, role=UserRole.COMMAND_CENTRE)
+        session.commit()
+    page = visit.page()
+    page.goto(f"{visit.base}/#/login")
+    page.get_by_test_id("login-username").fill(name)
+    error = page.get_by_test_id("login-error")
+    for attempt in range(6):
+        page.get_by_test_id("login-password").fill(f"wrong-{attempt}")
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("login-submit")).to_be_enabled()
+    expect(error).to_contain_text("登录失败次数过多，已暂时锁定")
+    assert not re.search(r"[A-Za-z]", error.inner_text()), error.inner_text()

@@ -222,3 +222,9 @@ def test_the_policy_backs_off_exponentially_to_a_cap() -> None:
     seconds = [policy.lockout(n).total_seconds() for n in range(5, 16)]  # type: ignore[union-attr]
     assert seconds[:5] == [1, 2, 4, 8, 16]
     assert seconds[-1] == 900  # capped at 15 minutes
+
+
+def test_a_username_with_nul_is_refused_naming_the_field(client_from: Client) -> None:
+    status, _, body = post(client_from(), "ad\x00min", WRONG)
+    assert status == 422  # was a 500 on PostgreSQL, whose text cannot hold NUL
+    assert body["detail"]["field"] == "username"
