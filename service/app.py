@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from service.logs import install_log_redaction
 from service.routes import auth, boards, deliveries, events, reference
 from service.security import install_security
 
+log = logging.getLogger(__name__)
 API_THREADS = POOL_SIZE + POOL_OVERFLOW - 8
 
 
@@ -31,6 +33,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if not settings.demo:
         settings.resolved_secret_key()  # refuse to start with a missing or placeholder key
+    else:
+        log.warning(
+            "演示模式 DEMO MODE (SIPINGTAI_DEMO=true): 演示账号的密码是公开的，切勿用于真实数据 "
+            "the demo users' password is published; never put real data here"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

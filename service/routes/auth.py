@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
@@ -75,10 +75,12 @@ def client_address(request: Request) -> str:
 def issue(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenPublic | JSONResponse:
     """Exchange a username and password (form fields) for a Bearer token."""
+    response.headers["Cache-Control"] = "no-store"  # a token must never be cached (RFC 6749)
     throttle = Throttle(
         user=Policy(free_failures=settings.login_free_failures),
         address=Policy(free_failures=settings.login_free_failures_per_address),

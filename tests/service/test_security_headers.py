@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from dispatch.core.db import make_engine, session_scope
 from dispatch.core.settings import Settings
+from dispatch.users.service import DEMO_PASSWORD, ensure_demo_users
 from service.app import create_app
 from service.security import pages_policy, tile_source
 from tests.conftest import REPO
@@ -21,7 +23,11 @@ TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 def client(
     demo_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    """Serve the app over the demo database, with a tile layer configured."""
+    """Serve the app over the demo database (with its demo users), a tile layer configured."""
+    engine = make_engine(demo_database_url)
+    with session_scope(engine) as session:
+        ensure_demo_users(session)
+    engine.dispose()
     settings = Settings(
         DATABASE_URL=demo_database_url,
         data_dir=tmp_path_factory.mktemp("headers"),
@@ -100,3 +106,9 @@ def test_the_tile_source_of_a_template(template: str, source: str | None) -> Non
     assert tile_source(template) == source
     if source:
         assert f"img-src 'self' data: {source};" in pages_policy(template)
+
+
+def test_a_token_answer_is_never_cached(client: TestClient) -> None:
+    response = client.post("/api/auth/token", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert response.status_code == 200, response.text
+    assert response.headers["Cache-Control"] == "no-store"
