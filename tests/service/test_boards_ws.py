@@ -330,10 +330,10 @@ def test_an_open_board_is_closed_with_4401_when_its_token_expires(
 ) -> None:
     with Session(loop.engine) as session:
         user = session.exec(select(User).where(User.username == "centre")).one()
-        short = issue_token(user, loop.settings, ttl=timedelta(seconds=2))
+        short = issue_token(user, loop.settings, ttl=timedelta(seconds=5))
     with open_board(server.url, "/ws/boards/county", token=short) as ws:
         assert receive(ws)["type"] == "snapshot"
-        code, _ = closed_code(ws, 2 + CLOSED_WITHIN_S)
+        code, _ = closed_code(ws, 5 + CLOSED_WITHIN_S)
     assert code == 4401, code
 
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from dispatch.core.db import make_engine, session_scope
+from dispatch.core.errors import TooManyAttempts, Unauthorized
 from dispatch.core.settings import Settings
 from dispatch.users.models import RefusalReason, RefusedLogin, UserRole
 from dispatch.users.service import DEMO_PASSWORD, create_user, ensure_demo_users
-from dispatch.users.throttle import Policy
+from dispatch.users.throttle import Policy, sign_in
 from service.app import create_app
 
 PASSWORD = "right-password-1"
@@ -71,39 +72,69 @@ def post(client: TestClient, username: str, password: str) -> tuple[int, dict[st
     return response.status_code, dict(response.headers), response.json()
 
 
+def lock_out(client: TestClient, username: str) -> None:
+    """Fail five sign-ins in a row: the fifth has just begun a 1 s lockout."""
+    for _ in range(5):
+        assert post(client, username, WRONG)[0] == 401
+
+
 def test_thirty_wrong_passwords_lock_the_user_out_even_for_the_right_one(
     client_from: Client, username: str
 ) -> None:
     client = client_from()
-    statuses = [post(client, username, WRONG)[0] for _ in range(30)]
+    statuses: list[int] = []
+    right_after_a_lockout_began: list[tuple[int, str]] = []
+    for attempt in range(30):
+        statuses.append(post(client, username, WRONG)[0])
+        if attempt >= 4 and statuses[-1] == 401:  # this failure began a lockout (1 s, 2 s, …)
+            status, headers, body = post(client, username, PASSWORD)
+            right_after_a_lockout_began.append((status, headers.get("retry-after", "")))
+            assert "登录失败次数过多" in body["detail"]["message"]
     assert statuses[:5] == [401] * 5  # the first failures are free
     assert statuses.count(401) <= 7, statuses  # then lockouts: at most a retry after each
-    assert statuses[-1] == 429
+    assert right_after_a_lockout_began, statuses
+    for status, retry_after in right_after_a_lockout_began:
+        assert status == 429 and int(retry_after) >= 1
 
-    status, headers, body = post(client, username, PASSWORD)
-    assert status == 429
-    assert int(headers["retry-after"]) >= 1
-    assert "登录失败次数过多" in body["detail"]["message"]
-    # Another address does not help: the username itself is locked.
+
+def test_another_address_does_not_help_the_username_is_locked(
+    client_from: Client, username: str
+) -> None:
+    lock_out(client_from(), username)
     assert post(client_from(), username, PASSWORD)[0] == 429
 
 
-def test_the_lockout_doubles_and_ends(client_from: Client, username: str) -> None:
-    client = client_from()
-    for _ in range(5):
-        assert post(client, username, WRONG)[0] == 401
-    status, headers, _ = post(client, username, PASSWORD)
-    assert status == 429 and headers["retry-after"] == "1"
-    time.sleep(1.1)
-    assert post(client, username, WRONG)[0] == 401  # the sixth failure: 2 s now
-    status, headers, _ = post(client, username, PASSWORD)
-    assert status == 429 and headers["retry-after"] == "2"
-    time.sleep(2.1)
-    status, _, body = post(client, username, PASSWORD)
-    assert status == 200, body
-    # A success forgets the username's failures: the next wrong one is free again.
-    assert post(client, username, WRONG)[0] == 401
-    assert post(client, username, PASSWORD)[0] == 200
+def test_the_lockout_doubles_and_ends(settings: Settings, username: str) -> None:
+    engine = make_engine(settings.effective_database_url)
+    start = datetime.now(UTC)
+
+    def attempt(password: str, at_s: float) -> int | None:
+        """Sign in at start + at_s; return None for success, else Retry-After (0 for a 401)."""
+        with session_scope(engine) as session:
+            outcome = sign_in(
+                session,
+                username,
+                password,
+                address="192.0.2.9",
+                now=start + timedelta(seconds=at_s),
+            )
+        if isinstance(outcome, TooManyAttempts):
+            return outcome.retry_after
+        return 0 if isinstance(outcome, Unauthorized) else None
+
+    try:
+        assert [attempt(WRONG, 0.1 * i) for i in range(5)] == [0] * 5
+        assert attempt(PASSWORD, 0.5) == 1  # locked for 1 s from the fifth failure (0.4 s)
+        assert attempt(WRONG, 1.5) == 0  # the lockout ended: a sixth failure, 2 s now
+        assert attempt(PASSWORD, 1.6) == 2
+        assert attempt(WRONG, 3.6) == 0  # a seventh: 4 s
+        assert attempt(PASSWORD, 3.7) == 4
+        assert attempt(PASSWORD, 7.7) is None  # over: the right password works
+        # A success forgets the username's failures: the next wrong one is free again.
+        assert attempt(WRONG, 7.8) == 0
+        assert attempt(PASSWORD, 7.9) is None
+    finally:
+        engine.dispose()
 
 
 def test_concurrent_guesses_cannot_slip_past_the_threshold(
@@ -122,9 +153,8 @@ def test_one_address_guessing_many_usernames_is_locked_out(
     client_from: Client, username: str
 ) -> None:
     client = client_from()
-    statuses = [post(client, f"nobody-{i}", WRONG)[0] for i in range(25)]
-    assert statuses[:20] == [401] * 20
-    assert statuses[-1] == 429
+    statuses = [post(client, f"nobody-{i}", WRONG)[0] for i in range(20)]
+    assert statuses == [401] * 20  # the twentieth began the address's lockout
     # The address is locked for every user, the right password included...
     assert post(client, username, PASSWORD)[0] == 429
     # ...but the user may still sign in from elsewhere.
@@ -159,8 +189,7 @@ def test_an_admin_unlocks_a_user_over_the_api_and_others_may_not(
     client_from: Client, username: str
 ) -> None:
     client = client_from()
-    for _ in range(10):
-        post(client, username, WRONG)
+    lock_out(client, username)
     assert post(client, username, PASSWORD)[0] == 429
 
     centre = client_from()
@@ -200,8 +229,7 @@ def test_user_unlock_on_the_command_line(
     from service.cli import app
 
     client = client_from()
-    for _ in range(10):
-        post(client, username, WRONG)
+    lock_out(client, username)
     assert post(client, username, PASSWORD)[0] == 429
     monkeypatch.setenv("DATABASE_URL", settings.effective_database_url)
     get_settings.cache_clear()
