@@ -108,6 +108,8 @@ class ClientSpec:
     url: str
     clients: int
     measured: int
+    # Offered as Sec-WebSocket-Protocol: sipingtai's boards take the token as `bearer, <token>`.
+    subprotocols: tuple[str, ...] = ()
 
 
 def clients_main(conn: Connection, spec: ClientSpec) -> None:
@@ -119,6 +121,7 @@ def clients_main(conn: Connection, spec: ClientSpec) -> None:
 
 async def _clients(conn: Connection, spec: ClientSpec) -> dict[str, Any]:
     from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
 
     latencies: list[float] = []
     counts = {"frames": 0, "delivered": 0, "snapshots": 0, "bytes": 0}
@@ -127,7 +130,8 @@ async def _clients(conn: Connection, spec: ClientSpec) -> dict[str, Any]:
 
     async def one(ready: asyncio.Event, measure: bool) -> None:
         nonlocal connected
-        async with connect(spec.url, max_size=None, open_timeout=60) as ws:
+        protocols = [Subprotocol(p) for p in spec.subprotocols] or None
+        async with connect(spec.url, max_size=None, open_timeout=60, subprotocols=protocols) as ws:
             first = await ws.recv(decode=False)
             assert b'"snapshot"' in first[:300], first[:300]
             connected += 1
@@ -233,11 +237,18 @@ def county_seq(redis_url: str) -> int:
 
 
 def run_phase(
-    name: str, ws_url: str, server_pid: int, base: str, grid: str, redis_url: str, args: Any
+    name: str,
+    ws_url: str,
+    protocols: tuple[str, ...],
+    server_pid: int,
+    base: str,
+    grid: str,
+    redis_url: str,
+    args: Any,
 ) -> Phase:
     """Connect the clients, post the load, collect what the clients saw."""
     parent, child = multiprocessing.Pipe()
-    spec = ClientSpec(ws_url, args.clients, args.measure)
+    spec = ClientSpec(ws_url, args.clients, args.measure, protocols)
     process = multiprocessing.Process(target=clients_main, args=(child, spec))
     process.start()
     if not parent.poll(180):
@@ -369,12 +380,17 @@ def main() -> int:
             wait_tcp(naive_port)
             ws_boards = boards_base.replace("http://", "ws://")
             fan_outs = [
-                ("sipingtai boards", f"{ws_boards}/ws/boards/county?token={centre}", boards_api),
-                ("naive per-client", f"ws://127.0.0.1:{naive_port}/ws/naive", naive),
+                (
+                    "sipingtai boards",
+                    f"{ws_boards}/ws/boards/county",
+                    ("bearer", centre),
+                    boards_api,
+                ),
+                ("naive per-client", f"ws://127.0.0.1:{naive_port}/ws/naive", (), naive),
             ]
             phases = [
-                run_phase(name, ws_url, server.pid, base, grid, redis_url, args)
-                for name, ws_url, server in fan_outs
+                run_phase(name, ws_url, protocols, server.pid, base, grid, redis_url, args)
+                for name, ws_url, protocols, server in fan_outs
             ]
             print_table(phases, args)
     except KeyboardInterrupt:

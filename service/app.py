@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,8 +20,11 @@ from dispatch.routing.cache import ReferenceCache
 from service.errors import install_error_handlers
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
+from service.logs import install_log_redaction
 from service.routes import auth, boards, deliveries, events, reference
+from service.security import install_security
 
+log = logging.getLogger(__name__)
 API_THREADS = POOL_SIZE + POOL_OVERFLOW - 8
 
 
@@ -29,9 +33,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if not settings.demo:
         settings.resolved_secret_key()  # refuse to start with a missing or placeholder key
+    else:
+        log.warning(
+            "演示模式 DEMO MODE (SIPINGTAI_DEMO=true): 演示账号的密码是公开的，切勿用于真实数据 "
+            "the demo users' password is published; never put real data here"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction()  # here, after uvicorn has configured its loggers
         # Sync routes run in threads; keep them fewer than the database connections.
         to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         app.state.engine = make_engine(settings.effective_database_url)
@@ -55,11 +65,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="网格事件按辖区和责任清单分拨 — event dispatch for grassroots governance",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is served by service.security from local assets; ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(ConcurrencyLimit, limit=API_THREADS)
+    install_security(app, settings.tile_url)  # outermost: every answer gets the headers
     app.include_router(reference.router, prefix="/api")
     app.include_router(auth.router, prefix="/api")
     app.include_router(events.router, prefix="/api")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import ipaddress
 import json
 import os
 import signal
@@ -427,6 +428,10 @@ def up(
         Path | None, typer.Option(help="数据目录 data directory (SQLite file, Redis, uploads).")
     ] = None,
     demo: Annotated[bool, typer.Option(help="载入示例县 load the demo county.")] = True,
+    allow_demo_on_network: Annotated[
+        bool,
+        typer.Option(help="允许示例模式监听非本机地址 serve demo mode beyond this machine."),
+    ] = False,
 ) -> None:
     """Run everything in one command: database, Redis, API, a worker and the scheduler."""
     import uvicorn
@@ -437,6 +442,8 @@ def up(
     config = settings()
     if data_dir is not None:
         config = config.model_copy(update={"data_dir": data_dir})
+    if config.demo:
+        _guard_demo_mode(host, allowed=allow_demo_on_network)
     _require_secret_key(config)
     url = config.effective_database_url
     typer.echo(f"数据库 database: {_redacted(url)}")
@@ -471,6 +478,38 @@ def up(
     if processes.supervisor.gave_up is not None:
         echo_err(f"错误 error: 子进程反复退出 a child kept failing: {processes.supervisor.gave_up}")
         raise typer.Exit(code=1)
+
+
+DEMO_BANNER = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!!  演示模式 DEMO MODE: 演示账号的密码是公开的，切勿用于真实数据
+!!  The demo users' password is published in the README: never put real data here.
+!!  For a real deployment: SIPINGTAI_DEMO=false and SIPINGTAI_SECRET_KEY=<32+ random chars>.
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether binding to host serves this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _guard_demo_mode(host: str, *, allowed: bool) -> None:
+    """Say loudly that this is demo mode; refuse it beyond loopback unless allowed."""
+    echo_err(DEMO_BANNER)
+    if not is_loopback(host) and not allowed:
+        echo_err(
+            f"错误 error: 示例模式不能监听 {host}：演示账号的密码是公开的，网络上的任何人都能登录。"
+            f"\n  Demo mode refuses to bind {host}: anyone on the network could sign in as a "
+            "demo user.\n  Use --host 127.0.0.1, or SIPINGTAI_DEMO=false with a "
+            "SIPINGTAI_SECRET_KEY, or --allow-demo-on-network if you really mean it."
+        )
+        raise typer.Exit(code=2)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -671,6 +710,20 @@ def user_list() -> None:
     for username, role, where, active, display in rows:
         state = "" if active else "  已停用 inactive"
         typer.echo(f"{username:<20} {role:<18} {where}  {display}{state}".rstrip())
+
+
+@user_app.command("unlock")
+def user_unlock(
+    name: Annotated[str | None, typer.Argument(help="用户名 username.")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="客户端地址 client address locked out as a whole.")
+    ] = None,
+) -> None:
+    """Lift the sign-in lockout of a user (or of a client address) after failed sign-ins."""
+    from dispatch.users.throttle import unlock
+
+    keys = run_in_session(lambda s: unlock(s, username=name, address=address))
+    typer.echo(f"已解除锁定 unlocked: {', '.join(keys)}")
 
 
 def _require_secret_key(config: Settings) -> None:

@@ -17,6 +17,7 @@ from dispatch.core.errors import (
     InvalidInput,
     NotFound,
     TooLarge,
+    TooManyAttempts,
     Unauthorized,
 )
 from geo.coords import CoordinateError
@@ -30,6 +31,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (TooLarge, 413),
     (InvalidInput, 422),
     (CoordinateError, 422),
+    (TooManyAttempts, 429),
     (Unauthorized, 401),
     (Forbidden, 403),
 )
@@ -65,15 +67,22 @@ def _body(exc: Exception) -> dict[str, object]:
     return {"detail": detail}
 
 
+def error_response(exc: DomainError) -> JSONResponse:
+    """Answer a domain error by the table: 401 with its Bearer challenge, 429 with Retry-After.
+
+    For routes that must commit what they wrote and still refuse (a failed sign-in).
+    """
+    headers: dict[str, str] = {}
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(status_code=status_for(exc), content=_body(exc), headers=headers)
+
+
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=status_for(exc), content=_body(exc))
-
-
-async def _unauthorized(_request: Request, exc: Exception) -> JSONResponse:
-    """Answer 401 with the challenge a client needs to know it should send a Bearer token."""
-    return JSONResponse(
-        status_code=status_for(exc), content=_body(exc), headers={"WWW-Authenticate": "Bearer"}
-    )
+    assert isinstance(exc, DomainError)
+    return error_response(exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -124,11 +133,14 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _coordinate_error(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=status_for(exc), content=_body(exc))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers: domain errors by the table, request validation as 422."""
     app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(Unauthorized, _unauthorized)
-    app.add_exception_handler(CoordinateError, _domain_error)
+    app.add_exception_handler(CoordinateError, _coordinate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # A locked or unreachable database is the server's trouble, not the client's: 503, retry.
     app.add_exception_handler(OperationalError, _unavailable)

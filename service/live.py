@@ -77,6 +77,17 @@ class Viewer:
 
 
 SnapshotMaker = Callable[[], Awaitable[str]]
+# A websocket close code and reason; a Recheck returns one when the viewer may watch no more.
+Closing = tuple[int, str]
+Recheck = Callable[[], Awaitable[Closing | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Ask `recheck` every `interval` seconds whether the viewer may still watch."""
+
+    recheck: Recheck
+    interval: float
 
 
 @dataclass
@@ -218,8 +229,12 @@ async def serve_board(
     *,
     since: int | None,
     epoch: str | None,
+    watch: Watch | None = None,
 ) -> None:
-    """Send a snapshot (or what was missed since `since`), then deltas until the client goes."""
+    """Send a snapshot (or what was missed since `since`), then deltas until the client goes.
+
+    With a watch, the board is closed as soon as a re-check refuses the viewer.
+    """
     viewer = Viewer()
     hub = await hubs.join(board, viewer)
     try:
@@ -227,7 +242,10 @@ async def serve_board(
         sender = asyncio.create_task(
             _send(websocket, hubs.redis, hub, viewer, make_snapshot, since, epoch)
         )
-        done, pending = await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+        tasks = {receiver, sender}
+        if watch is not None:
+            tasks.add(asyncio.create_task(_watch(websocket, watch)))
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -238,6 +256,15 @@ async def serve_board(
                 raise exc
     finally:
         hubs.leave(hub, viewer)
+
+
+async def _watch(websocket: WebSocket, watch: Watch) -> None:
+    while True:
+        await asyncio.sleep(watch.interval)
+        closing = await watch.recheck()
+        if closing is not None:
+            await websocket.close(*closing)
+            return
 
 
 async def _until_closed(websocket: WebSocket) -> None:

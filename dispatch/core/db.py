@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -12,6 +13,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Dialect, Engine, String, TypeDecorator, create_engine, event
 from sqlmodel import Session
+
+from dispatch.core.files import private_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 # A request holds one connection for its whole life; the API caps its worker threads below
@@ -24,8 +27,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+            # A path SQLite cannot open either (a directory, no permission) fails at connect.
+            with contextlib.suppress(OSError):
+                private_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling breaks SAVEPOINT, so we emit BEGIN ourselves;

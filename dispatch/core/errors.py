@@ -34,6 +34,14 @@ class Unauthorized(DomainError):
     """The caller is not signed in: no credentials, wrong ones, or an expired token."""
 
 
+class TooManyAttempts(Unauthorized):
+    """Sign-in is locked for a while after repeated failures; retry_after says how long (s)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Forbidden(DomainError):
     """The caller is signed in but may not do this; the message says who, what and why."""
 

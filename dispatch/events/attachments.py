@@ -9,6 +9,7 @@ from typing import BinaryIO
 from sqlmodel import Session, col, select
 
 from dispatch.core.errors import InvalidInput, NotFound, TooLarge
+from dispatch.core.files import private_dir, write_private
 from dispatch.events.models import Assignment, Attachment
 from dispatch.events.service import get_event
 from dispatch.events.steps import add_step
@@ -72,9 +73,9 @@ def store_attachment(
     key = f"{event_id}/{digest}.{extension}"
     target = storage_dir / key
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         partial = target.with_suffix(".part")
-        partial.write_bytes(data)
+        write_private(partial, data)
         partial.replace(target)  # a reader never sees half a file
     attachment = Attachment(
         event_id=event_id,

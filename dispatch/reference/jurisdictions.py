@@ -360,6 +360,7 @@ def map_config(session: Session, settings: Settings, county_code: str | None) ->
         county_name=county.name if county else None,
         center=county.center if county else None,
         near_boundary_m=settings.near_boundary_m,
+        demo=settings.demo,
     )
 
 

@@ -30,6 +30,9 @@ class AppConfig(SQLModel):
         description="地图中心 [纬度, 经度] [lat, lon]；无辖区时为 null"
     )
     near_boundary_m: float
+    demo: bool = Field(
+        default=False, description="演示模式：演示账号的密码是公开的 demo passwords are published"
+    )
 
 
 class JurisdictionProperties(SQLModel):

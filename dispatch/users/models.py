@@ -36,3 +36,33 @@ class User(SQLModel, table=True):
     department_id: int | None = Field(default=None, foreign_key="department.id")
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-ins counted for one username or one client address, and its lockout."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)  # "user:<name>" or "address:<ip>"
+    failures: int = 0
+    last_failure_at: datetime | None = None
+    locked_until: datetime | None = None
+
+
+class RefusalReason(StrEnum):
+    """Why a sign-in was refused: wrong credentials, or the throttle's lockout."""
+
+    BAD_CREDENTIALS = "bad_credentials"
+    LOCKED_OUT = "locked_out"
+
+
+class RefusedLogin(SQLModel, table=True):
+    """One refused sign-in, kept for the administrators (never the password tried)."""
+
+    __tablename__ = "refused_login"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    username: str = Field(max_length=100, index=True)
+    address: str = Field(max_length=100)
+    reason: RefusalReason = Field(sa_type=StrEnumType(RefusalReason, 32))

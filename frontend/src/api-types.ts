@@ -204,6 +204,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/refused": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Refused
+         * @description List the latest refused sign-ins, newest first (administrators only).
+         */
+        get: operations["list_refused_api_auth_refused_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/unlock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Lift Lockout
+         * @description Lift the sign-in lockout of a user or an address (administrators only).
+         */
+        post: operations["lift_lockout_api_auth_unlock_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -556,6 +596,12 @@ export interface components {
             ] | null;
             /** Near Boundary M */
             near_boundary_m: number;
+            /**
+             * Demo
+             * @description 演示模式：演示账号的密码是公开的 demo passwords are published
+             * @default false
+             */
+            demo: boolean;
         };
         /**
          * AssignmentPublic
@@ -1305,6 +1351,28 @@ export interface components {
             reason: string;
         };
         /**
+         * RefusalReason
+         * @description Why a sign-in was refused: wrong credentials, or the throttle's lockout.
+         * @enum {string}
+         */
+        RefusalReason: "bad_credentials" | "locked_out";
+        /**
+         * RefusedLoginPublic
+         * @description A refused sign-in: when, as whom, from where, and why.
+         */
+        RefusedLoginPublic: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Username */
+            username: string;
+            /** Address */
+            address: string;
+            reason: components["schemas"]["RefusalReason"];
+        };
+        /**
          * ReturnBody
          * @description Why a department says "not ours", and the list clause it relies on.
          */
@@ -1472,6 +1540,24 @@ export interface components {
             jurisdiction_code?: string | null;
             /** Note */
             note?: string | null;
+        };
+        /**
+         * UnlockPublic
+         * @description The throttle keys cleared.
+         */
+        UnlockPublic: {
+            /** Unlocked */
+            unlocked: string[];
+        };
+        /**
+         * UnlockRequest
+         * @description Whose lockout to lift: a username, a client address, or both.
+         */
+        UnlockRequest: {
+            /** Username */
+            username?: string | null;
+            /** Address */
+            address?: string | null;
         };
         /**
          * Urgency
@@ -1928,6 +2014,13 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPublic"];
                 };
             };
+            /** @description 用户名或密码错误 wrong username or password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -1936,6 +2029,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+            /** @description 失败次数过多，暂时锁定 locked out for Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -1955,6 +2055,70 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserPublic"];
+                };
+            };
+        };
+    };
+    list_refused_api_auth_refused_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefusedLoginPublic"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    lift_lockout_api_auth_unlock_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UnlockRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnlockPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -137,6 +137,7 @@ function once<T>(key: string, load: () => Promise<T>): Promise<T> {
 
 const DEFAULT_CONFIG: AppConfig = {
   tile_url: "", tile_attribution: "", county_name: null, center: null, near_boundary_m: 50,
+  demo: false,
 };
 
 export const getConfig = () =>

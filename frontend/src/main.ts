@@ -82,9 +82,9 @@ function route(): void {
     return;
   }
   if (!refreshed) {
-    // The stored user may be from an older server; the names of its scope come from /api/me.
+    // The stored user may be from an older server; the names of its scope come from /api/auth/me.
     refreshed = true;
-    api<User>("/api/me").then((fresh) => {
+    api<User>("/api/auth/me").then((fresh) => {
       saveUser(fresh);
       if (gen === generation) app.querySelector(".topbar")?.replaceWith(topBar(fresh, name));
     }).catch(() => undefined);

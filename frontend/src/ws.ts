@@ -1,5 +1,7 @@
 // The one websocket client of every live page: snapshot, then deltas applied once by seq,
 // reconnecting with backoff and `since=seq&epoch=epoch` so nothing is missed or applied twice.
+// The token travels as a subprotocol (`bearer, <token>`), never in the URL: URLs end up in
+// access logs and proxies' logs.
 
 import { getToken, toLogin } from "./api";
 import { h } from "./dom";
@@ -39,18 +41,20 @@ export class LiveChannel<S extends { seq: number; epoch: string | number }> {
 
   private url(): string {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const params = new URLSearchParams({ token: getToken() ?? "" });
+    const params = new URLSearchParams();
     if (this.seq !== null && this.epoch !== null) {
       params.set("since", String(this.seq));
       params.set("epoch", String(this.epoch));
     }
-    return `${scheme}://${location.host}${this.path}?${params}`;
+    const query = params.toString();
+    return `${scheme}://${location.host}${this.path}${query ? `?${query}` : ""}`;
   }
 
   private connect(): void {
     if (this.stopped) return;
     this.handlers.state(this.seq === null && this.attempt === 0 ? "connecting" : "reconnecting");
-    const ws = new WebSocket(this.url());
+    const token = getToken();
+    const ws = new WebSocket(this.url(), token ? ["bearer", token] : ["bearer"]);
     this.ws = ws;
     let steady = 0;
     ws.onopen = () => {

@@ -1,19 +1,25 @@
 """The live boards: county, township, department and one event, over websockets.
 
-Browsers cannot set headers on a websocket, so the token comes as `?token=`. A refused
-client is accepted and then closed with 4000 + the HTTP status of its error (4401 not signed
-in, 4403 outside its scope, 4404 no such event; `service.errors.close_code_for`), so that it
-can tell them apart from a network failure.
+Browsers cannot set headers on a websocket, so the token comes as a subprotocol: the client
+offers `Sec-WebSocket-Protocol: bearer, <token>` and the server accepts `bearer`. Never in the
+URL, which access logs and proxies record. A refused client is accepted and then closed with
+4000 + the HTTP status of its error (4401 not signed in, 4403 outside its scope, 4404 no such
+event; `service.errors.close_code_for`), so that it can tell them apart from a network
+failure. An open board re-checks its viewer every `RECHECK_S`: a deactivated user, an expired
+token or a scope withdrawn closes it the same way.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import random
 from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Query, WebSocket
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.boards.snapshot import board_refusal, board_snapshot
 from dispatch.boards.streams import Board, BoardKind
@@ -28,13 +34,16 @@ from dispatch.users.policy import Action, authorize
 from dispatch.users.scopes import actor_for
 from dispatch.users.tokens import user_from_token
 from service.errors import close_code_for
-from service.live import Hubs, SnapshotMaker, serve_board
+from service.live import Closing, Hubs, Recheck, SnapshotMaker, Watch, serve_board
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 CLOSE_UNAVAILABLE = 1011  # the server cannot serve boards now (no Redis)
+BEARER_PROTOCOL = "bearer"
+# How often an open board checks that its viewer may still watch (one short transaction).
+RECHECK_S = 3.0
 
-Token = Annotated[str | None, Query()]
 Since = Annotated[int | None, Query(ge=0)]
 Epoch = Annotated[str | None, Query(max_length=64)]
 
@@ -106,61 +115,85 @@ def _snapshot_maker(app: FastAPI, board: Board, department_ids: frozenset[int]) 
     return make
 
 
-async def _serve(
-    websocket: WebSocket, board: Board, token: str | None, since: int | None, epoch: str | None
-) -> None:
-    await websocket.accept()
+def offered_token(websocket: WebSocket) -> str | None:
+    """Return the token a client offered as the subprotocol after `bearer`, if any."""
+    offered: list[str] = list(websocket.scope.get("subprotocols") or [])
+    if BEARER_PROTOCOL not in offered:
+        return None
+    rest = [p for p in offered if p != BEARER_PROTOCOL]
+    return rest[0] if rest else None
+
+
+def _closing(exc: DomainError) -> Closing:
+    # A close reason is limited to 123 bytes; the Chinese message is cut to fit.
+    return close_code_for(exc), exc.message.encode()[:120].decode(errors="ignore")
+
+
+def _rechecker(websocket: WebSocket, token: str | None, board: Board) -> Recheck:
+    async def recheck() -> Closing | None:
+        try:
+            await to_thread.run_sync(_admit, websocket.app, token, board)
+        except DomainError as exc:
+            return _closing(exc)
+        except SQLAlchemyError as exc:
+            # The database is away: REST answers 503 meanwhile; keep the board, check again.
+            log.warning("board viewer re-check failed, keeping the board: %s", exc)
+        return None
+
+    return recheck
+
+
+async def _serve(websocket: WebSocket, board: Board, since: int | None, epoch: str | None) -> None:
+    offered = BEARER_PROTOCOL in (websocket.scope.get("subprotocols") or [])
+    await websocket.accept(subprotocol=BEARER_PROTOCOL if offered else None)
     hubs: Hubs | None = websocket.app.state.hubs
     if hubs is None:
         await websocket.close(CLOSE_UNAVAILABLE, "实时看板需要 Redis (REDIS_URL)")
         return
+    token = offered_token(websocket)
     try:
         department_ids = await to_thread.run_sync(_admit, websocket.app, token, board)
     except DomainError as exc:
-        code = close_code_for(exc)
-        # A close reason is limited to 123 bytes; the Chinese message is cut to fit.
-        reason = exc.message.encode()[:120].decode(errors="ignore")
-        await websocket.close(code, reason)
+        await websocket.close(*_closing(exc))
         return
     maker = _snapshot_maker(websocket.app, board, department_ids)
-    await serve_board(websocket, hubs, board, maker, since=since, epoch=epoch)
+    # Jittered, so that boards opened together do not re-check together.
+    interval = RECHECK_S * random.uniform(0.8, 1.0)
+    watch = Watch(_rechecker(websocket, token, board), interval)
+    await serve_board(websocket, hubs, board, maker, since=since, epoch=epoch, watch=watch)
 
 
 @router.websocket("/ws/boards/county")
-async def county_board(
-    websocket: WebSocket, token: Token = None, since: Since = None, epoch: Epoch = None
-) -> None:
+async def county_board(websocket: WebSocket, since: Since = None, epoch: Epoch = None) -> None:
     """The county command centre's board: every open event of the county."""
-    await _serve(websocket, Board(BoardKind.COUNTY), token, since, epoch)
+    await _serve(websocket, Board(BoardKind.COUNTY), since, epoch)
 
 
 @router.websocket("/ws/boards/township/{code}")
 async def township_board(
-    websocket: WebSocket, code: str, token: Token = None, since: Since = None, epoch: Epoch = None
+    websocket: WebSocket, code: str, since: Since = None, epoch: Epoch = None
 ) -> None:
     """A township's board: the events in its territory."""
-    await _serve(websocket, Board(BoardKind.TOWNSHIP, code), token, since, epoch)
+    await _serve(websocket, Board(BoardKind.TOWNSHIP, code), since, epoch)
 
 
 @router.websocket("/ws/boards/department/{department_id}")
 async def department_board(
     websocket: WebSocket,
     department_id: int,
-    token: Token = None,
     since: Since = None,
     epoch: Epoch = None,
 ) -> None:
     """A department's inbox: its assignments and those of its stationed units."""
-    await _serve(websocket, Board(BoardKind.DEPARTMENT, str(department_id)), token, since, epoch)
+    await _serve(websocket, Board(BoardKind.DEPARTMENT, str(department_id)), since, epoch)
 
 
 @router.websocket("/ws/events/{event_id}")
 async def event_board(
     websocket: WebSocket,
     event_id: int,
-    token: Token = None,
     since: Since = None,
     epoch: Epoch = None,
 ) -> None:
     """One event's live timeline."""
-    await _serve(websocket, Board(BoardKind.EVENT, str(event_id)), token, since, epoch)
+    await _serve(websocket, Board(BoardKind.EVENT, str(event_id)), since, epoch)

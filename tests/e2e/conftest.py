@@ -8,16 +8,17 @@ test-artifacts/screenshots/ (git-ignored), or to $SIPINGTAI_SCREENSHOTS.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, BrowserContext, Page, Response
 from rq import Worker
 
 from dispatch.core.redis import connect
@@ -108,3 +109,36 @@ def service(loop: Loop) -> Iterator[Service]:
 
 
 PASSWORD = DEMO_PASSWORD
+
+
+@dataclass
+class ResponseWatch:
+    """Every 4xx/5xx response the pages get, unless a test allowed it (`allow`)."""
+
+    allowed: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+    def allow(self, url_pattern: str, status: int) -> None:
+        """Expect responses of this status to URLs matching the pattern (the test causes them)."""
+        self.allowed.append((re.compile(url_pattern), status))
+
+    def attach(self, context: BrowserContext) -> None:
+        """Watch every page of a browser context."""
+        context.on("response", self._seen)
+
+    def _seen(self, response: Response) -> None:
+        if response.status < 400:
+            return
+        if any(p.search(response.url) and s == response.status for p, s in self.allowed):
+            return
+        self.unexpected.append(f"{response.status} {response.request.method} {response.url}")
+
+
+@pytest.fixture
+def responses() -> Iterator[ResponseWatch]:
+    """Fail the test when the pages cause a 4xx/5xx it did not allow (a broken call is silent)."""
+    watch = ResponseWatch()
+    yield watch
+    assert not watch.unexpected, "the pages got unexpected error responses:\n" + "\n".join(
+        watch.unexpected
+    )

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlmodel import Session, select
 
 from dispatch.reference.models import Department
-from tests.e2e.conftest import PASSWORD, Service
+from tests.e2e.conftest import PASSWORD, ResponseWatch, Service
 from tests.service.test_loop import report_body
 
 PHONE = {"width": 390, "height": 844}
@@ -36,8 +36,11 @@ SignIn = Callable[..., Page]
 
 
 @pytest.fixture
-def sign_in(browser: Browser, service: Service) -> Iterator[SignIn]:
-    """Return a function that opens a fresh browser for a user and signs in on the login page."""
+def sign_in(browser: Browser, service: Service, responses: ResponseWatch) -> Iterator[SignIn]:
+    """Return a function that opens a fresh browser for a user and signs in on the login page.
+
+    Any 4xx/5xx response the pages get fails the test unless it allowed it (`responses`).
+    """
     contexts: list[BrowserContext] = []
 
     def open_as(username: str, *, phone: bool = False) -> Page:
@@ -48,6 +51,7 @@ def sign_in(browser: Browser, service: Service) -> Iterator[SignIn]:
             options |= {"viewport": DESK}
         context = browser.new_context(**options)
         contexts.append(context)
+        responses.attach(context)
         context.set_default_timeout(15_000)
         page = context.new_page()
         page.goto(f"{service.url}/#/login")

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session, select
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from dispatch.core.settings import Settings
-from dispatch.users.service import DEMO_PASSWORD
+from dispatch.users.models import User, UserRole
+from dispatch.users.service import DEMO_PASSWORD, create_user
+from dispatch.users.tokens import issue_token
 from tests.conftest import REPO
 from tests.loop_fixtures import LiveServer, Loop, free_port, run_burst_worker
 from tests.service.test_loop import report_body
@@ -45,6 +51,14 @@ def ws_url(base_url: str, path: str, **query: Any) -> str:
     """Return the websocket URL of a board path with its query."""
     params = "&".join(f"{k}={v}" for k, v in query.items() if v is not None)
     return f"{base_url.replace('http', 'ws', 1)}{path}?{params}"
+
+
+def open_board(
+    base_url: str, path: str, token: str | None = None, **query: Any
+) -> ClientConnection:
+    """Open a board as the pages do: the token offered as the subprotocol after `bearer`."""
+    protocols = [Subprotocol("bearer")] + ([Subprotocol(token)] if token else [])
+    return connect(ws_url(base_url, path, **query), subprotocols=protocols)
 
 
 def receive(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
@@ -83,7 +97,7 @@ def test_a_board_sends_a_snapshot_then_the_deltas_of_each_change(
     loop: Loop, server: LiveServer
 ) -> None:
     centre, grid = token(server.url, "centre"), token(server.url, "grid")
-    with connect(ws_url(server.url, "/ws/boards/county", token=centre)) as ws:
+    with open_board(server.url, "/ws/boards/county", token=centre) as ws:
         snapshot = receive(ws)
         assert snapshot["type"] == "snapshot" and snapshot["board"] == "county"
         assert isinstance(snapshot["events"], list) and snapshot["epoch"]
@@ -102,7 +116,7 @@ def test_a_board_sends_a_snapshot_then_the_deltas_of_each_change(
 
 def test_a_reconnect_with_since_gets_every_delta_it_missed(loop: Loop, server: LiveServer) -> None:
     centre, grid = token(server.url, "centre"), token(server.url, "grid")
-    with connect(ws_url(server.url, "/ws/boards/county", token=centre)) as ws:
+    with open_board(server.url, "/ws/boards/county", token=centre) as ws:
         snapshot = receive(ws)
         first = post_report(server.url, grid)
         seen = deltas_until(ws, lambda got: any(d["event"]["id"] == first for d in got))
@@ -114,10 +128,10 @@ def test_a_reconnect_with_since_gets_every_delta_it_missed(loop: Loop, server: L
     lead = next(a for a in detail["assignments"] if a["role"] == "lead")
     signed = loop.client.post(f"/api/assignments/{lead['id']}/sign", headers=loop.token("zhifa"))
     assert signed.status_code == 200, signed.text
-    url = ws_url(
+    board = open_board(
         server.url, "/ws/boards/county", token=centre, since=last_seen, epoch=snapshot["epoch"]
     )
-    with connect(url) as ws:
+    with board as ws:
         first_again = receive(ws)
         assert first_again["type"] == "deltas"  # not a snapshot: nothing was lost
         got = first_again["deltas"]
@@ -128,23 +142,25 @@ def test_a_reconnect_with_since_gets_every_delta_it_missed(loop: Loop, server: L
 
 def test_a_reconnect_that_missed_nothing_is_told_so(server: LiveServer) -> None:
     centre = token(server.url, "centre")
-    with connect(ws_url(server.url, "/ws/boards/county", token=centre)) as ws:
+    with open_board(server.url, "/ws/boards/county", token=centre) as ws:
         snapshot = receive(ws)
-    url = ws_url(
+    board = open_board(
         server.url,
         "/ws/boards/county",
         token=centre,
         since=snapshot["seq"],
         epoch=snapshot["epoch"],
     )
-    with connect(url) as ws:
+    with board as ws:
         assert receive(ws) == {"seq": snapshot["seq"], "type": "deltas", "deltas": []}
 
 
 def test_a_reconnect_from_another_epoch_gets_a_fresh_snapshot(server: LiveServer) -> None:
     centre = token(server.url, "centre")
-    url = ws_url(server.url, "/ws/boards/county", token=centre, since=0, epoch="not-this-redis")
-    with connect(url) as ws:
+    board = open_board(
+        server.url, "/ws/boards/county", token=centre, since=0, epoch="not-this-redis"
+    )
+    with board as ws:
         assert receive(ws)["type"] == "snapshot"
 
 
@@ -163,7 +179,7 @@ def test_a_board_outside_the_users_scope_is_closed_with_4403(
 ) -> None:
     bearer = token(server.url, user) if user else None
     with (
-        connect(ws_url(server.url, path, token=bearer)) as ws,
+        open_board(server.url, path, token=bearer) as ws,
         pytest.raises(ConnectionClosed) as closed,
     ):
         ws.recv(timeout=10)
@@ -173,7 +189,7 @@ def test_a_board_outside_the_users_scope_is_closed_with_4403(
 def test_the_township_and_department_boards_show_their_own(loop: Loop, server: LiveServer) -> None:
     grid = token(server.url, "grid")
     township = token(server.url, "township")
-    with connect(ws_url(server.url, f"/ws/boards/township/{XINSHI}", token=township)) as ws:
+    with open_board(server.url, f"/ws/boards/township/{XINSHI}", token=township) as ws:
         assert receive(ws)["type"] == "snapshot"
         event_id = post_report(server.url, grid)
         run_burst_worker(loop.redis_url)
@@ -183,7 +199,7 @@ def test_the_township_and_department_boards_show_their_own(loop: Loop, server: L
     lead = next(a for a in routed["assignments"] if a["role"] == "lead")
     department = lead["on_behalf_of_id"] or lead["department_id"]
     centre = token(server.url, "centre")
-    with connect(ws_url(server.url, f"/ws/boards/department/{department}", token=centre)) as ws:
+    with open_board(server.url, f"/ws/boards/department/{department}", token=centre) as ws:
         snapshot = receive(ws)
         assert event_id in {card["id"] for card in snapshot["events"]}
         assert lead["department_id"] in snapshot["department_ids"]
@@ -192,7 +208,7 @@ def test_the_township_and_department_boards_show_their_own(loop: Loop, server: L
 def test_an_event_page_gets_the_detail_then_its_new_steps(loop: Loop, server: LiveServer) -> None:
     grid = token(server.url, "grid")
     event_id = post_report(server.url, grid)
-    with connect(ws_url(server.url, f"/ws/events/{event_id}", token=grid)) as ws:
+    with open_board(server.url, f"/ws/events/{event_id}", token=grid) as ws:
         snapshot = receive(ws)
         assert snapshot["board"] == "event" and snapshot["event"]["id"] == event_id
         assert [s["action"] for s in snapshot["event"]["steps"]] == ["report"]
@@ -253,8 +269,8 @@ def test_two_api_processes_on_one_redis_both_deliver(loop: Loop, tmp_path: Path)
         centre = token(first.url, "centre")
         grid = token(second.url, "grid")
         with (
-            connect(ws_url(first.url, "/ws/boards/county", token=centre)) as on_first,
-            connect(ws_url(second.url, "/ws/boards/county", token=centre)) as on_second,
+            open_board(first.url, "/ws/boards/county", token=centre) as on_first,
+            open_board(second.url, "/ws/boards/county", token=centre) as on_second,
         ):
             assert receive(on_first)["type"] == receive(on_second)["type"] == "snapshot"
             event_id = post_report(second.url, grid)  # the change happens on the second
@@ -264,3 +280,131 @@ def test_two_api_processes_on_one_redis_both_deliver(loop: Loop, tmp_path: Path)
     finally:
         first.stop()
         second.stop()
+
+
+# ---- Who may keep watching --------------------------------------------------------------------
+
+CLOSED_WITHIN_S = 12.0  # RECHECK_S is 3 s; generous for two busy cores
+
+
+def closed_code(ws: ClientConnection, within: float) -> tuple[int | None, float]:
+    """Read until the server closes; return its close code and how long that took."""
+    started = time.monotonic()
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            remaining = within - (time.monotonic() - started)
+            assert remaining > 0, f"still open after {within} s"
+            ws.recv(timeout=remaining)
+    code = closed.value.rcvd.code if closed.value.rcvd is not None else None
+    return code, time.monotonic() - started
+
+
+def new_centre_user(loop: Loop) -> tuple[str, int]:
+    """Create a command-centre user of this test's own (to deactivate); return name and id."""
+    name = f"ws-centre-{secrets.token_hex(4)}"
+    with Session(loop.engine) as session:
+        user = create_user(
+            session, username=name, password=DEMO_PASSWORD, role=UserRole.COMMAND_CENTRE
+        )
+        session.commit()
+        assert user.id is not None
+        return name, user.id
+
+
+def test_a_deactivated_users_open_board_is_closed_with_4401(loop: Loop, server: LiveServer) -> None:
+    name, user_id = new_centre_user(loop)
+    with open_board(server.url, "/ws/boards/county", token=token(server.url, name)) as ws:
+        assert receive(ws)["type"] == "snapshot"
+        with Session(loop.engine) as session:
+            user = session.get(User, user_id)
+            assert user is not None
+            user.active = False
+            session.add(user)
+            session.commit()
+        code, took = closed_code(ws, CLOSED_WITHIN_S)
+    assert code == 4401, code
+    print(f"closed {took:.1f} s after the deactivation")
+
+
+def test_an_open_board_is_closed_with_4401_when_its_token_expires(
+    loop: Loop, server: LiveServer
+) -> None:
+    with Session(loop.engine) as session:
+        user = session.exec(select(User).where(User.username == "centre")).one()
+        short = issue_token(user, loop.settings, ttl=timedelta(seconds=5))
+    with open_board(server.url, "/ws/boards/county", token=short) as ws:
+        assert receive(ws)["type"] == "snapshot"
+        code, _ = closed_code(ws, 5 + CLOSED_WITHIN_S)
+    assert code == 4401, code
+
+
+def test_a_token_in_the_url_is_not_accepted(server: LiveServer) -> None:
+    centre = token(server.url, "centre")
+    with (
+        connect(ws_url(server.url, "/ws/boards/county", token=centre)) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def test_no_token_reaches_the_access_log(loop: Loop, tmp_path: Path) -> None:
+    """Run uvicorn as the Dockerfile does, access log on; open boards; grep the log."""
+    port = free_port()
+    log_path = tmp_path / "uvicorn.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": loop.settings.effective_database_url,
+        "REDIS_URL": loop.redis_url,
+        "SIPINGTAI_DATA_DIR": str(tmp_path),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "service.app:create_app",
+                "--factory",
+                "--port",
+                str(port),
+                "--access-log",
+                "--log-level",
+                "info",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/api/config", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+            centre = token(base, "centre")
+            with open_board(base, "/ws/boards/county", token=centre) as ws:
+                assert receive(ws)["type"] == "snapshot"
+            # A careless client that still puts the token in URLs is redacted from the log too.
+            with (
+                connect(ws_url(base, "/ws/boards/county", token=centre)) as ws,
+                pytest.raises(ConnectionClosed),
+            ):
+                ws.recv(timeout=10)
+            httpx.get(
+                f"{base}/api/auth/me?token={centre}", headers={"Authorization": f"Bearer {centre}"}
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    assert "/ws/boards/county" in text and "/api/auth/me" in text, text  # the log is on
+    signature = centre.rsplit(".", 1)[-1]
+    assert centre not in text and signature not in text, text
+    assert "token=[redacted]" in text

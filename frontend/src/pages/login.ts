@@ -1,6 +1,6 @@
 // 登录: username and password; the server's Chinese message on failure.
 
-import { api, errorText, saveSession } from "../api";
+import { ApiError, api, errorText, getConfig, saveSession } from "../api";
 import { h } from "../dom";
 import type { Token, User } from "../types";
 import { note } from "../ui";
@@ -30,7 +30,7 @@ export function loginPage(root: HTMLElement, landed: (user: User) => void): void
       saveSession(res.access_token, res.user);
       landed(res.user);
     } catch (err) {
-      msg.show(errorText(err), "error");
+      msg.show(lockedOut(err) ?? errorText(err), "error");
       password.select();
     } finally {
       button.disabled = false;
@@ -38,4 +38,18 @@ export function loginPage(root: HTMLElement, landed: (user: User) => void): void
   });
   root.append(h("div", { class: "page page-login" }, form));
   username.focus();
+  // Demo mode: six users whose password is in the README. Say so before anyone signs in.
+  getConfig().then((cfg) => {
+    if (cfg.demo) {
+      form.prepend(h("p", { class: "demo-warning", role: "alert", testid: "demo-warning" },
+        "演示模式：演示账号的密码是公开的，切勿用于真实数据"));
+    }
+  }).catch(() => undefined);
+}
+
+/** After repeated failures the server locks sign-in for a while (429): say for how long. */
+function lockedOut(err: unknown): string | null {
+  if (!(err instanceof ApiError) || err.status !== 429) return null;
+  const seconds = /(\d+)\s*秒/.exec(err.message)?.[1];
+  return `登录失败次数过多，已暂时锁定，${seconds ? `请 ${seconds} 秒后再试` : "请稍后再试"}`;
 }
