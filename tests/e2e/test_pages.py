@@ -216,8 +216,9 @@ def test_a_return_is_redispatched_by_the_command_centre(
 
 
 def test_the_county_board_says_when_the_service_is_degraded(
-    sign_in: SignIn, service: Service, screenshots: Any
+    sign_in: SignIn, service: Service, responses: ResponseWatch, screenshots: Any
 ) -> None:
+    responses.allow(r"/api/health$", 503)  # degraded health is a 503, by design
     centre = sign_in("centre")
     expect(centre).to_have_url(re.compile(r"#/county$"))
     live(centre)
