@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import cast
 from uuid import uuid4
 
 import redis
+from rq import Worker
 from shapely.geometry import shape
 
 from dispatch.core.clock import utcnow
 from dispatch.demo import demo_file
 from dispatch.events.schemas import EventCreate
+
+REPO = Path(__file__).resolve().parents[1]
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
@@ -22,6 +32,32 @@ def stream_entries(connection: redis.Redis, stream: str) -> StreamEntries:
     """Return the entries of a Redis stream, as a connection that does not decode reads them."""
     # redis-py types its replies for either decoding and for its async twin at once.
     return cast(StreamEntries, connection.xrange(stream))
+
+
+@contextmanager
+def running_worker(
+    redis_url: str, *, quiet_stdout: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `sipingtai worker` (settings from the environment) until it registers; stop it after."""
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        cwd=REPO,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL if quiet_stdout else None,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        connection = redis.Redis.from_url(redis_url)
+        while not Worker.all(connection=connection):
+            assert worker.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.1)
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
 
 
 def demo_grid_point(township_code: str, nth: int = 0) -> tuple[float, float]:

@@ -11,19 +11,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response
-from rq import Worker
 
-from dispatch.core.redis import connect
 from dispatch.users.service import DEMO_PASSWORD
 from tests.conftest import REPO
+from tests.helpers import running_worker as start_worker
 from tests.loop_fixtures import LiveServer, Loop
 
 PAGES = REPO / "frontend" / "dist"
@@ -86,26 +83,10 @@ class Service:
 @pytest.fixture
 def service(loop: Loop) -> Iterator[Service]:
     """Serve the pages and the API over real HTTP, with an RQ worker routing as events come."""
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
-        cwd=REPO,
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not Worker.all(connection=connect(loop.redis_url)):
-            assert worker.poll() is None, "the worker exited"
-            assert time.monotonic() < deadline, "the worker did not start"
-            time.sleep(0.1)
+    with start_worker(loop.redis_url, quiet_stdout=True) as worker:
         settings = loop.settings.model_copy(update={"frontend_dir": PAGES})
         with LiveServer(settings) as live:
             yield Service(live.url, loop, worker)
-    finally:
-        worker.terminate()
-        worker.wait(timeout=10)
 
 
 PASSWORD = DEMO_PASSWORD

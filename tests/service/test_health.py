@@ -3,10 +3,7 @@ routing stalled."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,8 +23,8 @@ from dispatch.core.settings import Settings
 from dispatch.delivery.webhooks import enqueue_deliveries
 from dispatch.events.models import Event
 from service.app import create_app
-from tests.conftest import REPO
 from tests.helpers import demo_grid_point
+from tests.helpers import running_worker as start_worker
 from tests.loop_fixtures import Loop, RedisServer
 
 
@@ -51,22 +48,8 @@ def registered_worker(connection: redis.Redis, beat_seconds_ago: float = 0) -> W
 @pytest.fixture
 def running_worker(loop: Loop) -> Iterator[subprocess.Popen[bytes]]:
     """Run `sipingtai worker` against the loop's database and Redis until it has registered."""
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
-        cwd=REPO,
-        env={**os.environ},
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not Worker.all(connection=connect(loop.redis_url)):
-            assert worker.poll() is None and time.monotonic() < deadline, "the worker did not start"
-            time.sleep(0.1)
+    with start_worker(loop.redis_url) as worker:
         yield worker
-    finally:
-        worker.terminate()
-        worker.wait(timeout=10)
 
 
 def report(loop: Loop) -> int:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rq import Worker
 
-from dispatch.core.redis import connect
 from dispatch.jobs.scheduler import beat, beat_age
 from tests.conftest import REPO
+from tests.helpers import running_worker as start_worker
 
 pytestmark = pytest.mark.slow
 
@@ -34,22 +32,8 @@ def sipingtai(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 @pytest.fixture
 def worker(worker_env: object, redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
     """Run `sipingtai worker` until it has registered."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
-        cwd=REPO,
-        env={**os.environ},
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not Worker.all(connection=connect(redis_url)):
-            assert process.poll() is None and time.monotonic() < deadline, "no worker"
-            time.sleep(0.1)
+    with start_worker(redis_url) as process:
         yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_the_worker_check_passes_while_a_worker_of_this_host_beats(
