@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 from datetime import datetime
 from uuid import uuid4
 
+from PIL import Image
 from shapely.geometry import shape
 
 from dispatch.core.clock import utcnow
@@ -50,3 +52,10 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def image_bytes(kind: str = "JPEG", size: tuple[int, int] = (32, 24), mode: str = "RGB") -> bytes:
+    """Return a real image file of the given format, made by Pillow."""
+    buffer = io.BytesIO()
+    Image.new(mode, size, color=1 if mode == "1" else (200, 120, 40)).save(buffer, kind)
+    return buffer.getvalue()
