@@ -772,6 +772,7 @@ export interface components {
             /**
              * Reported At
              * Format: date-time
+             * @description 上报时间：2000 年以后，不晚于当前时间 10 分钟
              */
             reported_at: string;
             /** Lon */
@@ -958,11 +959,6 @@ export interface components {
             offset: number;
             /** Limit */
             limit: number;
-        };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
         };
         /**
          * HandlingMode
@@ -1485,19 +1481,6 @@ export interface components {
          * @enum {string}
          */
         UserRole: "grid_worker" | "township_operator" | "department_staff" | "command_centre" | "admin";
-        /** ValidationError */
-        ValidationError: {
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
-            /** Input */
-            input?: unknown;
-            /** Context */
-            ctx?: Record<string, never>;
-        };
         /**
          * VerifyBody
          * @description The township's on-site check: passed, or failed with a note.
@@ -1630,6 +1613,54 @@ export interface components {
             /** Assignments */
             assignments: components["schemas"]["AssignmentCard"][];
         };
+        /**
+         * ErrorBody
+         * @description Every error response: 401, 403, 404, 409, 413, 422, 503.
+         */
+        ErrorBody: {
+            detail: components["schemas"]["ErrorDetail"];
+        };
+        /**
+         * ErrorDetail
+         * @description What went wrong, worded for a person, and the field it is about.
+         */
+        ErrorDetail: {
+            /** Message */
+            message: string;
+            /**
+             * Field
+             * @default null
+             */
+            field: string | null;
+            /**
+             * Problems
+             * @default null
+             */
+            problems: components["schemas"]["Problem"][] | null;
+        };
+        /**
+         * Problem
+         * @description One thing wrong with a request (the field it is in), or one refused row of an import.
+         */
+        Problem: {
+            /** Message */
+            message: string;
+            /**
+             * Field
+             * @default null
+             */
+            field: string | null;
+            /**
+             * Row
+             * @default null
+             */
+            row: number | null;
+            /**
+             * Column
+             * @default null
+             */
+            column: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -1681,13 +1712,13 @@ export interface operations {
                     "application/json": components["schemas"]["JurisdictionCollection"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1714,13 +1745,13 @@ export interface operations {
                     "application/json": components["schemas"]["PlacementPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1746,13 +1777,13 @@ export interface operations {
                     "application/json": components["schemas"]["MattersInForce"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1780,13 +1811,13 @@ export interface operations {
                     "application/json": components["schemas"]["MatterSuggestions"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1832,13 +1863,13 @@ export interface operations {
                     "application/json": components["schemas"]["AppConfig"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1865,13 +1896,13 @@ export interface operations {
                     "application/json": components["schemas"]["RoutePreviewResult"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1898,13 +1929,13 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1957,13 +1988,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventsPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1990,13 +2021,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2021,13 +2052,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2058,13 +2089,13 @@ export interface operations {
                     };
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2089,13 +2120,13 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2120,13 +2151,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2155,13 +2186,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2190,13 +2221,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2225,13 +2256,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2260,13 +2291,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2295,13 +2326,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2326,13 +2357,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2361,13 +2392,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2396,13 +2427,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2431,13 +2462,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2466,13 +2497,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2499,13 +2530,13 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveriesPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

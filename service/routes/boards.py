@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from dispatch.boards.snapshot import board_refusal, board_snapshot
 from dispatch.boards.streams import Board, BoardKind
+from dispatch.core.bounds import Id, Seq
 from dispatch.core.db import session_scope
 from dispatch.core.errors import DomainError, Forbidden, Unauthorized
 from dispatch.events.read import event_detail
@@ -35,7 +36,7 @@ router = APIRouter()
 CLOSE_UNAVAILABLE = 1011  # the server cannot serve boards now (no Redis)
 
 Token = Annotated[str | None, Query()]
-Since = Annotated[int | None, Query(ge=0)]
+Since = Annotated[Seq | None, Query()]
 Epoch = Annotated[str | None, Query(max_length=64)]
 
 
@@ -145,7 +146,7 @@ async def township_board(
 @router.websocket("/ws/boards/department/{department_id}")
 async def department_board(
     websocket: WebSocket,
-    department_id: int,
+    department_id: Id,
     token: Token = None,
     since: Since = None,
     epoch: Epoch = None,
@@ -157,7 +158,7 @@ async def department_board(
 @router.websocket("/ws/events/{event_id}")
 async def event_board(
     websocket: WebSocket,
-    event_id: int,
+    event_id: Id,
     token: Token = None,
     since: Since = None,
     epoch: Epoch = None,
