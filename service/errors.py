@@ -109,6 +109,8 @@ def _validation_detail(errors: Any) -> dict[str, Any]:
     problems = []
     for error in errors:
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        if error.get("type") == "json_invalid":  # its location is a character position
+            location = "body"
         problems.append({"field": location or None, "message": error.get("msg", "invalid")})
     first = problems[0] if problems else {"field": None, "message": "invalid request"}
     return {
@@ -138,18 +140,26 @@ FORM_REFUSED = (
     " (form data refused)"
 )
 
+BODY_REFUSED = "请求体无法解析，须为 UTF-8 编码的 JSON ({reason}: the body could not be read)"
+
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """Answer a form the parser refused (Starlette says 400) as 413 or 422 with our body."""
+    """Answer a body that could not be parsed (a bare 400 otherwise) as 413 or 422 with our body."""
     assert isinstance(exc, HTTPException)
     refused = exc.__context__
     if exc.status_code == 400 and isinstance(refused, MultiPartException):
         status = 413 if "exceeded maximum size" in refused.message else 422
-        message = FORM_REFUSED.format(reason=refused.message)
-        return JSONResponse(
-            status_code=status, content={"detail": {"message": message, "field": "body"}}
-        )
+        return _body_refused(status, FORM_REFUSED.format(reason=refused.message))
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI could not read the body at all (bytes that are not UTF-8, say).
+        return _body_refused(422, BODY_REFUSED.format(reason=type(exc.__cause__).__name__))
     return await http_exception_handler(request, exc)
+
+
+def _body_refused(status: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"detail": {"message": message, "field": "body"}}
+    )
 
 
 # PostgreSQL's "try again" states: a serialization failure and a deadlock. Another

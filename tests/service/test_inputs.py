@@ -315,3 +315,10 @@ def test_every_422_in_the_document_is_the_error_body_the_service_sends() -> None
         assert schema == {"$ref": "#/components/schemas/ErrorBody"}
     detail = document["components"]["schemas"]["ErrorDetail"]
     assert detail["properties"]["message"]["type"] == "string"
+
+
+def test_a_body_that_is_not_utf8_or_not_json_is_a_422_naming_the_body(loop: Loop) -> None:
+    headers = {**loop.token("grid"), "content-type": "application/json"}
+    for content in (b"\x01A\xaa\xbbh\x18{k\xee\x10\xff", b'{"lon": 119.'):
+        response = loop.client.post("/api/events", content=content, headers=headers)
+        assert field_of(response) == "body"
