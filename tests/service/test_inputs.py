@@ -322,3 +322,14 @@ def test_a_body_that_is_not_utf8_or_not_json_is_a_422_naming_the_body(loop: Loop
     for content in (b"\x01A\xaa\xbbh\x18{k\xee\x10\xff", b'{"lon": 119.'):
         response = loop.client.post("/api/events", content=content, headers=headers)
         assert field_of(response) == "body"
+
+
+def test_a_websocket_path_with_a_nul_closes_4422(loop: Loop) -> None:
+    token = loop.token("centre")["Authorization"].removeprefix("Bearer ")
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        loop.client.websocket_connect(f"/ws/boards/township/3209%00?token={token}") as socket,
+    ):
+        socket.receive_text()
+    assert closed.value.code == 4422
+    assert "code" in closed.value.reason
