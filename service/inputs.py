@@ -52,7 +52,7 @@ def nul_locations(connection: HTTPConnection) -> list[Location]:
         form = getattr(connection, "_form", None)
         if form is not None:
             for name, value in form.multi_items():
-                text = value.filename or "" if isinstance(value, UploadFile) else value
+                text = (value.filename or "") if isinstance(value, UploadFile) else value
                 if not (nul_free(name) and nul_free(text)):
                     found.append(("body", name))
         if hasattr(connection, "_json"):
