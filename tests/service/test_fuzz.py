@@ -35,14 +35,16 @@ from dispatch.jobs.context import reset_worker_context
 from dispatch.users.service import DEMO_PASSWORD
 from service.openapi import openapi_document
 from tests.conftest import demo_database
+from tests.helpers import demo_grid_point
 from tests.loop_fixtures import LiveServer, run_burst_worker
-from tests.service.test_loop import report_body
+from tests.service.test_loop import XINSHI, report_body
 
-FUZZ_EXAMPLES = int(os.environ.get("SIPINGTAI_FUZZ_EXAMPLES", "25"))
+FUZZ_EXAMPLES = int(os.environ.get("SIPINGTAI_FUZZ_EXAMPLES", "100"))
 # A file to append each operation's figures to (JSON lines), for a run by hand.
 FUZZ_REPORT = os.environ.get("SIPINGTAI_FUZZ_REPORT")
 USERS = ("centre", "grid")
 SEEDED = 12
+IN_THE_COUNTY = [demo_grid_point(XINSHI, nth=nth) for nth in range(5)]
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
@@ -132,11 +134,24 @@ def seed_events(url: str, grid: requests.Session, database_url: str, redis_url: 
     assert routed["assignments"], routed
 
 
-def toward_seeded_ids(case: Case) -> None:
-    """Point every other valid path id at one of the first dozen rows, which exist."""
+def toward_real_rows(case: Case, nth: int) -> None:
+    """Point every other valid case at rows that exist: small ids, a point in the county.
+
+    Random ids rarely name a row and random coordinates rarely fall in the county, so without
+    this most valid cases would stop at 404 or "no jurisdiction here" and never go deeper.
+    """
+    if nth % 2:
+        return
     for name, value in (case.path_parameters or {}).items():
-        if isinstance(value, int) and value > SEEDED and value % 2 == 0:
+        if isinstance(value, int) and value > SEEDED:
             case.path_parameters[name] = value % SEEDED + 1  # type: ignore[index]
+    body = case.body
+    if isinstance(body, dict) and "lon" in body and "lat" in body:
+        body["lon"], body["lat"] = IN_THE_COUNTY[nth % len(IN_THE_COUNTY)]
+        if "reported_at" in body:
+            body["reported_at"] = "2026-11-20T09:30:00+08:00"
+        if "matter_code" in body and nth % 4:
+            body["matter_code"] = None
 
 
 def fuzz(target: Target, operation: APIOperation, user: str, examples: int) -> Findings:
@@ -147,7 +162,7 @@ def fuzz(target: Target, operation: APIOperation, user: str, examples: int) -> F
     def send(case: Case) -> None:
         findings.cases += 1
         if mode is GenerationMode.POSITIVE:
-            toward_seeded_ids(case)
+            toward_real_rows(case, findings.cases)
         try:
             response = case.call(base_url=target.url, session=session, timeout=30)
         except requests.RequestException as exc:
