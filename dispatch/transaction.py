@@ -53,6 +53,7 @@ def transaction(engine: Engine, connection: redis.Redis | None) -> Iterator[Sess
             session.commit()
         except BaseException:
             session.rollback()
+            outbox.remove_files()
             outbox.clear()
             raise
         outbox.clear()

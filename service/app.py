@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -17,7 +17,8 @@ from dispatch.core.db import POOL_OVERFLOW, POOL_SIZE, make_engine
 from dispatch.core.redis import connect
 from dispatch.core.settings import Settings, get_settings
 from dispatch.routing.cache import ReferenceCache
-from service.errors import install_error_handlers
+from service.errors import document_errors, install_error_handlers
+from service.inputs import refuse_nul
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
 from service.logs import install_log_redaction
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # /docs is served by service.security from local assets; ReDoc would need a CDN.
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deliveries.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
+    document_errors(app)
     mount_pages(app, settings.frontend_dir)
     return app
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 from dispatch.core.errors import (
     Conflict,
@@ -55,6 +61,29 @@ def close_code_for(exc: Exception) -> int:
     return WS_CLOSE_BASE + status_for(exc)
 
 
+class Problem(BaseModel):
+    """One thing wrong with a request (the field it is in), or one refused row of an import."""
+
+    message: str
+    field: str | None = None
+    row: int | None = None
+    column: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, worded for a person, and the field it is about."""
+
+    message: str
+    field: str | None = None
+    problems: list[Problem] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response: 401, 403, 404, 409, 413, 422, 503."""
+
+    detail: ErrorDetail
+
+
 def _body(exc: Exception) -> dict[str, object]:
     detail: dict[str, object] = {"message": str(getattr(exc, "message", exc))}
     field = getattr(exc, "field", None)
@@ -85,24 +114,60 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+def _validation_detail(errors: Any) -> dict[str, Any]:
+    problems = []
+    for error in errors:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        if error.get("type") == "json_invalid":  # its location is a character position
+            location = "body"
+        problems.append({"field": location or None, "message": error.get("msg", "invalid")})
+    first = problems[0] if problems else {"field": None, "message": "invalid request"}
+    return {
+        "message": f"{first['field']}: {first['message']}" if first["field"] else first["message"],
+        "field": first["field"],
+        "problems": problems,
+    }
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        problems.append({"field": location, "message": error.get("msg", "invalid")})
-    first = problems[0] if problems else {"field": None, "message": "invalid request"}
+    return JSONResponse(status_code=422, content={"detail": _validation_detail(exc.errors())})
+
+
+async def _websocket_validation_error(websocket: WebSocket, exc: Exception) -> None:
+    """Close a websocket whose path or query is invalid with 4422, naming the field."""
+    assert isinstance(exc, WebSocketRequestValidationError)
+    detail = _validation_detail(exc.errors())
+    # Accept first: a close before the handshake would reach the client as a bare HTTP 403.
+    await websocket.accept()
+    reason = detail["message"].encode()[:120].decode(errors="ignore")  # 123 bytes at most
+    await websocket.close(WS_CLOSE_BASE + 422, reason)
+
+
+FORM_REFUSED = (
+    "表单数据无效：{reason}（文件名最长 255 个字符，每个字段最大 1 MB，最多 1000 个字段）"
+    " (form data refused)"
+)
+
+BODY_REFUSED = "请求体无法解析，须为 UTF-8 编码的 JSON ({reason}: the body could not be read)"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Answer a body that could not be parsed (a bare 400 otherwise) as 413 or 422 with our body."""
+    assert isinstance(exc, HTTPException)
+    refused = exc.__context__
+    if exc.status_code == 400 and isinstance(refused, MultiPartException):
+        status = 413 if "exceeded maximum size" in refused.message else 422
+        return _body_refused(status, FORM_REFUSED.format(reason=refused.message))
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI could not read the body at all (bytes that are not UTF-8, say).
+        return _body_refused(422, BODY_REFUSED.format(reason=type(exc.__cause__).__name__))
+    return await http_exception_handler(request, exc)
+
+
+def _body_refused(status: int, message: str) -> JSONResponse:
     return JSONResponse(
-        status_code=422,
-        content={
-            "detail": {
-                "message": f"{first['field']}: {first['message']}"
-                if first["field"]
-                else first["message"],
-                "field": first["field"],
-                "problems": problems,
-            }
-        },
+        status_code=status, content={"detail": {"message": message, "field": "body"}}
     )
 
 
@@ -142,7 +207,41 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(CoordinateError, _coordinate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(WebSocketRequestValidationError, _websocket_validation_error)
     # A locked or unreachable database is the server's trouble, not the client's: 503, retry.
     app.add_exception_handler(OperationalError, _unavailable)
     # A unique or check constraint refused the write (at flush or at commit): a conflict.
     app.add_exception_handler(IntegrityError, _conflict)
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make every operation's 422 in the OpenAPI document the ErrorBody the handlers send.
+
+    FastAPI documents its own HTTPValidationError (`detail` an array), which this service
+    never sends; the document must say what a client will receive.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()  # kept by FastAPI as app.openapi_schema: completed in place
+        _, extra = models_json_schema(
+            [(ErrorBody, "serialization")], ref_template="#/components/schemas/{model}"
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas.update(extra["$defs"])
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is not None:
+                    invalid["description"] = "请求参数有误 (invalid input: the field is named)"
+                    invalid["content"] = {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    }
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.events.attachments import MAX_BYTES
@@ -36,7 +38,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -51,16 +53,24 @@ class BodySizeLimit:
                 await _too_large(send, self.max_bytes)
 
 
-class _BodyTooLarge(Exception):
-    """Raised inside receive() when a body without Content-Length grows past the limit."""
+class _BodyTooLarge(HTTPException):
+    """Raised inside receive() when a body without Content-Length grows past the limit.
+
+    An HTTPException, because FastAPI turns any other error raised while it reads the body
+    into 400 "error parsing the body"; this one it lets through, and its handler answers 413.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, {"message": _too_large_message(max_bytes), "field": "body"})
+
+
+def _too_large_message(max_bytes: int) -> str:
+    return f"请求体超过 {max_bytes // (1024 * 1024)} MB 上限 (request body too large)"
 
 
 async def _too_large(send: Send, max_bytes: int) -> None:
-    limit_mb = max_bytes // (1024 * 1024)
-    body = (
-        f'{{"detail":{{"message":"请求体超过 {limit_mb} MB 上限 (request body too large)",'
-        f'"field":"body"}}}}'
-    ).encode()
+    detail = {"message": _too_large_message(max_bytes), "field": "body"}
+    body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
     await send(
         {
             "type": "http.response.start",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ from typing import cast
 from uuid import uuid4
 
 import redis
+from PIL import Image
 from rq import Worker
 from shapely.geometry import shape
 
@@ -96,3 +98,10 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def image_bytes(kind: str = "JPEG", size: tuple[int, int] = (32, 24), mode: str = "RGB") -> bytes:
+    """Return a real image file of the given format, made by Pillow."""
+    buffer = io.BytesIO()
+    Image.new(mode, size, color=1 if mode == "1" else (200, 120, 40)).save(buffer, kind)
+    return buffer.getvalue()

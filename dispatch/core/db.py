@@ -11,7 +11,16 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Dialect, Engine, String, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Dialect,
+    Engine,
+    Integer,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+)
 from sqlmodel import Session
 
 from dispatch.core.files import private_file
@@ -21,6 +30,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 # POOL_SIZE + POOL_OVERFLOW so a burst of requests can never starve itself of connections.
 POOL_SIZE = 20
 POOL_OVERFLOW = 20
+
+# Ids and the foreign keys that name them are 64-bit: BIGINT on PostgreSQL. SQLite stays
+# INTEGER, which is already 64-bit and is what makes a primary key its autoincrementing rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -5,12 +5,14 @@ in the session's outbox: the steps it wrote (the boards turn them into cards), a
 to hand off to the workers (events to route, assignments to deliver). The boundary that owns
 the transaction (`dispatch.transaction`) commits, then hands the outbox on; a rollback drops
 it. So nothing is published or queued for a change that was not committed, and a commit is
-never followed by a forgotten hand-off.
+never followed by a forgotten hand-off. It also lists the files the transaction wrote
+(attachments), which a rollback removes, so a refused upload leaves nothing on disk.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from sqlmodel import Session
@@ -40,6 +42,8 @@ class Outbox:
     handoffs: dict[str, list[int]] = field(default_factory=dict)
     # The event objects the steps belong to, so the boundary needs no identity-map lookups.
     subjects: dict[int, object] = field(default_factory=dict)
+    # Files written for this transaction that did not exist before: a rollback removes them.
+    files: list[Path] = field(default_factory=list)
 
     def note_step(self, step: StepLike, subject: object) -> None:
         """Remember that the transaction wrote this step of its event (the subject)."""
@@ -54,11 +58,22 @@ class Outbox:
         """Return the ids recorded for one hand-off, each once, in recorded order."""
         return list(dict.fromkeys(self.handoffs.get(name, ())))
 
+    def wrote_file(self, path: Path) -> None:
+        """Remember a new file, to be removed if the transaction does not commit."""
+        self.files.append(path)
+
+    def remove_files(self) -> None:
+        """Remove the files this transaction wrote (after a rollback)."""
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        self.files.clear()
+
     def clear(self) -> None:
         """Forget everything (after a rollback, or once handed on)."""
         self.steps.clear()
         self.handoffs.clear()
         self.subjects.clear()
+        self.files.clear()
 
     def __bool__(self) -> bool:
         return bool(self.steps) or any(self.handoffs.values())

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
-from dispatch.core.db import StrEnumType
+from dispatch.core.db import BigId, StrEnumType
 from dispatch.events import models as _events  # noqa: F401  (tables our foreign keys name)
 
 
@@ -28,8 +28,8 @@ class WebhookDelivery(SQLModel, table=True):
 
     __tablename__ = "webhook_delivery"
 
-    id: int | None = Field(default=None, primary_key=True)
-    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True, sa_type=BigId)
     url: str = Field(max_length=1000)
     attempts: int = 0
     status: DeliveryStatus = Field(

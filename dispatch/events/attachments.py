@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import BinaryIO
 
+from PIL import Image
 from sqlmodel import Session, col, select
 
 from dispatch.core.errors import InvalidInput, NotFound, TooLarge
 from dispatch.core.files import private_dir, write_private
+from dispatch.core.outbox import outbox_of
 from dispatch.events.models import Assignment, Attachment
 from dispatch.events.service import get_event
 from dispatch.events.steps import add_step
@@ -17,6 +20,11 @@ from dispatch.users.models import User
 
 MAX_BYTES = 10 * 1024 * 1024
 CHUNK = 64 * 1024
+MAX_NAME_LENGTH = 255
+# A 50-megapixel phone photo decodes to ~150 MB; a small file claiming more is a bomb.
+MAX_PIXELS = 50_000_000
+PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+NOT_AN_IMAGE = "只接受 JPEG、PNG 或 WebP 图片 (not a supported image)"
 # Judge a file by its first bytes, not by the name or the content type the client claims.
 SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"\xff\xd8\xff", "image/jpeg", "jpg"),
@@ -32,6 +40,33 @@ def sniff_image(head: bytes) -> tuple[str, str] | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp", "webp"
     return None
+
+
+def decode_image(data: bytes, content_type: str) -> None:
+    """Decode the whole image, refusing a file that only starts like one, or a bomb."""
+    try:
+        # Pillow reads the size from the header; the pixels are decoded only by load().
+        with Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[content_type]]) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise InvalidInput(
+                    f"图片 {width}×{height} 像素过大 (image over {MAX_PIXELS} pixels)",
+                    field="file",
+                )
+            image.load()
+    except InvalidInput:
+        raise
+    except Exception as exc:  # Pillow raises many kinds for a broken or hostile file
+        raise InvalidInput(NOT_AN_IMAGE, field="file") from exc
+
+
+def check_file_name(file_name: str) -> str:
+    """Return the name an upload is kept under (its last path part); refuse an overlong one."""
+    if len(file_name) > MAX_NAME_LENGTH:
+        raise InvalidInput(
+            f"文件名超过 {MAX_NAME_LENGTH} 个字符 (file name too long)", field="file"
+        )
+    return Path(file_name).name
 
 
 def read_limited(stream: BinaryIO, max_bytes: int = MAX_BYTES) -> bytes:
@@ -63,12 +98,14 @@ def store_attachment(
         assignment = session.get(Assignment, assignment_id)
         if assignment is None or assignment.event_id != event_id:
             raise NotFound(f"事件 {event_id} 没有任务 {assignment_id}", field="assignment_id")
+    name = check_file_name(file_name)
     if not data:
         raise InvalidInput("文件为空 (empty file)", field="file")
     sniffed = sniff_image(data[:16])
     if sniffed is None:
-        raise InvalidInput("只接受 JPEG、PNG 或 WebP 图片 (not a supported image)", field="file")
+        raise InvalidInput(NOT_AN_IMAGE, field="file")
     content_type, extension = sniffed
+    decode_image(data, content_type)
     digest = hashlib.sha256(data).hexdigest()
     key = f"{event_id}/{digest}.{extension}"
     target = storage_dir / key
@@ -77,10 +114,11 @@ def store_attachment(
         partial = target.with_suffix(".part")
         write_private(partial, data)
         partial.replace(target)  # a reader never sees half a file
+        outbox_of(session).wrote_file(target)
     attachment = Attachment(
         event_id=event_id,
         assignment_id=assignment_id,
-        file_name=Path(file_name).name[:255] or key,
+        file_name=name or key,
         content_type=content_type,
         size_bytes=len(data),
         sha256=digest,

@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import PlainSerializer, WithJsonSchema, field_validator
 from sqlmodel import Field, SQLModel
 
+from dispatch.core.bounds import Moment
 from dispatch.core.clock import as_utc
 from dispatch.events.models import AssignmentRole, AssignmentStatus, EventStatus
 from geo.coords import Crs
@@ -41,7 +42,7 @@ class EventCreate(SQLModel):
     """What a phone (or the hotline) sends to report an event."""
 
     client_id: UUID = Field(description="由手机生成的 UUID，重复提交时返回同一事件")
-    reported_at: datetime
+    reported_at: Moment = Field(description="上报时间：2000 年以后，不晚于当前时间 10 分钟")
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     crs: Crs = Crs.WGS84

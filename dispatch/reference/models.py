@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
-from dispatch.core.db import StrEnumType
+from dispatch.core.db import BigId, StrEnumType
 
 
 class DepartmentKind(StrEnum):
@@ -71,11 +71,13 @@ class Platform(SQLModel, table=True):
 class Department(SQLModel, table=True):
     """A county department, one of its stationed units, or a township platform."""
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     name: str = Field(max_length=200, unique=True)
     short_name: str | None = Field(default=None, max_length=100)
     kind: DepartmentKind = Field(sa_type=StrEnumType(DepartmentKind, 32), index=True)
-    parent_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+    parent_id: int | None = Field(
+        default=None, foreign_key="department.id", index=True, sa_type=BigId
+    )
     township_code: str | None = Field(default=None, foreign_key="jurisdiction.code", index=True)
     platform_code: str | None = Field(default=None, foreign_key="platform.code")
     authorised_staff: int | None = Field(default=None, ge=0)
@@ -89,7 +91,7 @@ class DepartmentCoverage(SQLModel, table=True):
 
     __tablename__ = "department_coverage"
 
-    department_id: int = Field(foreign_key="department.id", primary_key=True)
+    department_id: int = Field(foreign_key="department.id", primary_key=True, sa_type=BigId)
     township_code: str = Field(foreign_key="jurisdiction.code", primary_key=True, max_length=40)
 
 
@@ -99,7 +101,7 @@ class MatterList(SQLModel, table=True):
     __tablename__ = "matter_list"
     __table_args__ = (UniqueConstraint("county_code", "version"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     county_code: str = Field(max_length=40, index=True)
     version: int = Field(ge=1)
     effective_from: date
@@ -116,15 +118,15 @@ class Matter(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("list_id", "code"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    list_id: int = Field(foreign_key="matter_list.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    list_id: int = Field(foreign_key="matter_list.id", index=True, sa_type=BigId)
     row_number: int = Field(ge=1, description="序号 in the published list")
     code: str = Field(max_length=40, index=True)
     name: str = Field(max_length=200)
     platform_code: str | None = Field(default=None, foreign_key="platform.code")
     keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     legal_basis: str | None = None
-    lead_department_id: int | None = Field(default=None, foreign_key="department.id")
+    lead_department_id: int | None = Field(default=None, foreign_key="department.id", sa_type=BigId)
     department_duties: str | None = None
     township_duties: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     township_duties_text: str | None = None
@@ -142,8 +144,8 @@ class MatterCooperator(SQLModel, table=True):
 
     __tablename__ = "matter_cooperator"
 
-    matter_id: int = Field(foreign_key="matter.id", primary_key=True)
-    department_id: int = Field(foreign_key="department.id", primary_key=True)
+    matter_id: int = Field(foreign_key="matter.id", primary_key=True, sa_type=BigId)
+    department_id: int = Field(foreign_key="department.id", primary_key=True, sa_type=BigId)
 
 
 class CalendarDay(SQLModel, table=True):
@@ -166,7 +168,7 @@ class ReferenceGeneration(SQLModel, table=True):
 
     __tablename__ = "reference_generation"
 
-    id: int = Field(default=1, primary_key=True)
+    id: int = Field(default=1, primary_key=True, sa_type=BigId)
     generation: int = Field(default=0, ge=0)
     changed_at: datetime = Field(default_factory=utcnow)
     what: str | None = Field(default=None, max_length=200)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
-from dispatch.core.db import StrEnumType
+from dispatch.core.db import BigId, StrEnumType
 from dispatch.reference import models as _reference  # noqa: F401  (tables our foreign keys name)
 
 
@@ -27,13 +27,13 @@ class User(SQLModel, table=True):
 
     __tablename__ = "app_user"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     username: str = Field(max_length=100, unique=True)
     display_name: str | None = Field(default=None, max_length=200)
     password_hash: str = Field(max_length=500)
     role: UserRole = Field(sa_type=StrEnumType(UserRole, 32))
     township_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
-    department_id: int | None = Field(default=None, foreign_key="department.id")
+    department_id: int | None = Field(default=None, foreign_key="department.id", sa_type=BigId)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -61,7 +61,7 @@ class RefusedLogin(SQLModel, table=True):
 
     __tablename__ = "refused_login"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     at: datetime = Field(default_factory=utcnow, index=True)
     username: str = Field(max_length=100, index=True)
     address: str = Field(max_length=100)

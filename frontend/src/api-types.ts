@@ -818,6 +818,7 @@ export interface components {
             /**
              * Reported At
              * Format: date-time
+             * @description 上报时间：2000 年以后，不晚于当前时间 10 分钟
              */
             reported_at: string;
             /** Lon */
@@ -1004,11 +1005,6 @@ export interface components {
             offset: number;
             /** Limit */
             limit: number;
-        };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
         };
         /**
          * HandlingMode
@@ -1592,19 +1588,6 @@ export interface components {
          * @enum {string}
          */
         UserRole: "grid_worker" | "township_operator" | "department_staff" | "command_centre" | "admin";
-        /** ValidationError */
-        ValidationError: {
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
-            /** Input */
-            input?: unknown;
-            /** Context */
-            ctx?: Record<string, never>;
-        };
         /**
          * VerifyBody
          * @description The township's on-site check: passed, or failed with a note.
@@ -1737,6 +1720,54 @@ export interface components {
             /** Assignments */
             assignments: components["schemas"]["AssignmentCard"][];
         };
+        /**
+         * ErrorBody
+         * @description Every error response: 401, 403, 404, 409, 413, 422, 503.
+         */
+        ErrorBody: {
+            detail: components["schemas"]["ErrorDetail"];
+        };
+        /**
+         * ErrorDetail
+         * @description What went wrong, worded for a person, and the field it is about.
+         */
+        ErrorDetail: {
+            /** Message */
+            message: string;
+            /**
+             * Field
+             * @default null
+             */
+            field: string | null;
+            /**
+             * Problems
+             * @default null
+             */
+            problems: components["schemas"]["Problem"][] | null;
+        };
+        /**
+         * Problem
+         * @description One thing wrong with a request (the field it is in), or one refused row of an import.
+         */
+        Problem: {
+            /** Message */
+            message: string;
+            /**
+             * Field
+             * @default null
+             */
+            field: string | null;
+            /**
+             * Row
+             * @default null
+             */
+            row: number | null;
+            /**
+             * Column
+             * @default null
+             */
+            column: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -1797,13 +1828,13 @@ export interface operations {
                     "application/json": components["schemas"]["JurisdictionCollection"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1830,13 +1861,13 @@ export interface operations {
                     "application/json": components["schemas"]["PlacementPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1862,13 +1893,13 @@ export interface operations {
                     "application/json": components["schemas"]["MattersInForce"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1896,13 +1927,13 @@ export interface operations {
                     "application/json": components["schemas"]["MatterSuggestions"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1948,13 +1979,13 @@ export interface operations {
                     "application/json": components["schemas"]["AppConfig"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1981,13 +2012,13 @@ export interface operations {
                     "application/json": components["schemas"]["RoutePreviewResult"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2021,13 +2052,13 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description 失败次数过多，暂时锁定 locked out for Retry-After seconds */
@@ -2079,13 +2110,13 @@ export interface operations {
                     "application/json": components["schemas"]["RefusedLoginPublic"][];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2112,13 +2143,13 @@ export interface operations {
                     "application/json": components["schemas"]["UnlockPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2151,13 +2182,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventsPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2184,13 +2215,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2215,13 +2246,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2252,13 +2283,13 @@ export interface operations {
                     };
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2283,13 +2314,13 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2314,13 +2345,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2349,13 +2380,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2384,13 +2415,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2419,13 +2450,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2454,13 +2485,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2489,13 +2520,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2520,13 +2551,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2555,13 +2586,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2590,13 +2621,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2625,13 +2656,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2660,13 +2691,13 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2693,13 +2724,13 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveriesPublic"];
                 };
             };
-            /** @description Validation Error */
+            /** @description 请求参数有误 (invalid input: the field is named) */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.boards.snapshot import board_refusal, board_snapshot
 from dispatch.boards.streams import Board, BoardKind
+from dispatch.core.bounds import Id, Seq
 from dispatch.core.db import session_scope
 from dispatch.core.errors import DomainError, Forbidden, Unauthorized
 from dispatch.events.read import event_detail
@@ -44,7 +45,7 @@ BEARER_PROTOCOL = "bearer"
 # How often an open board checks that its viewer may still watch (one short transaction).
 RECHECK_S = 3.0
 
-Since = Annotated[int | None, Query(ge=0)]
+Since = Annotated[Seq | None, Query()]
 Epoch = Annotated[str | None, Query(max_length=64)]
 
 
@@ -180,7 +181,7 @@ async def township_board(
 @router.websocket("/ws/boards/department/{department_id}")
 async def department_board(
     websocket: WebSocket,
-    department_id: int,
+    department_id: Id,
     since: Since = None,
     epoch: Epoch = None,
 ) -> None:
@@ -191,7 +192,7 @@ async def department_board(
 @router.websocket("/ws/events/{event_id}")
 async def event_board(
     websocket: WebSocket,
-    event_id: int,
+    event_id: Id,
     since: Since = None,
     epoch: Epoch = None,
 ) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from dispatch.core.bounds import Offset
 from dispatch.delivery.models import DeliveryStatus
 from dispatch.delivery.webhooks import DeliveriesPublic, list_deliveries
 from dispatch.users.policy import Action, authorize
@@ -19,7 +20,7 @@ def read_deliveries(
     session: SessionDep,
     actor: CurrentActor,
     status: DeliveryStatus | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeliveriesPublic:
     """List webhook deliveries, newest first, each with why its last attempt failed."""

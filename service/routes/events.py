@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from dispatch.core.bounds import Id, Moment, Offset
 from dispatch.core.errors import NotFound
 from dispatch.events.attachments import (
     get_attachment,
@@ -59,7 +59,7 @@ def create_event(
 
 
 @router.get("/events/{event_id}", response_model=EventDetail)
-def read_event(event_id: int, session: SessionDep, actor: CurrentActor) -> EventDetail:
+def read_event(event_id: Id, session: SessionDep, actor: CurrentActor) -> EventDetail:
     """Return an event with its assignments and its whole timeline."""
     event = get_event(session, event_id)
     authorize(actor, Action.VIEW_EVENT, event=event_scope(session, event))
@@ -72,12 +72,12 @@ def read_events(
     actor: CurrentActor,
     status: EventStatus | None = None,
     township: str | None = None,
-    department: int | None = None,
+    department: Id | None = None,
     matter: str | None = None,
     platform: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: Moment | None = None,
+    until: Moment | None = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EventsPublic:
     """List events the user may see, newest first, with filters and pagination."""
@@ -104,13 +104,13 @@ def read_events(
 
 @router.post("/events/{event_id}/attachments", status_code=201)
 def upload_attachment(
-    event_id: int,
+    event_id: Id,
     file: UploadFile,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
     actor: CurrentActor,
-    assignment_id: Annotated[int | None, Form()] = None,
+    assignment_id: Annotated[Id | None, Form()] = None,
 ) -> dict[str, object]:
     """Attach a photo (JPEG, PNG or WebP, at most 10 MB) to an event or to its feedback."""
     event = get_event(session, event_id)
@@ -130,7 +130,7 @@ def upload_attachment(
 
 @router.get("/attachments/{attachment_id}")
 def download_attachment(
-    attachment_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor
+    attachment_id: Id, session: SessionDep, settings: SettingsDep, actor: CurrentActor
 ) -> FileResponse:
     """Return a photo's bytes to anyone who may see its event."""
     attachment = get_attachment(session, attachment_id)
@@ -139,7 +139,14 @@ def download_attachment(
     path = settings.data_dir / "attachments" / attachment.storage_key
     if not path.is_file():
         raise NotFound(f"附件 {attachment_id} 的文件已不在存储中", field="attachment_id")
-    return FileResponse(path, media_type=attachment.content_type)
+    # nosniff: a browser must not read a photo as a page, whatever bytes it carries.
+    return FileResponse(
+        path,
+        media_type=attachment.content_type,
+        filename=attachment.file_name,
+        content_disposition_type="inline",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 class ReturnBody(BaseModel):
@@ -164,7 +171,7 @@ class ReasonBody(BaseModel):
 class RedispatchBody(BaseModel):
     """Which department takes a returned assignment, and why."""
 
-    department_id: int
+    department_id: Id
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -196,7 +203,7 @@ def _assignment_reply(session: SessionDep, event_id: int) -> EventDetail:
 
 @router.post("/assignments/{assignment_id}/sign", response_model=EventDetail)
 def sign(
-    assignment_id: int, session: SessionDep, user: CurrentUser, actor: CurrentActor
+    assignment_id: Id, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Sign for an assignment (签收)."""
     assignment = assignments.sign(session, actor, user, assignment_id)
@@ -205,7 +212,7 @@ def sign(
 
 @router.post("/assignments/{assignment_id}/return", response_model=EventDetail)
 def return_assignment(
-    assignment_id: int,
+    assignment_id: Id,
     body: ReturnBody,
     session: SessionDep,
     user: CurrentUser,
@@ -220,7 +227,7 @@ def return_assignment(
 
 @router.post("/assignments/{assignment_id}/feedback", response_model=EventDetail)
 def feed_back(
-    assignment_id: int,
+    assignment_id: Id,
     body: NoteBody,
     session: SessionDep,
     user: CurrentUser,
@@ -233,7 +240,7 @@ def feed_back(
 
 @router.post("/assignments/{assignment_id}/refuse-return", response_model=EventDetail)
 def refuse_return(
-    assignment_id: int,
+    assignment_id: Id,
     body: ReasonBody,
     session: SessionDep,
     user: CurrentUser,
@@ -246,7 +253,7 @@ def refuse_return(
 
 @router.post("/assignments/{assignment_id}/redispatch", response_model=EventDetail)
 def redispatch(
-    assignment_id: int,
+    assignment_id: Id,
     body: RedispatchBody,
     session: SessionDep,
     user: CurrentUser,
@@ -261,7 +268,7 @@ def redispatch(
 
 @router.post("/events/{event_id}/verify", response_model=EventDetail)
 def verify(
-    event_id: int, body: VerifyBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
+    event_id: Id, body: VerifyBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Record the on-site verification (核查)."""
     event = verification.verify(session, actor, user, event_id, passed=body.passed, note=body.note)
@@ -269,16 +276,14 @@ def verify(
 
 
 @router.post("/events/{event_id}/close", response_model=EventDetail)
-def close(
-    event_id: int, session: SessionDep, user: CurrentUser, actor: CurrentActor
-) -> EventDetail:
+def close(event_id: Id, session: SessionDep, user: CurrentUser, actor: CurrentActor) -> EventDetail:
     """Close a verified event (办结)."""
     return event_detail(session, verification.close(session, actor, user, event_id))
 
 
 @router.post("/events/{event_id}/rate", response_model=EventDetail)
 def rate(
-    event_id: int, body: RateBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
+    event_id: Id, body: RateBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Record the follow-up rating (回访)."""
     event = verification.rate(session, actor, user, event_id, rating=body.rating, note=body.note)
@@ -287,7 +292,7 @@ def rate(
 
 @router.post("/events/{event_id}/triage", response_model=EventDetail)
 def triage(
-    event_id: int,
+    event_id: Id,
     body: TriageBody,
     session: SessionDep,
     user: CurrentUser,
@@ -312,7 +317,7 @@ def triage(
 
 @router.post("/events/{event_id}/invalid", response_model=EventDetail)
 def mark_invalid(
-    event_id: int, body: ReasonBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
+    event_id: Id, body: ReasonBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Weed out an invalid or duplicate report (作废)."""
     return event_detail(
@@ -323,13 +328,13 @@ def mark_invalid(
 class MergeBody(BaseModel):
     """Which event this duplicate report belongs to."""
 
-    into_id: int
+    into_id: Id
     reason: str | None = Field(default=None, max_length=2000)
 
 
 @router.post("/events/{event_id}/merge", response_model=EventDetail)
 def merge(
-    event_id: int, body: MergeBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
+    event_id: Id, body: MergeBody, session: SessionDep, user: CurrentUser, actor: CurrentActor
 ) -> EventDetail:
     """Merge a duplicate report into its master event (合并)."""
     event = merging.merge(session, actor, user, event_id, into_id=body.into_id, reason=body.reason)

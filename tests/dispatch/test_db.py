@@ -1,6 +1,7 @@
 """The migrated schema and the rolled-back session fixture."""
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from dispatch.reference.models import Platform
@@ -34,3 +35,27 @@ def test_enum_columns_read_back_members_and_refuse_stray_strings(session: Sessio
     session.add(Department(name="错误类型局", kind="county_dept"))  # type: ignore[arg-type]
     with pytest.raises(StatementError, match="county_dept"):
         session.flush()
+
+
+def test_the_migrations_build_the_schema_the_models_declare(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, SQLModel.metadata)
+    assert differences == []
+
+
+def test_ids_past_32_bits_are_stored_and_read_back(session: Session) -> None:
+    from dispatch.reference.models import Department, DepartmentKind
+
+    big = 2**63 - 1
+    session.add(Department(id=big, name="大号探针局", kind=DepartmentKind.COUNTY_DEPARTMENT))
+    session.add(Department(name="下属探针所", kind=DepartmentKind.STATIONED_UNIT, parent_id=big))
+    session.flush()
+    session.expire_all()
+    child = session.exec(select(Department).where(Department.name == "下属探针所")).one()
+    assert child.parent_id == big
+    assert session.get(Department, big) is not None

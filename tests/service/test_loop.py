@@ -16,7 +16,7 @@ from dispatch.core.settings import Settings
 from dispatch.events.models import Assignment, Event
 from dispatch.jobs.scheduler import sweep
 from dispatch.reference.models import Department
-from tests.helpers import demo_grid_point
+from tests.helpers import demo_grid_point, image_bytes
 from tests.loop_fixtures import LiveServer, Loop, RedisServer, run_burst_worker
 
 XINSHI = "320999004"  # 新市镇: the demo users' township
@@ -267,7 +267,7 @@ def test_malformed_json_and_oversized_bodies_are_refused(loop: Loop) -> None:
 def test_attachments_accept_photos_and_refuse_the_rest(loop: Loop) -> None:
     event_id = report(loop)
     headers = loop.token("grid")
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    png = image_bytes("PNG")
     stored = loop.client.post(
         f"/api/events/{event_id}/attachments", files={"file": ("现场.png", png)}, headers=headers
     )

@@ -1,7 +1,7 @@
 """login throttle: failures per username and per address, and the refused sign-ins
 
-Revision ID: 0005_login_throttle
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02 01:00:00
 """
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '0005_login_throttle'
-down_revision: str | None = '0004'
+revision: str = '0006'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -28,7 +28,7 @@ def upgrade() -> None:
     )
     op.create_table(
         'refused_login',
-        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
         sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column('username', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
