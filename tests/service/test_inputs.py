@@ -95,7 +95,9 @@ def test_a_websocket_for_an_id_that_cannot_be_closes_with_a_close_frame(
     token = loop.token("centre")["Authorization"].removeprefix("Bearer ")
     with (
         pytest.raises(WebSocketDisconnect) as closed,
-        loop.client.websocket_connect(f"/ws/events/{event}?token={token}") as socket,
+        loop.client.websocket_connect(
+            f"/ws/events/{event}", subprotocols=["bearer", token]
+        ) as socket,
     ):
         socket.receive_text()
     assert closed.value.code == code
@@ -103,10 +105,10 @@ def test_a_websocket_for_an_id_that_cannot_be_closes_with_a_close_frame(
 
 def test_a_websocket_since_past_64_bits_closes_4422(loop: Loop) -> None:
     token = loop.token("centre")["Authorization"].removeprefix("Bearer ")
-    url = f"/ws/boards/county?token={token}&since={PAST_64_BITS}"
+    url = f"/ws/boards/county?since={PAST_64_BITS}"
     with (
         pytest.raises(WebSocketDisconnect) as closed,
-        loop.client.websocket_connect(url) as socket,
+        loop.client.websocket_connect(url, subprotocols=["bearer", token]) as socket,
     ):
         socket.receive_text()
     assert closed.value.code == 4422
@@ -328,7 +330,9 @@ def test_a_websocket_path_with_a_nul_closes_4422(loop: Loop) -> None:
     token = loop.token("centre")["Authorization"].removeprefix("Bearer ")
     with (
         pytest.raises(WebSocketDisconnect) as closed,
-        loop.client.websocket_connect(f"/ws/boards/township/3209%00?token={token}") as socket,
+        loop.client.websocket_connect(
+            "/ws/boards/township/3209%00", subprotocols=["bearer", token]
+        ) as socket,
     ):
         socket.receive_text()
     assert closed.value.code == 4422
