@@ -164,8 +164,10 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> int:
         spec = child.spec
+        # umask 077: what the children write (Redis's append-only file holds the queued jobs)
+        # is for the service's own user only, like the database beside it.
         process = subprocess.Popen(
-            list(spec.argv), env=dict(spec.env) if spec.env is not None else None
+            list(spec.argv), env=dict(spec.env) if spec.env is not None else None, umask=0o077
         )
         child.process = process
         child.starts += 1

@@ -140,6 +140,9 @@ def test_up_serves_the_pages_and_api_and_a_stop_signal_stops_every_process(
     embedded = embedded_redis(up.data_dir)
     assert embedded, "no embedded redis-server keeps its data in the data directory"
     assert {p.pid for p in embedded} <= {c.pid for c in children}, "Redis is a supervised child"
+    # What the children write there (Redis's append-only file holds the queued jobs) is private.
+    shared = {p.name: oct(p.stat().st_mode & 0o777) for p in up.data_dir.iterdir()}
+    assert all(int(m, 8) & 0o077 == 0 for m in shared.values()), shared
     up.process.send_signal(stop)
     up.process.wait(timeout=30)
     assert up.process.returncode == 0, up.log()
