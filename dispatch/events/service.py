@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from dispatch.core.clock import as_aware, utcnow
 from dispatch.core.errors import InvalidInput, NotFound
@@ -188,6 +188,7 @@ class EventFilter:
     until: datetime | None = None
     visible_townships: frozenset[str] | None = None
     visible_departments: frozenset[int] | None = None
+    visible_reporter_id: int | None = None
 
 
 def list_events(
@@ -208,7 +209,10 @@ def list_events(
     if where.until:
         query = query.where(col(Event.received_at) < where.until)
     if where.visible_townships is not None:
-        query = query.where(col(Event.township_code).in_(sorted(where.visible_townships)))
+        in_townships = col(Event.township_code).in_(sorted(where.visible_townships))
+        if where.visible_reporter_id is not None:
+            in_townships = or_(in_townships, col(Event.reporter_id) == where.visible_reporter_id)
+        query = query.where(in_townships)
     departments = _department_filter(where)
     if departments is not None:
         has_assignment = select(Assignment.event_id).where(

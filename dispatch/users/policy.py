@@ -263,16 +263,21 @@ def _who(user: Actor) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Visibility:
-    """Which events a user may list: by township, by department with a part; None is no limit."""
+    """Which events a user may list: by township, by department with a part; None is no limit.
+
+    reporter_id widens a township limit: a reporter also lists what they reported elsewhere.
+    """
 
     townships: frozenset[str] | None = None
     departments: frozenset[int] | None = None
+    reporter_id: int | None = None
 
 
 def visibility(user: Actor) -> Visibility:
     """Return which events the user may list (reading one event is `authorize`'s VIEW_EVENT)."""
     if user.role in TOWNSHIP_ROLES:
-        return Visibility(townships=frozenset({user.township_code or ""}))
+        # A grid worker may report in a neighbouring township; they still see what they reported.
+        return Visibility(townships=frozenset({user.township_code or ""}), reporter_id=user.id)
     if user.role is UserRole.DEPARTMENT_STAFF:
         return Visibility(departments=user.department_ids)
     return Visibility()

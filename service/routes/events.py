@@ -92,6 +92,7 @@ def read_events(
         until=until,
         visible_townships=seen.townships,
         visible_departments=seen.departments,
+        visible_reporter_id=seen.reporter_id,
     )
     events, total = list_events(session, where, offset=offset, limit=limit)
     return EventsPublic(

@@ -351,3 +351,22 @@ def test_intake_survives_redis_being_down(
 def _count(loop: Loop, model: type, *where: Any) -> int:
     with Session(loop.engine) as session:
         return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
+
+
+def test_a_grid_worker_lists_what_they_reported_in_a_neighbouring_township(loop: Loop) -> None:
+    lon, lat = demo_grid_point("320999006")  # 沙河镇, next to the grid worker's 新市镇
+    created = loop.client.post(
+        "/api/events",
+        json={**report_body(), "lon": lon, "lat": lat, "address": "沙河镇"},
+        headers=loop.token("grid"),
+    )
+    assert created.status_code == 201, created.text
+    event_id = created.json()["id"]
+    at_home = report(loop)
+    listed = loop.client.get("/api/events", params={"limit": 200}, headers=loop.token("grid"))
+    ids = {e["id"] for e in listed.json()["data"]}
+    assert {event_id, at_home} <= ids
+    # The township's operator sees their own township's events, not the neighbour's.
+    township = loop.client.get("/api/events", params={"limit": 200}, headers=loop.token("township"))
+    township_ids = {e["id"] for e in township.json()["data"]}
+    assert at_home in township_ids and event_id not in township_ids
