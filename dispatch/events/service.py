@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 
@@ -209,7 +210,9 @@ def list_events(
     if where.until:
         query = query.where(col(Event.received_at) < where.until)
     if where.visible_townships is not None:
-        in_townships = col(Event.township_code).in_(sorted(where.visible_townships))
+        in_townships: ColumnElement[bool] = col(Event.township_code).in_(
+            sorted(where.visible_townships)
+        )
         if where.visible_reporter_id is not None:
             in_townships = or_(in_townships, col(Event.reporter_id) == where.visible_reporter_id)
         query = query.where(in_townships)
