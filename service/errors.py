@@ -10,7 +10,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -27,6 +26,7 @@ from dispatch.core.errors import (
     Unauthorized,
 )
 from geo.coords import CoordinateError
+from service.document import complete_document, component_schemas, model_schemas
 
 log = logging.getLogger(__name__)
 
@@ -221,19 +221,12 @@ def document_errors(app: FastAPI) -> None:
     FastAPI documents its own HTTPValidationError (`detail` an array), which this service
     never sends; the document must say what a client will receive.
     """
-    build = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        document = build()  # kept by FastAPI as app.openapi_schema: completed in place
-        _, extra = models_json_schema(
-            [(ErrorBody, "serialization")], ref_template="#/components/schemas/{model}"
-        )
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    def complete(document: dict[str, Any]) -> None:
+        schemas = component_schemas(document)
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
-        schemas.update(extra["$defs"])
+        schemas.update(model_schemas(ErrorBody))
         for item in document.get("paths", {}).values():
             for operation in item.values():
                 invalid = operation.get("responses", {}).get("422")
@@ -242,6 +235,5 @@ def document_errors(app: FastAPI) -> None:
                     invalid["content"] = {
                         "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
                     }
-        return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    complete_document(app, complete)

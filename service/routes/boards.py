@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Query, WebSocket
-from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.boards.snapshot import board_refusal, board_snapshot
@@ -34,6 +33,7 @@ from dispatch.reference.departments import with_units
 from dispatch.users.policy import Action, authorize
 from dispatch.users.scopes import actor_for
 from dispatch.users.tokens import user_from_token
+from service.document import complete_document, component_schemas, model_schemas
 from service.errors import close_code_for
 from service.live import Closing, Hubs, Recheck, SnapshotMaker, Watch, serve_board
 
@@ -55,22 +55,14 @@ def document_frames(app: FastAPI) -> None:
     No route answers with a card, so FastAPI would leave it out; with it in the document the
     pages' types are generated from the one shape the boards send.
     """
-    build = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        document = build()  # kept by FastAPI as app.openapi_schema: completed in place
-        _, extra = models_json_schema(
-            [(EventCard, "serialization")], ref_template="#/components/schemas/{model}"
-        )
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for name, schema in extra["$defs"].items():
+    def complete(document: dict[str, Any]) -> None:
+        schemas = component_schemas(document)
+        for name, schema in model_schemas(EventCard).items():
             if schemas.setdefault(name, schema) != schema:
                 raise RuntimeError(f"two shapes named {name} in the OpenAPI document")
-        return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    complete_document(app, complete)
 
 
 def _admit(app: FastAPI, token: str | None, board: Board) -> frozenset[int]:
