@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import pytest
 import redis
@@ -23,9 +22,9 @@ from dispatch.core.settings import Settings
 from dispatch.delivery.webhooks import enqueue_deliveries
 from dispatch.events.models import Event
 from service.app import create_app
-from tests.helpers import demo_grid_point
 from tests.helpers import running_worker as start_worker
 from tests.loop_fixtures import Loop, RedisServer
+from tests.service.test_loop import report_body
 
 
 def health(client: TestClient, status_code: int = 200) -> dict[str, Any]:
@@ -54,16 +53,7 @@ def running_worker(loop: Loop) -> Iterator[subprocess.Popen[bytes]]:
 
 def report(loop: Loop) -> int:
     """Report one event through the API; return its id."""
-    lon, lat = demo_grid_point("320999004", nth=2)
-    body = {
-        "client_id": str(uuid4()),
-        "reported_at": "2026-11-20T09:30:00+08:00",
-        "lon": lon,
-        "lat": lat,
-        "description": "新市街菜场门口有流动摊贩占道卖菜",
-        "matter_code": "C-004",
-    }
-    created = loop.client.post("/api/events", json=body, headers=loop.token("grid"))
+    created = loop.client.post("/api/events", json=report_body(), headers=loop.token("grid"))
     assert created.status_code == 201, created.text
     event_id: int = created.json()["id"]
     return event_id

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import psutil
@@ -23,7 +22,8 @@ from dispatch.core.db import make_engine
 from dispatch.events.models import Assignment, Event, EventStatus, Step
 from dispatch.users.service import DEMO_PASSWORD
 from tests.conftest import REPO
-from tests.helpers import demo_grid_point, free_port
+from tests.helpers import free_port
+from tests.service.test_loop import report_body
 
 pytestmark = pytest.mark.slow
 
@@ -165,7 +165,6 @@ class Reporter:
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self.point = demo_grid_point("320999004", nth=2)
 
     def __enter__(self) -> Reporter:
         self._thread.start()
@@ -187,18 +186,9 @@ class Reporter:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        lon, lat = self.point
         while not self._stop.is_set():
-            body = {
-                "client_id": str(uuid4()),
-                "reported_at": "2026-11-20T09:30:00+08:00",
-                "lon": lon,
-                "lat": lat,
-                "description": "新市街菜场门口有流动摊贩占道卖菜",
-                "matter_code": "C-004",
-            }
             try:
-                answer = self.client.post("/api/events", json=body)
+                answer = self.client.post("/api/events", json=report_body())
                 if answer.status_code == 201:
                     self.ids.append(answer.json()["id"])
                 else:
