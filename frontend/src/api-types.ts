@@ -368,6 +368,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/assignments/{assignment_id}/clauses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Return Clauses
+         * @description The rows of the list version that routed the event, for a return to cite.
+         */
+        get: operations["return_clauses_api_assignments__assignment_id__clauses_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/assignments/{assignment_id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close Part
+         * @description Close a part that no longer applies (the verifier, with the reason).
+         */
+        post: operations["close_part_api_assignments__assignment_id__close_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/assignments/{assignment_id}/feedback": {
         parameters: {
             query?: never;
@@ -715,6 +755,52 @@ export interface components {
             /** Name */
             name: string;
             level: components["schemas"]["Level"];
+        };
+        /**
+         * ClausePublic
+         * @description One row of the list as a returning department cites it.
+         */
+        ClausePublic: {
+            /** Code */
+            code: string;
+            /** Row Number */
+            row_number: number;
+            /** Name */
+            name: string;
+            /** Lead Department Id */
+            lead_department_id: number | null;
+            /** Lead Department Name */
+            lead_department_name: string | null;
+            /** Co Department Names */
+            co_department_names: string[];
+            /** Department Duties */
+            department_duties: string | null;
+            /** Township Duties Text */
+            township_duties_text: string | null;
+            /** Legal Basis */
+            legal_basis: string | null;
+            /** Routed */
+            routed: boolean;
+        };
+        /**
+         * ClausesPublic
+         * @description The list version that routed an event, and its rows in list order.
+         */
+        ClausesPublic: {
+            /** List Id */
+            list_id: number | null;
+            /** List Version */
+            list_version: number;
+            /** Clauses */
+            clauses: components["schemas"]["ClausePublic"][];
+        };
+        /**
+         * CloseBody
+         * @description Why a part no longer applies.
+         */
+        CloseBody: {
+            /** Reason */
+            reason: string;
         };
         /**
          * Crs
@@ -1370,13 +1456,18 @@ export interface components {
         };
         /**
          * ReturnBody
-         * @description Why a department says "not ours", and the list clause it relies on.
+         * @description Why a department says "not ours", and the row of the routing list it relies on.
          */
         ReturnBody: {
             /** Reason */
             reason: string;
-            /** Clause */
-            clause: string;
+            /**
+             * Clause Code
+             * @description the matter code of the row cited, from /clauses
+             */
+            clause_code: string;
+            /** Clause Note */
+            clause_note?: string | null;
         };
         /**
          * RoutePreview
@@ -2368,6 +2459,72 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ReturnBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventDetail"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    return_clauses_api_assignments__assignment_id__clauses_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClausesPublic"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    close_part_api_assignments__assignment_id__close_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CloseBody"];
             };
         };
         responses: {

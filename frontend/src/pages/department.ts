@@ -1,14 +1,14 @@
 // 部门 inbox: the department's assignments (and its stationed units'), live, each with its
 // countdown and the 签收 / 退回 / 反馈 actions.
 
-import { act, getMatters, uploadPhoto } from "../api";
+import { act, api, uploadPhoto } from "../api";
 import { alertOf, forbiddenBanner, isOverdueAssignment, openBoard, runningDeadline, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
 import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label } from "../labels";
 import type { PageCtx } from "../page";
 import { countdown, parseTime } from "../time";
-import type { Assignment, Card } from "../types";
-import { actionButton, actionForm, eventLink, placeOf, urgentBadge } from "../ui";
+import type { Assignment, Card, Clauses } from "../types";
+import { actionButton, actionForm, eventLink, placeOf, setOptions, urgentBadge } from "../ui";
 
 export interface Task {
   a: Assignment;
@@ -17,12 +17,32 @@ export interface Task {
 
 const LIVE = new Set(["pending", "signed", "returned"]);
 
+/** The rows of the list version that routed the event, loaded when the return form opens. */
+function clausePicker(id: () => number): { select: HTMLSelectElement; load: () => void } {
+  const select = h("select", null, h("option", { value: "" }, "加载清单条目…"));
+  let loaded = false;
+  const load = () => {
+    if (loaded) return;
+    loaded = true;
+    api<Clauses>(`/api/assignments/${id()}/clauses`).then((list) => {
+      const ordered = [...list.clauses].sort((x, y) => Number(y.routed) - Number(x.routed) || x.row_number - y.row_number);
+      setOptions(select, [{ value: "", label: `请选择清单（第 ${list.list_version} 版）条目` },
+        ...ordered.map((c) => ({
+          value: c.code,
+          label: `第${c.row_number}项 ${c.name}${c.lead_department_name ? `（牵头：${c.lead_department_name}）` : ""}${c.routed ? " · 本事件派单依据" : ""}`,
+        }))]);
+    }).catch(() => {
+      loaded = false;
+      setOptions(select, [{ value: "", label: "清单条目加载失败，请重试" }]);
+    });
+  };
+  return { select, load };
+}
+
 /** The 签收 / 退回 / 反馈 controls of one assignment, shown according to its status. */
 export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: Assignment): void } {
   const id = () => getTask().a.id;
-  const clauses = h("datalist", { id: `clauses-${Math.random().toString(36).slice(2)}` });
-  getMatters().then((m) => clauses.replaceChildren(...m.matters.map((x) => h("option", { value: `${x.code} ${x.name}` })))).catch(() => undefined);
-  const clauseInput = h("input", { type: "text", maxlength: 200, list: clauses.id, placeholder: "责任清单条目，如 A-001 邻里纠纷调处" });
+  const clause = clausePicker(id);
   const photoInput = h("input", { type: "file", accept: "image/*", capture: "environment", multiple: true });
   const sign = actionButton("签收", "sign", () => act(`/api/assignments/${id()}/sign`), "btn btn-primary");
   const ret = actionForm("退回", "return-toggle", {
@@ -31,10 +51,12 @@ export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: A
     danger: true,
     fields: [
       { name: "reason", label: "退回理由", kind: "textarea", required: true, placeholder: "说明为何不属于本部门职责" },
-      { name: "clause", label: "清单依据", required: true, control: clauseInput },
+      { name: "clause_code", label: "清单依据（派单所依据的清单版本中的条目）", required: true, control: clause.select },
+      { name: "clause_note", label: "补充说明（选填）", placeholder: "如条目中的具体条款" },
     ],
-    run: (v) => act(`/api/assignments/${id()}/return`, { reason: v.reason, clause: v.clause }),
+    run: (v) => act(`/api/assignments/${id()}/return`, { reason: v.reason, clause_code: v.clause_code, clause_note: v.clause_note || null }),
   });
+  ret.querySelector("[data-testid=return-toggle]")?.addEventListener("click", clause.load);
   const feedback = actionForm("反馈", "feedback-toggle", {
     testid: "feedback-form",
     submit: "提交反馈",
@@ -49,7 +71,7 @@ export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: A
       for (const f of files) await uploadPhoto(a.event_id, f, a.id);
     },
   });
-  const el = h("div", { class: "actions" }, sign, ret, feedback, clauses);
+  const el = h("div", { class: "actions" }, sign, ret, feedback);
   return {
     el,
     update(a) {
