@@ -11,6 +11,8 @@ import httpx
 from tests.e2e.conftest import PASSWORD, Service
 from tests.service.test_loop import report_body
 
+TIMEOUT = 60.0  # two shared cores: an answer may take a while
+
 
 @dataclass
 class Api:
@@ -25,6 +27,7 @@ class Api:
             signed = httpx.post(
                 f"{self.service.url}/api/auth/token",
                 data={"username": user, "password": PASSWORD},
+                timeout=TIMEOUT,
             )
             assert signed.status_code == 200, signed.text
             self.tokens[user] = signed.json()["access_token"]
@@ -33,7 +36,10 @@ class Api:
     def act(self, user: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """POST an action as a user and expect it to succeed."""
         answer = httpx.post(
-            f"{self.service.url}/api/{path}", json=body or {}, headers=self.headers(user)
+            f"{self.service.url}/api/{path}",
+            json=body or {},
+            headers=self.headers(user),
+            timeout=TIMEOUT,
         )
         assert answer.status_code in (200, 201), f"{path}: {answer.text}"
         result: dict[str, Any] = answer.json()
@@ -41,7 +47,9 @@ class Api:
 
     def event(self, event_id: int, user: str = "centre") -> dict[str, Any]:
         """Read an event."""
-        answer = httpx.get(f"{self.service.url}/api/events/{event_id}", headers=self.headers(user))
+        answer = httpx.get(
+            f"{self.service.url}/api/events/{event_id}", headers=self.headers(user), timeout=TIMEOUT
+        )
         assert answer.status_code == 200, answer.text
         result: dict[str, Any] = answer.json()
         return result
