@@ -137,6 +137,18 @@ def test_the_history_tab_searches_the_departments_own_past_tasks(
     expect(zhifa.get_by_test_id("history-count")).to_have_attribute("data-count", "1")
     expect(items.first).to_have_attribute("data-event-id", str(moved))
 
+    # The period is of China-time days, both included: today finds it, tomorrow on does not.
+    today = zhifa.evaluate("new Date().toLocaleDateString('sv-SE', {timeZone: 'Asia/Shanghai'})")
+    zhifa.get_by_test_id("history-since").fill(today)
+    zhifa.get_by_test_id("history-until").fill(today)
+    zhifa.get_by_test_id("history-submit").click()
+    expect(zhifa.get_by_test_id("history-count")).to_have_attribute("data-count", "1")
+    zhifa.get_by_test_id("history-since").fill("2099-01-01")
+    zhifa.get_by_test_id("history-until").fill("")
+    zhifa.get_by_test_id("history-submit").click()
+    expect(zhifa.get_by_test_id("history-count")).to_have_attribute("data-count", "0")
+    expect(zhifa.get_by_test_id("history-empty")).to_be_visible()
+
     # Another department's clerk finds none of zhifa's parts.
     shichang = sign_in("shichang")
     shichang.get_by_test_id("dept-tab-history").click()
