@@ -9,6 +9,7 @@ export const ASSIGNMENT_ROLE: Record<string, string> = vocabulary.assignment_rol
 export const USER_ROLE: Record<string, string> = vocabulary.user_role;
 export const HANDLING_MODE: Record<string, string> = vocabulary.handling_mode;
 export const HEALTH_REASON: Record<string, string> = vocabulary.health_reason;
+export const CAME_BACK: Record<string, string> = vocabulary.came_back;
 
 export const DELTA_TYPE: Record<string, string> = {
   reported: "新上报", routed: "已分拨", needs_triage: "待研判", signed: "签收", returned: "退回",

@@ -11,6 +11,7 @@ import { eventPage } from "./pages/event";
 import { loginPage } from "./pages/login";
 import { reportPage } from "./pages/report";
 import { townshipPage } from "./pages/township";
+import { verifyPage } from "./pages/verify";
 import { tickCountdowns } from "./time";
 import type { Role, User } from "./types";
 
@@ -19,6 +20,7 @@ const PAGES: Record<string, Page> = {
   county: countyPage,
   department: departmentPage,
   township: townshipPage,
+  verify: verifyPage,
   event: eventPage,
 };
 
@@ -31,8 +33,8 @@ const HOME: Record<Role, string> = {
 };
 
 const NAV: Record<Role, [string, string][]> = {
-  grid_worker: [["report", "事件上报"]],
-  township_operator: [["township", "乡镇看板"], ["report", "事件上报"]],
+  grid_worker: [["report", "事件上报"], ["verify", "现场核查"]],
+  township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"]],
   department_staff: [["department", "部门待办"]],
   command_centre: [["county", "县指挥中心"], ["report", "事件上报"]],
   admin: [["county", "县指挥中心"]],

@@ -11,7 +11,7 @@ const CLOSABLE_EVENT = new Set(["dispatched", "in_progress", "reopened", "resolv
 
 /** Whether this user verifies the event's township (the server checks again). */
 function verifies(user: User, d: EventDetail): boolean {
-  return user.role === "township_operator" && !!d.township_code && user.township_code === d.township_code;
+  return (user.role === "township_operator" || user.role === "grid_worker") && !!d.township_code && user.township_code === d.township_code;
 }
 
 /** A page's 关闭任务 forms, one per part, kept across renders so a live update spares what is typed. */

@@ -6,9 +6,10 @@ import { alertOf, forbiddenBanner, isOverdueAssignment, openBoard, runningDeadli
 import { fill, h, reconcile, type Row } from "../dom";
 import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label } from "../labels";
 import type { PageCtx } from "../page";
+import { historyView } from "./history";
 import { countdown, parseTime } from "../time";
 import type { Assignment, Card, Clauses } from "../types";
-import { actionButton, actionForm, eventLink, placeOf, setOptions, urgentBadge } from "../ui";
+import { actionButton, actionForm, cameBackLine, eventLink, placeOf, setOptions, urgentBadge } from "../ui";
 
 export interface Task {
   a: Assignment;
@@ -111,6 +112,7 @@ export function taskRow(first: Task): Row<Task> {
         h("div", { class: "card-where" }, placeOf(card), card.address ? ` · ${card.address}` : ""),
         h("div", { class: "card-desc", testid: "description" }, card.description),
         a.duties_text ? h("div", { class: "muted small" }, `职责：${a.duties_text}`) : null,
+        live ? cameBackLine(a) : null,
         live ? countdown(a.status === "pending" ? "签收" : "办结", runningDeadline(a), a.created_at ?? card.received_at, alertOf(a)) : null,
         a.status === "returned" ? h("div", { class: "muted small" }, `已退回，等待县指挥中心处理。理由：${a.return_reason ?? ""}`) : null,
         a.status === "fed_back" && a.feedback ? h("div", { class: "muted small" }, `已反馈：${a.feedback}`) : null);
@@ -134,12 +136,20 @@ export function departmentPage(ctx: PageCtx): void {
     page.append(h("div", { class: "banner banner-error", testid: "board-forbidden" }, "该账号未关联部门，无部门待办"));
     return;
   }
+  const tabs = h("nav", { class: "tabs", testid: "dept-tabs" },
+    h("a", { href: "#/department", class: ctx.param === "history" ? "" : "on", testid: "dept-tab-inbox" }, "待办"),
+    h("a", { href: "#/department/history", class: ctx.param === "history" ? "on" : "", testid: "dept-tab-history" }, "历史任务"));
+  if (ctx.param === "history") {
+    page.append(h("div", { class: "page-head" }, h("h1", null, "历史任务"), h("span", { class: "muted" }, user.department_name ?? "")), tabs);
+    historyView(ctx, page);
+    return;
+  }
   const counters = h("div", { class: "counters", testid: "dept-counters" });
   const list = h("div", { class: "list", testid: "dept-inbox" });
   const empty = h("p", { class: "muted", testid: "dept-empty" }, "暂无待办任务");
   const showDone = h("input", { type: "checkbox", testid: "show-fed-back", checked: true });
   const head = h("div", { class: "page-head" }, h("h1", null, "部门待办"), h("span", { class: "muted" }, user.department_name ?? ""));
-  page.append(head, counters,
+  page.append(head, tabs, counters,
     h("label", { class: "check" }, showDone, " 显示已反馈"), list, empty);
 
   const render = (b: Board) => {
