@@ -57,7 +57,8 @@ def pages_policy(tile_url: str) -> str:
     images = " ".join(filter(None, ["'self'", "data:", tile_source(tile_url)]))
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; "
-        f"img-src {images}; connect-src 'self'; font-src 'self'; object-src 'none'; "
+        f"img-src {images}; connect-src 'self'; font-src 'self'; worker-src 'self'; "
+        "object-src 'none'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 

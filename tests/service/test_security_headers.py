@@ -112,3 +112,7 @@ def test_a_token_answer_is_never_cached(client: TestClient) -> None:
     response = client.post("/api/auth/token", data={"username": "admin", "password": DEMO_PASSWORD})
     assert response.status_code == 200, response.text
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_pages_may_run_their_own_service_worker_only() -> None:
+    assert "worker-src 'self';" in pages_policy("https://{s}.tiles.example.org/{z}/{x}/{y}.png")
