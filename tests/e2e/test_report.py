@@ -33,6 +33,14 @@ SHELL_CACHED = """async () => {
   return !!reg.active && !!navigator.serviceWorker.controller && !!shell;
 }"""
 
+CACHED_PATHS = """async () => {
+  const paths = [];
+  for (const name of await caches.keys()) {
+    const cache = await caches.open(name);
+    for (const request of await cache.keys()) paths.push(new URL(request.url).pathname);
+  }
+  return paths;
+}"""
 OLD_TEXT = "东村三组路口垃圾堆放多日无人清运"
 
 pytestmark = pytest.mark.slow
@@ -290,5 +298,9 @@ def test_the_report_page_opens_offline_and_sends_a_queued_report_once(
             client_id,
         )
         assert json.loads(stored)["state"] == "sent"
+        # The worker keeps the app shell only: no API answer (personal data, tokens), no photo.
+        cached = page.evaluate(CACHED_PATHS)
+        assert "/index.html" in cached and any(p.startswith("/assets/") for p in cached)
+        assert all(p == "/index.html" or p.startswith("/assets/") for p in cached), cached
     finally:
         phone.context.close()

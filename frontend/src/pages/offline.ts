@@ -60,10 +60,11 @@ async function attemptSend(clientId: string): Promise<SendResult> {
       remember(d.username, event);
       await putDraft(d);
     } catch (err) {
-      d.error = message(err);
-      if (!transient(err)) d.state = "draft";
+      const later = transient(err);
+      d.error = later ? `尚未发送成功：${message(err)}` : `未被受理，已退回草稿：${message(err)}`;
+      if (!later) d.state = "draft";
       await putDraft(d);
-      return transient(err) ? { kind: "later", message: d.error } : { kind: "refused", message: d.error };
+      return later ? { kind: "later", message: d.error } : { kind: "refused", message: message(err) };
     }
   }
   const failed: string[] = [];
@@ -75,7 +76,7 @@ async function attemptSend(clientId: string): Promise<SendResult> {
       photo.blob = null;
     } catch (err) {
       if (transient(err)) {
-        d.error = `照片上传未完成：${message(err)}`;
+        d.error = `事件已上报，照片尚未上传完：${message(err)}`;
         await putDraft(d);
         return { kind: "later", message: d.error };
       }

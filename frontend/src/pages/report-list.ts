@@ -33,7 +33,7 @@ export function reportList(ctx: ListCtx): HTMLElement {
         h("span", { class: "muted small" }, fmtShort(d.updated_at)),
         current ? h("span", { class: "muted small" }, "（正在编辑）") : null),
       h("div", null, title, photos ? h("span", { class: "muted small" }, ` · ${photos} 张照片`) : null),
-      d.error ? h("div", { class: "note note-error small", testid: "report-error" }, d.error) : null,
+      d.error ? h("div", { class: `note ${d.state === "queued" ? "note-info" : "note-error"} small`, testid: "report-error" }, d.error) : null,
       h("div", { class: "row" },
         d.state === "draft" && !current
           ? h("button", { type: "button", class: "btn btn-small", testid: "report-open", onclick: () => ctx.open(d.client_id) }, "继续编辑")

@@ -258,7 +258,7 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
   address.addEventListener("input", () => { draft.address = address.value; void save(); });
   const photoText = () => (draft.handled_on_site ? "现场照片（即报即办须至少一张，可多张）" : "现场照片（选填，可多张）");
   const photoLabel = h("span", null, photoText());
-  const photoInput = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp", capture: "environment", multiple: true, testid: "photos" });
+  const photoInput = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp", capture: "environment", multiple: true, testid: "photos", class: "visually-hidden" });
   const thumbs = h("div", { class: "thumbs", testid: "photo-previews" });
   const drawThumbs = () => {
     objectUrls.splice(0).forEach((u) => URL.revokeObjectURL(u));
@@ -390,7 +390,7 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
       if (!ctx.alive()) return;
       if (cancelled) {
         cancel.hidden = true;
-        if (await backToDraft("已取消提交")) {
+        if (await backToDraft(null)) {
           busy = false;
           setStatus("已取消提交，草稿已保存，可稍后再提交", "cancelled");
           refreshSubmit();
@@ -439,7 +439,7 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
       h("section", { class: "panel" },
         h("h2", null, "③ 处置与照片"),
         h("label", { class: "radio on-site" }, onSite, " 即报即办（已在现场处置完毕）"), onSiteFields,
-        h("label", { class: "field" }, photoLabel, photoInput), thumbs),
+        h("div", { class: "field" }, photoLabel, h("label", { class: "btn btn-file" }, "拍照或选择照片", photoInput)), thumbs),
       h("section", { class: "panel" }, submit, hint, cancel, status.el,
         h("div", { class: "row row-end" }, h("span", { class: "muted small", testid: "client-id" }, `草稿编号 ${draft.client_id.slice(0, 8)}`), fresh, discard)),
       list));
