@@ -17,7 +17,15 @@ from uuid import uuid4
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, ViewportSize, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FilePayload,
+    Page,
+    Route,
+    ViewportSize,
+    expect,
+)
 from sqlmodel import Session, col, func, select
 
 from dispatch.events.models import Event
@@ -242,6 +250,30 @@ def events_with(service: Service, client_id: str) -> int:
         return session.exec(
             select(func.count()).select_from(Event).where(col(Event.client_id) == client_id)
         ).one()
+
+
+def test_a_lost_answer_is_sent_again_under_the_same_client_id_and_makes_one_event(
+    phone: Phone,
+) -> None:
+    page = phone.page
+    sent: list[str] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        sent.append(json.loads(route.request.post_data or "{}")["client_id"])
+        answer = route.fetch()  # the server stores the event ...
+        if len(sent) == 1:
+            route.abort()  # ... but its answer never reaches the phone
+        else:
+            route.fulfill(response=answer)
+
+    page.route("**/api/events", lose_the_first_answer)
+    phone.click_map()
+    page.get_by_test_id("description").fill("小区门口井盖缺失，夜间有人险些踩空")
+    page.get_by_test_id("photos").set_input_files(photo("井盖.png", (90, 90, 90)))
+    event_id = phone.submit()
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert events_with(phone.service, sent[0]) == 1
+    assert [a["file_name"] for a in phone.event(event_id)["attachments"]] == ["井盖.png"]
 
 
 def test_the_report_page_opens_offline_and_sends_a_queued_report_once(
