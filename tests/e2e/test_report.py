@@ -277,62 +277,54 @@ def test_a_lost_answer_is_sent_again_under_the_same_client_id_and_makes_one_even
 
 
 def test_the_report_page_opens_offline_and_sends_a_queued_report_once(
-    browser: Browser, service: Service, responses: ResponseWatch, screenshots: Any
+    phone: Phone, screenshots: Any
 ) -> None:
-    lon, lat = demo_grid_point(XINSHI, nth=4)
-    phone = Phone(
-        browser,
-        service,
-        responses,
-        permissions=["geolocation"],
-        geolocation={"longitude": lon, "latitude": lat},
+    page, service = phone.page, phone.service
+    expect(page.get_by_test_id("report-map")).to_have_attribute("data-framed", "1")
+    until(page, SHELL_CACHED)
+
+    page.wait_for_timeout(1_100)  # the cached copy's Date is now over a second old
+    phone.context.set_offline(True)
+    asked = time.time()
+    shell = page.reload()
+    assert shell is not None and shell.from_service_worker
+    assert parsedate_to_datetime(shell.headers["date"]).timestamp() <= asked - 1  # the cache's
+    expect(page.get_by_test_id("net-status")).to_have_attribute("data-state", "offline")
+    expect(page.get_by_test_id("whoami")).to_be_visible()
+    # The township's outline from the last visit frames the map: a tap places the point.
+    expect(page.get_by_test_id("report-map")).to_have_attribute("data-framed", "1")
+    page.get_by_test_id("report-map").click()
+    expect(page.get_by_test_id("locate-result")).to_have_attribute("data-state", "offline")
+    expect(page.get_by_test_id("coords")).to_contain_text("WGS84")
+    page.get_by_test_id("description").fill("河道边有人倾倒建筑垃圾")
+    page.get_by_test_id("address").fill("新市镇河滨路")
+    page.get_by_test_id("submit").click()
+    expect(page.get_by_test_id("submit-status")).to_have_attribute("data-state", "queued")
+    queued = page.locator("[data-testid=report-item][data-state=queued]")
+    expect(queued).to_have_count(1)
+    expect(queued.get_by_test_id("report-state")).to_have_text("待发送")
+    client_id = str(queued.get_attribute("data-client-id"))
+    screenshots(page, "1-queued-offline")
+    assert events_with(service, client_id) == 0
+
+    phone.context.set_offline(False)
+    sent = page.locator(f"[data-testid=report-item][data-client-id='{client_id}']")
+    expect(sent).to_have_attribute("data-state", "sent", timeout=30_000)
+    expect(sent.get_by_test_id("report-state")).to_have_text("已发送")
+    screenshots(page, "2-sent-online")
+    page.reload()
+    expect(sent).to_have_attribute("data-state", "sent")
+    assert events_with(service, client_id) == 1
+    event = phone.event(int(str(sent.get_attribute("data-event-id"))))
+    assert event["client_id"] == client_id and event["address"] == "新市镇河滨路"
+    stored = page.evaluate(
+        "id => new Promise(r => { const q = indexedDB.open('sipingtai'); q.onsuccess = () =>"
+        " { const g = q.result.transaction('reports').objectStore('reports').get(id);"
+        " g.onsuccess = () => r(JSON.stringify(g.result)); }; })",
+        client_id,
     )
-    page = phone.page
-    try:
-        expect(page.get_by_test_id("report-map")).to_have_attribute("data-framed", "1")
-        until(page, SHELL_CACHED)
-
-        page.wait_for_timeout(1_100)  # the cached copy's Date is now over a second old
-        phone.context.set_offline(True)
-        asked = time.time()
-        shell = page.reload()
-        assert shell is not None and shell.from_service_worker
-        assert parsedate_to_datetime(shell.headers["date"]).timestamp() <= asked - 1  # the cache's
-        expect(page.get_by_test_id("net-status")).to_have_attribute("data-state", "offline")
-        expect(page.get_by_test_id("whoami")).to_be_visible()
-        page.get_by_test_id("locate-me").click()
-        expect(page.get_by_test_id("locate-result")).to_have_attribute("data-state", "offline")
-        page.get_by_test_id("description").fill("河道边有人倾倒建筑垃圾")
-        page.get_by_test_id("address").fill("新市镇河滨路")
-        page.get_by_test_id("submit").click()
-        expect(page.get_by_test_id("submit-status")).to_have_attribute("data-state", "queued")
-        queued = page.locator("[data-testid=report-item][data-state=queued]")
-        expect(queued).to_have_count(1)
-        expect(queued.get_by_test_id("report-state")).to_have_text("待发送")
-        client_id = str(queued.get_attribute("data-client-id"))
-        screenshots(page, "1-queued-offline")
-        assert events_with(service, client_id) == 0
-
-        phone.context.set_offline(False)
-        sent = page.locator(f"[data-testid=report-item][data-client-id='{client_id}']")
-        expect(sent).to_have_attribute("data-state", "sent", timeout=30_000)
-        expect(sent.get_by_test_id("report-state")).to_have_text("已发送")
-        screenshots(page, "2-sent-online")
-        page.reload()
-        expect(sent).to_have_attribute("data-state", "sent")
-        assert events_with(service, client_id) == 1
-        event = phone.event(int(str(sent.get_attribute("data-event-id"))))
-        assert event["client_id"] == client_id and event["address"] == "新市镇河滨路"
-        stored = page.evaluate(
-            "id => new Promise(r => { const q = indexedDB.open('sipingtai'); q.onsuccess = () =>"
-            " { const g = q.result.transaction('reports').objectStore('reports').get(id);"
-            " g.onsuccess = () => r(JSON.stringify(g.result)); }; })",
-            client_id,
-        )
-        assert json.loads(stored)["state"] == "sent"
-        # The worker keeps the app shell only: no API answer (personal data, tokens), no photo.
-        cached = page.evaluate(CACHED_PATHS)
-        assert "/index.html" in cached and any(p.startswith("/assets/") for p in cached)
-        assert all(p == "/index.html" or p.startswith("/assets/") for p in cached), cached
-    finally:
-        phone.context.close()
+    assert json.loads(stored)["state"] == "sent"
+    # The worker keeps the app shell only: no API answer (personal data, tokens), no photo.
+    cached = page.evaluate(CACHED_PATHS)
+    assert "/index.html" in cached and any(p.startswith("/assets/") for p in cached)
+    assert all(p == "/index.html" or p.startswith("/assets/") for p in cached), cached

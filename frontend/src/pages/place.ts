@@ -4,7 +4,7 @@
 
 import { api, errorText, getConfig, NetworkError } from "../api";
 import { fill, h } from "../dom";
-import { createMap, disposeMap, gridStyle, type JCollection, insideTownship, L, loadLevel, outlineStyle, pointMarker } from "../map";
+import { createMap, disposeMap, gridStyle, type JCollection, type JFeature, insideTownship, L, loadLevel, outlineStyle, pointMarker } from "../map";
 import type { PageCtx } from "../page";
 import type { LocateResult } from "../types";
 import { note } from "../ui";
@@ -12,6 +12,8 @@ import type { Draft } from "./drafts";
 import { browserPosition, dingTalkPosition } from "./position";
 
 const GRID_ZOOM = 13;
+/** The user's township outline as last loaded: the map offline (public reference data). */
+export const outlineKey = (townshipCode: string) => `sipingtai.outline.${townshipCode}`;
 const LEVEL_NAMES: Record<string, string> = { township: "乡镇（街道）", village: "村（社区）", grid: "网格" };
 
 export interface Place {
@@ -44,10 +46,38 @@ export function placePicker(ctx: PageCtx, draft: Draft, changed: () => void): Pl
       style: (f) => (f?.properties.code === user.township_code ? { ...outlineStyle, weight: 3 } : outlineStyle),
     }).addTo(map);
     const own = fc.features.find((f) => f.properties.code === user.township_code);
+    if (own) keepOutline(own);
+    frame(own ? L.geoJSON(own).getBounds() : layer.getBounds());
+  }).catch((err) => {
+    // Offline: the outline of the user's own township from the last visit, so a tap still works.
+    const own = savedOutline();
+    if (!own || !ctx.alive()) {
+      mapMsg.show(`地图加载失败：${errorText(err)}`, "error");
+      return;
+    }
+    L.geoJSON(own, { interactive: false, style: { ...outlineStyle, weight: 3 } }).addTo(map);
+    frame(L.geoJSON(own).getBounds());
+    mapMsg.show("当前无网络：地图只显示本乡镇边界（上次联网时保存）", "info");
+  });
+  function frame(bounds: L.LatLngBounds) {
     if (draft.lat !== null && draft.lon !== null && marker) map.setView(marker.getLatLng(), 15);
-    else map.fitBounds(own ? L.geoJSON(own).getBounds() : layer.getBounds());
+    else map.fitBounds(bounds);
     mapEl.dataset.framed = "1"; // the map now shows the user's township (tests wait for this)
-  }).catch((err) => mapMsg.show(`地图加载失败：${errorText(err)}`, "error"));
+  }
+  function keepOutline(own: JFeature) {
+    try {
+      localStorage.setItem(outlineKey(own.properties.code), JSON.stringify(own));
+    } catch {
+      /* no room: the map is only blank offline */
+    }
+  }
+  function savedOutline(): JFeature | null {
+    try {
+      return user.township_code ? (JSON.parse(localStorage.getItem(outlineKey(user.township_code)) ?? "null") as JFeature | null) : null;
+    } catch {
+      return null;
+    }
+  }
   const showGrids = () => {
     if (!user.township_code || map.getZoom() < GRID_ZOOM) {
       if (gridLayer) map.removeLayer(gridLayer);
