@@ -311,6 +311,8 @@ def test_the_report_page_opens_offline_and_sends_a_queued_report_once(
     sent = page.locator(f"[data-testid=report-item][data-client-id='{client_id}']")
     expect(sent).to_have_attribute("data-state", "sent", timeout=30_000)
     expect(sent.get_by_test_id("report-state")).to_have_text("已发送")
+    expect(page.get_by_test_id("submit-status")).to_have_attribute("data-state", "sent")
+    expect(page.get_by_test_id("map-status")).to_be_hidden()  # the outlines came from the API
     screenshots(page, "2-sent-online")
     page.reload()
     expect(sent).to_have_attribute("data-state", "sent")

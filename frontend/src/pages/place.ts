@@ -39,27 +39,36 @@ export function placePicker(ctx: PageCtx, draft: Draft, changed: () => void): Pl
   ctx.onCleanup(() => disposeMap(map));
   let marker: L.CircleMarker | null = null;
   let gridLayer: L.GeoJSON | null = null;
-  loadLevel("township").then((fc) => {
+  let outlines: L.GeoJSON | null = null;
+  let outlinesFailed = false;
+  const drawOutlines = () => loadLevel("township").then((fc) => {
     if (!ctx.alive()) return;
+    if (outlines) map.removeLayer(outlines);
+    mapMsg.clear();
     const layer = L.geoJSON(fc, {
       interactive: false,
       style: (f) => (f?.properties.code === user.township_code ? { ...outlineStyle, weight: 3 } : outlineStyle),
     }).addTo(map);
+    outlines = layer;
     const own = fc.features.find((f) => f.properties.code === user.township_code);
     if (own) keepOutline(own);
     frame(own ? L.geoJSON(own).getBounds() : layer.getBounds());
   }).catch((err) => {
+    outlinesFailed = true;
     // Offline: the outline of the user's own township from the last visit, so a tap still works.
     const own = savedOutline();
-    if (!own || !ctx.alive()) {
+    if (!ctx.alive() || outlines) return;
+    if (!own) {
       mapMsg.show(`地图加载失败：${errorText(err)}`, "error");
       return;
     }
-    L.geoJSON(own, { interactive: false, style: { ...outlineStyle, weight: 3 } }).addTo(map);
+    outlines = L.geoJSON(own, { interactive: false, style: { ...outlineStyle, weight: 3 } }).addTo(map);
     frame(L.geoJSON(own).getBounds());
     mapMsg.show("当前无网络：地图只显示本乡镇边界（上次联网时保存）", "info");
   });
+  void drawOutlines();
   function frame(bounds: L.LatLngBounds) {
+    if (mapEl.dataset.framed === "1") return; // the worker may have moved the map since
     if (draft.lat !== null && draft.lon !== null && marker) map.setView(marker.getLatLng(), 15);
     else map.fitBounds(bounds);
     mapEl.dataset.framed = "1"; // the map now shows the user's township (tests wait for this)
@@ -187,6 +196,10 @@ export function placePicker(ctx: PageCtx, draft: Draft, changed: () => void): Pl
       return null;
     },
     relocate() {
+      if (navigator.onLine && outlinesFailed) {
+        outlinesFailed = false;
+        void drawOutlines();
+      }
       if (draft.lon !== null && draft.lat !== null && (locateOffline || !located)) void place(draft.lon, draft.lat, draft.crs, true);
     },
   };

@@ -8,7 +8,7 @@ import { h } from "../dom";
 import type { PageCtx } from "../page";
 import { fmtShort } from "../time";
 import { note } from "../ui";
-import { currentKey, type Draft, deleteDraft, getDraft, hasContent, migrateLegacy, newDraft, putDraft } from "./drafts";
+import { CHANGED, currentKey, type Draft, deleteDraft, getDraft, hasContent, listDrafts, migrateLegacy, newDraft, putDraft } from "./drafts";
 import { evidenceFields } from "./evidence";
 import { matterPicker } from "./matter-picker";
 import { sendReport } from "./offline";
@@ -131,6 +131,13 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
   };
   if (flash) setStatus(flash.text, flash.state, "ok");
   flash = null;
+  const queuedGone = async () => {
+    if (status.el.dataset.state !== "queued") return;
+    const left = (await listDrafts(user.username).catch(() => [])).filter((d) => d.state === "queued");
+    if (left.length === 0 && ctx.alive() && status.el.dataset.state === "queued") setStatus("待发送的上报已全部发送", "sent", "ok");
+  };
+  window.addEventListener(CHANGED, queuedGone);
+  ctx.onCleanup(() => window.removeEventListener(CHANGED, queuedGone));
   const discard = h("button", { type: "button", class: "btn btn-plain btn-small", testid: "draft-discard" }, "清空草稿");
   const fresh = h("button", { type: "button", class: "btn btn-small", testid: "draft-new" }, "新建草稿");
 
