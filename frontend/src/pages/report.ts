@@ -4,7 +4,7 @@
 // 待发送 and goes when the network returns (offline.ts), always under its own client_id.
 
 import { errorText } from "../api";
-import { h } from "../dom";
+import { debounce, h } from "../dom";
 import type { PageCtx } from "../page";
 import { fmtShort } from "../time";
 import { note } from "../ui";
@@ -65,12 +65,34 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
   const storeMsg = note("draft-storage");
   if (storageError) storeMsg.show(storageError, "error");
   /** Keep the draft on this phone (once it holds anything). */
-  const save = () => {
+  const store = () => {
     if (draft.state !== "draft" || !hasContent(draft)) return saving;
     localStorage.setItem(currentKey(user.username), draft.client_id);
     saving = saving.then(() => putDraft(draft)).catch((err) => storeMsg.show(`草稿保存失败：${errorText(err)}`, "error"));
     return saving;
   };
+  // Typing saves 400 ms after the last key (each write copies the draft's photos too).
+  const later = debounce(() => {
+    pending = false;
+    void store();
+  }, 400);
+  let pending = false;
+  const save = () => {
+    pending = true;
+    later();
+  };
+  /** Write what is pending now; resolves when every write so far is done. */
+  const flush = () => {
+    later.cancel();
+    if (pending) {
+      pending = false;
+      void store();
+    }
+    return saving;
+  };
+  ctx.onCleanup(() => void flush());
+  window.addEventListener("pagehide", flush);
+  ctx.onCleanup(() => window.removeEventListener("pagehide", flush));
   let busy = false;
   let cancelled = false;
 
@@ -91,7 +113,7 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
   });
 
   const where = placePicker(ctx, draft, () => {
-    void save();
+    save();
     refreshSubmit();
   });
 
@@ -100,11 +122,11 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
   desc.value = draft.description;
   const picker = matterPicker(draft.matter_code, (code) => {
     draft.matter_code = code;
-    void save();
+    save();
   }, { alive: ctx.alive, onCleanup: ctx.onCleanup, text: () => desc.value });
   desc.addEventListener("input", () => {
     draft.description = desc.value;
-    void save();
+    save();
     picker.suggest(desc.value);
     refreshSubmit();
   });
@@ -112,11 +134,11 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
   // Urgency and address.
   const normal = h("input", { type: "radio", name: "urgency", value: "normal", testid: "urgency-normal", checked: !draft.urgent });
   const urgent = h("input", { type: "radio", name: "urgency", value: "urgent", testid: "urgency-urgent", checked: draft.urgent });
-  for (const r of [normal, urgent]) r.addEventListener("change", () => { draft.urgent = urgent.checked; void save(); });
+  for (const r of [normal, urgent]) r.addEventListener("change", () => { draft.urgent = urgent.checked; save(); });
   const address = h("input", { type: "text", testid: "address", maxlength: 500, placeholder: "门牌号、店名、地标（选填）", value: draft.address });
-  address.addEventListener("input", () => { draft.address = address.value; void save(); });
+  address.addEventListener("input", () => { draft.address = address.value; save(); });
   const evidence = evidenceFields(draft, () => {
-    void save();
+    save();
     refreshSubmit();
   }, ctx.onCleanup);
 
@@ -173,7 +195,7 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
     busy = true;
     cancelled = false;
     refreshSubmit();
-    await saving;
+    await flush();
     draft.reported_at ??= new Date().toISOString();
     draft.state = "queued";
     draft.error = null;
@@ -236,13 +258,13 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
   cancel.addEventListener("click", () => { cancelled = true; });
   discard.addEventListener("click", async () => {
     if (busy || !confirm("清空当前草稿？")) return;
-    await saving;
+    await flush();
     await deleteDraft(draft.client_id).catch(() => undefined);
     reopen(user.username, "");
   });
   fresh.addEventListener("click", async () => {
     if (busy) return;
-    await saving;
+    await flush();
     reopen(user.username, "");
   });
 
