@@ -330,3 +330,21 @@ def test_the_report_page_opens_offline_and_sends_a_queued_report_once(
     cached = page.evaluate(CACHED_PATHS)
     assert "/index.html" in cached and any(p.startswith("/assets/") for p in cached)
     assert all(p == "/index.html" or p.startswith("/assets/") for p in cached), cached
+
+
+def test_without_indexeddb_the_page_still_reports_and_says_drafts_are_not_kept(
+    browser: Browser, service: Service, responses: ResponseWatch
+) -> None:
+    phone = Phone(browser, service, responses)
+    try:
+        phone.context.add_init_script(
+            "indexedDB.open = () => { throw new DOMException('refused', 'SecurityError'); };"
+        )
+        phone.page.reload()
+        expect(phone.page.get_by_test_id("draft-storage")).to_contain_text("草稿只保留到关闭页面")
+        phone.click_map()
+        phone.page.get_by_test_id("description").fill("路灯不亮已有三天")
+        event_id = phone.submit()
+        assert phone.event(event_id)["description"] == "路灯不亮已有三天"
+    finally:
+        phone.context.close()

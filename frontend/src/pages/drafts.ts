@@ -56,6 +56,20 @@ export function newDraft(username: string): Draft {
 }
 
 let opened: Promise<IDBDatabase> | null = null;
+/** Where reports live when IndexedDB is refused (some private modes): this page only. */
+let memory: Map<string, Draft> | null = null;
+
+/** Whether reports are kept in memory only (IndexedDB refused): lost when the page closes. */
+export async function inMemoryOnly(): Promise<boolean> {
+  if (memory) return true;
+  try {
+    await db();
+    return false;
+  } catch {
+    memory = new Map();
+    return true;
+  }
+}
 
 function db(): Promise<IDBDatabase> {
   opened ??= new Promise<IDBDatabase>((resolve, reject) => {
@@ -87,30 +101,41 @@ const changed = () => window.dispatchEvent(new CustomEvent(CHANGED));
 
 /** Every report of a user on this phone, newest first. */
 export async function listDrafts(username: string): Promise<Draft[]> {
-  const all = await run<Draft[]>("readonly", (s) => s.index("username").getAll(username) as IDBRequest<Draft[]>);
+  const all = (await inMemoryOnly())
+    ? [...(memory as Map<string, Draft>).values()].filter((d) => d.username === username)
+    : await run<Draft[]>("readonly", (s) => s.index("username").getAll(username) as IDBRequest<Draft[]>);
   return all.sort((a, b) => b.updated_at.localeCompare(a.updated_at));
 }
 
-export function getDraft(clientId: string): Promise<Draft | undefined> {
+export async function getDraft(clientId: string): Promise<Draft | undefined> {
+  if (await inMemoryOnly()) {
+    const found = memory?.get(clientId);
+    return found ? structuredClone(found) : undefined;
+  }
   return run<Draft | undefined>("readonly", (s) => s.get(clientId) as IDBRequest<Draft | undefined>);
 }
 
 /** Store a report (stamped now) and tell the pages. */
 export async function putDraft(draft: Draft): Promise<void> {
   draft.updated_at = new Date().toISOString();
-  await run("readwrite", (s) => s.put(draft));
+  if (await inMemoryOnly()) memory?.set(draft.client_id, structuredClone(draft));
+  else await run("readwrite", (s) => s.put(draft));
   changed();
 }
 
 export async function deleteDraft(clientId: string): Promise<void> {
-  await run("readwrite", (s) => s.delete(clientId));
+  if (await inMemoryOnly()) memory?.delete(clientId);
+  else await run("readwrite", (s) => s.delete(clientId));
   changed();
 }
 
 /** Forget the oldest sent reports beyond the last SENT_KEPT (their events stay on the server). */
 export async function pruneSent(username: string): Promise<void> {
   const sent = (await listDrafts(username)).filter((d) => d.state === "sent");
-  for (const old of sent.slice(SENT_KEPT)) await run("readwrite", (s) => s.delete(old.client_id));
+  for (const old of sent.slice(SENT_KEPT)) {
+    if (memory) memory.delete(old.client_id);
+    else await run("readwrite", (s) => s.delete(old.client_id));
+  }
 }
 
 /** Move the old localStorage draft (one per user) into IndexedDB, keeping its client_id. */

@@ -8,7 +8,7 @@ import { debounce, h } from "../dom";
 import type { PageCtx } from "../page";
 import { fmtShort } from "../time";
 import { note } from "../ui";
-import { CHANGED, currentKey, type Draft, deleteDraft, getDraft, hasContent, listDrafts, migrateLegacy, newDraft, putDraft } from "./drafts";
+import { CHANGED, currentKey, type Draft, deleteDraft, getDraft, hasContent, inMemoryOnly, listDrafts, migrateLegacy, newDraft, putDraft } from "./drafts";
 import { evidenceFields } from "./evidence";
 import { matterPicker } from "./matter-picker";
 import { sendReport } from "./offline";
@@ -46,6 +46,7 @@ export function reportPage(ctx: PageCtx): void {
     let draft = newDraft(username);
     let storageError: string | null = null;
     try {
+      if (await inMemoryOnly()) storageError = "本机存储不可用（可能是无痕模式）：草稿只保留到关闭页面，请尽快提交";
       await migrateLegacy(username);
       const id = localStorage.getItem(currentKey(username));
       const found = id ? await getDraft(id) : undefined;
