@@ -1047,6 +1047,11 @@ export interface components {
              * @default false
              */
             handled_on_site: boolean;
+            /**
+             * On Site Note
+             * @description 即报即办时现场处置情况，记入流转记录（未即报即办时不采用）
+             */
+            on_site_note?: string | null;
         };
         /**
          * EventDetail

@@ -10,8 +10,10 @@ import { departmentPage } from "./pages/department";
 import { eventPage } from "./pages/event";
 import { loginPage } from "./pages/login";
 import { reportPage } from "./pages/report";
+import { startOutbox, stopOutbox } from "./pages/offline";
 import { townshipPage } from "./pages/township";
 import { verifyPage } from "./pages/verify";
+import { registerShellWorker } from "./shell";
 import { tickCountdowns } from "./time";
 import type { Role, User } from "./types";
 
@@ -70,6 +72,7 @@ function route(): void {
   app.replaceChildren();
   const [name = "", param = null] = location.hash.replace(/^#\/?/, "").split("/");
   if (name === "login") {
+    stopOutbox();
     loginPage(app, (user) => (location.hash = home(user)));
     return;
   }
@@ -78,6 +81,8 @@ function route(): void {
     location.hash = "#/login";
     return;
   }
+  // Reports queued on this phone go whatever page is open (those who may report only).
+  if ((NAV[user.role] ?? []).some(([n]) => n === "report")) startOutbox(user.username);
   const page = PAGES[name];
   if (!page || (name === "event" && !/^\d+$/.test(param ?? ""))) {
     location.replace(home(user));
@@ -103,6 +108,7 @@ function route(): void {
   page(ctx);
 }
 
+registerShellWorker();
 window.addEventListener("hashchange", route);
 window.setInterval(() => tickCountdowns(app), 1000);
 route();
