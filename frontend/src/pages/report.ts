@@ -9,6 +9,7 @@ import type { PageCtx } from "../page";
 import type { EventPublic, LocateResult, Matter, Suggestions } from "../types";
 import { fmtShort } from "../time";
 import { note } from "../ui";
+import { duplicateWarning } from "./report-duplicates";
 
 interface Draft {
   client_id: string;
@@ -113,6 +114,14 @@ export function reportPage(ctx: PageCtx): void {
   let nearM = 50;
   getConfig().then((cfg) => (nearM = cfg.near_boundary_m || nearM)).catch(() => undefined);
   let locateSeq = 0;
+  const duplicates = duplicateWarning(ctx.alive);
+  /** Warn of likely duplicates once the point is located and a matter chosen. */
+  function warnDuplicates() {
+    const ready = located !== null && located.chain.length > 0 && draft.lon !== null && draft.lat !== null && draft.matter_code;
+    duplicates.update(ready && draft.lon !== null && draft.lat !== null
+      ? { lon: draft.lon, lat: draft.lat, crs: draft.crs, matter_code: draft.matter_code, reported_at: draft.reported_at }
+      : null);
+  }
   let busy = false;
   let cancelled = false;
   let photos: File[] = [];
@@ -270,6 +279,7 @@ export function reportPage(ctx: PageCtx): void {
     chosenEl.dataset.code = code ?? "";
     chips.querySelectorAll<HTMLElement>(".chip").forEach((c) => c.classList.toggle("chip-on", c.dataset.code === code));
     renderOptions();
+    warnDuplicates();
   }
 
   function renderOptions() {
@@ -335,6 +345,7 @@ export function reportPage(ctx: PageCtx): void {
   function refreshSubmit() {
     submit.disabled = busy || problem() !== null;
     submit.title = problem() ?? "";
+    warnDuplicates();
   }
 
   submit.addEventListener("click", async () => {
@@ -434,7 +445,7 @@ export function reportPage(ctx: PageCtx): void {
             h("label", { class: "radio" }, urgent, " 紧急"))),
         h("label", { class: "field" }, h("span", null, "地址（选填）"), address),
         h("label", { class: "field" }, h("span", null, "现场照片（选填，可多张）"), photoInput), thumbs),
-      h("section", { class: "panel" }, submit, cancel, status.el,
+      h("section", { class: "panel" }, duplicates.el, submit, cancel, status.el,
         h("div", { class: "row row-end" }, h("span", { class: "muted small", testid: "client-id" }, `草稿编号 ${draft.client_id.slice(0, 8)}`), discard))));
 
   const recent = loadRecent(user.username);
