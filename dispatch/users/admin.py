@@ -1,13 +1,16 @@
 """The administrator's work on accounts: find, add, deactivate, reactivate, reset, re-scope.
 
 Every change reads the user's row locked, so of two administrators acting at once the second
-sees what the first committed. A token stops working when its user is deactivated, changes
-role or gets a new password (`users.tokens`); reactivation therefore always sets a new
-password, so nothing issued before the deactivation works again.
+sees what the first committed; a change that names the version it was made against (what the
+administrator's page saw) is refused once another change came first. A token stops working
+when its user is deactivated, changes role or gets a new password (`users.tokens`);
+reactivation therefore always sets a new password, so nothing issued before the
+deactivation works again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime
 
@@ -32,11 +35,20 @@ GENERATED_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 GENERATED_LENGTH = 12
 
 
+# What a change names as the user's version it was made against (UserAdminPublic.version).
+VersionField = Field(default=None, max_length=64, description="用户版本 version as last read")
+
+
 class UserAdminPublic(UserPublic):
-    """A user as the administrator sees them: whether they may sign in, since when they exist."""
+    """A user as the administrator sees them: whether they may sign in, since when, version.
+
+    The version changes with any change of password, role, scope or state; a change sent with
+    the version it was made against is refused when someone else changed the user first.
+    """
 
     active: bool
     created_at: datetime
+    version: str
 
 
 class UsersPage(SQLModel):
@@ -63,12 +75,20 @@ class ScopeChange(SQLModel):
     role: UserRole
     township_code: str | None = Field(default=None, max_length=40)
     department_id: Id | None = None
+    version: str | None = VersionField
 
 
 class NewPassword(SQLModel):
     """A temporary password the administrator chose; empty to have the server generate one."""
 
     password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
+    version: str | None = VersionField
+
+
+class Deactivation(SQLModel):
+    """Which version of the user the administrator deactivates (optional)."""
+
+    version: str | None = VersionField
 
 
 class UserWithPassword(SQLModel):
@@ -78,10 +98,19 @@ class UserWithPassword(SQLModel):
     generated_password: str | None
 
 
+def user_version(user: User) -> str:
+    """Return a mark of everything an administrator changes on a user."""
+    state = f"{user.password_hash}|{user.role}|{user.township_code}|{user.department_id}|"
+    return hashlib.sha256(f"{state}{user.active}".encode()).hexdigest()[:16]
+
+
 def admin_public(session: Session, user: User) -> UserAdminPublic:
-    """Show a user with their scope's names, their state and creation time."""
+    """Show a user with their scope's names, their state, creation time and version."""
     return UserAdminPublic(
-        **UserPublic.of(user, session).model_dump(), active=user.active, created_at=user.created_at
+        **UserPublic.of(user, session).model_dump(),
+        active=user.active,
+        created_at=user.created_at,
+        version=user_version(user),
     )
 
 
@@ -113,8 +142,8 @@ def search_users(
     return list(rows), int(total)
 
 
-def lock_user(session: Session, user_id: int) -> User:
-    """Return the user read afresh and locked for this transaction, or raise NotFound."""
+def lock_user(session: Session, user_id: int, version: str | None = None) -> User:
+    """Return the user read afresh and locked, or raise NotFound; Conflict if changed since."""
     user = session.exec(
         select(User)
         .where(User.id == user_id)
@@ -123,6 +152,8 @@ def lock_user(session: Session, user_id: int) -> User:
     ).first()
     if user is None:
         raise NotFound(f"用户 {user_id} 不存在", field="user_id")
+    if version is not None and version != user_version(user):
+        raise Conflict(f"用户「{user.username}」刚被他人修改，请刷新后重试", field="version")
     return user
 
 
@@ -155,9 +186,11 @@ def add_user(session: Session, body: UserCreate) -> tuple[User, str | None]:
     return user, shown
 
 
-def deactivate_user(session: Session, admin_id: int, user_id: int) -> User:
-    """Stop an account from signing in; its tokens stop working at once."""
-    user = lock_user(session, user_id)
+def deactivate_user(
+    session: Session, admin_id: int | None, user_id: int, version: str | None = None
+) -> User:
+    """Stop an account from signing in; its tokens stop working at once (None: the CLI)."""
+    user = lock_user(session, user_id, version)
     if user.id == admin_id:
         raise Conflict("不能停用自己的账号", field="user_id")
     if not user.active:
@@ -168,14 +201,12 @@ def deactivate_user(session: Session, admin_id: int, user_id: int) -> User:
     return user
 
 
-def reactivate_user(
-    session: Session, user_id: int, password: str | None
-) -> tuple[User, str | None]:
+def reactivate_user(session: Session, user_id: int, body: NewPassword) -> tuple[User, str | None]:
     """Let a deactivated account sign in again, with a new password."""
-    user = lock_user(session, user_id)
+    user = lock_user(session, user_id, body.version)
     if user.active:
         raise Conflict(f"用户「{user.username}」已是启用状态", field="user_id")
-    chosen, shown = _chosen_or_generated(password)
+    chosen, shown = _chosen_or_generated(body.password)
     user.active = True
     user.password_hash = hash_password(chosen)
     session.add(user)
@@ -183,10 +214,10 @@ def reactivate_user(
     return user, shown
 
 
-def reset_password(session: Session, user_id: int, password: str | None) -> tuple[User, str | None]:
+def reset_password(session: Session, user_id: int, body: NewPassword) -> tuple[User, str | None]:
     """Give an account a temporary password; its earlier tokens stop working."""
-    user = lock_user(session, user_id)
-    chosen, shown = _chosen_or_generated(password)
+    user = lock_user(session, user_id, body.version)
+    chosen, shown = _chosen_or_generated(body.password)
     user.password_hash = hash_password(chosen)
     session.add(user)
     session.flush()
@@ -195,7 +226,7 @@ def reset_password(session: Session, user_id: int, password: str | None) -> tupl
 
 def change_scope(session: Session, admin_id: int, user_id: int, body: ScopeChange) -> User:
     """Give a user a new role and scope, checked to fit; a new role ends their tokens."""
-    user = lock_user(session, user_id)
+    user = lock_user(session, user_id, body.version)
     role = UserRole(body.role)
     township_code = body.township_code or None
     if user.id == admin_id and role is not UserRole.ADMIN:

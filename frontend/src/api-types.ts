@@ -917,6 +917,17 @@ export interface components {
          */
         Crs: "wgs84" | "gcj02" | "bd09";
         /**
+         * Deactivation
+         * @description Which version of the user the administrator deactivates (optional).
+         */
+        Deactivation: {
+            /**
+             * Version
+             * @description 用户版本 version as last read
+             */
+            version?: string | null;
+        };
+        /**
          * DeliveriesPublic
          * @description One page of deliveries.
          */
@@ -1568,6 +1579,11 @@ export interface components {
         NewPassword: {
             /** Password */
             password?: string | null;
+            /**
+             * Version
+             * @description 用户版本 version as last read
+             */
+            version?: string | null;
         };
         /**
          * NoteBody
@@ -1789,6 +1805,11 @@ export interface components {
             township_code?: string | null;
             /** Department Id */
             department_id?: number | null;
+            /**
+             * Version
+             * @description 用户版本 version as last read
+             */
+            version?: string | null;
         };
         /**
          * Source
@@ -1912,7 +1933,10 @@ export interface components {
         Urgency: "normal" | "urgent";
         /**
          * UserAdminPublic
-         * @description A user as the administrator sees them: whether they may sign in, since when they exist.
+         * @description A user as the administrator sees them: whether they may sign in, since when, version.
+         *
+         *     The version changes with any change of password, role, scope or state; a change sent with
+         *     the version it was made against is refused when someone else changed the user first.
          */
         UserAdminPublic: {
             /** Id */
@@ -1937,6 +1961,8 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Version */
+            version: string;
         };
         /**
          * UserCreate
@@ -3226,7 +3252,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Deactivation"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {

@@ -10,6 +10,7 @@ from dispatch.core.bounds import Id, Offset
 from dispatch.reference.status import ReferenceStatus, reference_status
 from dispatch.users import admin
 from dispatch.users.admin import (
+    Deactivation,
     NewPassword,
     ScopeChange,
     UserAdminPublic,
@@ -55,10 +56,13 @@ def add_user(body: UserCreate, session: SessionDep, actor: CurrentActor) -> User
 
 
 @router.post("/users/{user_id}/deactivate")
-def deactivate(user_id: Id, session: SessionDep, actor: CurrentActor) -> UserAdminPublic:
+def deactivate(
+    user_id: Id, session: SessionDep, actor: CurrentActor, body: Deactivation | None = None
+) -> UserAdminPublic:
     """Deactivate a user: they cannot sign in, and their tokens stop working at once."""
     authorize(actor, Action.MANAGE_REFERENCE)
-    return admin.admin_public(session, admin.deactivate_user(session, actor.id, user_id))
+    version = body.version if body else None
+    return admin.admin_public(session, admin.deactivate_user(session, actor.id, user_id, version))
 
 
 @router.post("/users/{user_id}/reactivate")
@@ -67,7 +71,7 @@ def reactivate(
 ) -> UserWithPassword:
     """Reactivate a user with a new password (given, or generated and shown once)."""
     authorize(actor, Action.MANAGE_REFERENCE)
-    user, shown = admin.reactivate_user(session, user_id, body.password)
+    user, shown = admin.reactivate_user(session, user_id, body)
     return _with_password(session, user, shown)
 
 
@@ -77,7 +81,7 @@ def reset_password(
 ) -> UserWithPassword:
     """Set a temporary password (given, or generated and shown once); old tokens stop working."""
     authorize(actor, Action.MANAGE_REFERENCE)
-    user, shown = admin.reset_password(session, user_id, body.password)
+    user, shown = admin.reset_password(session, user_id, body)
     return _with_password(session, user, shown)
 
 

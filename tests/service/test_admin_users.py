@@ -234,3 +234,37 @@ def test_reference_status_counts_the_demo_county(loop: Loop) -> None:
     assert 2026 in years and years == sorted(years)
     calendar = body["calendar"]
     assert calendar["next_year_missing"] == (calendar["next_year"] not in years)
+
+
+def test_two_admins_resetting_the_same_version_at_once_one_wins(loop: Loop) -> None:
+    user = add(loop)["user"]
+    admin = loop.token("admin")
+
+    def reset(n: int) -> int:
+        body = {"password": f"linshi-mima-{n}", "version": user["version"]}
+        url = f"/api/users/{user['id']}/password"
+        return loop.client.post(url, json=body, headers=admin).status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(reset, range(2)))
+    assert statuses == [200, 409]
+
+
+def test_a_change_against_an_old_version_is_refused(loop: Loop) -> None:
+    user = add(loop)["user"]
+    admin = loop.token("admin")
+    url = f"/api/users/{user['id']}"
+    moved = loop.client.put(
+        f"{url}/role",
+        json={"role": "command_centre", "version": user["version"]},
+        headers=admin,
+    )
+    assert moved.status_code == 200 and moved.json()["version"] != user["version"]
+    stale = loop.client.post(f"{url}/deactivate", json={"version": user["version"]}, headers=admin)
+    assert stale.status_code == 409
+    assert stale.json()["detail"]["field"] == "version"
+    assert "刷新" in stale.json()["detail"]["message"]
+    current = loop.client.post(
+        f"{url}/deactivate", json={"version": moved.json()["version"]}, headers=admin
+    )
+    assert current.status_code == 200

@@ -158,10 +158,10 @@ export function adminUsersPage(ctx: PageCtx): void {
     toggleActive.addEventListener("click", () => {
       if (u.active) {
         if (!confirmed(`确定停用用户「${u.display_name || u.username}」？停用后该用户立即退出登录，不能再登录。`)) return;
-        void run(() => api(`/api/users/${u.id}/deactivate`, { method: "POST" }));
+        void run(() => api(`/api/users/${u.id}/deactivate`, { method: "POST", json: { version: u.version } }));
       } else {
         if (!confirmed(`确定重新启用用户「${u.display_name || u.username}」？系统将生成新的临时密码。`)) return;
-        void run(async () => showPassword(await api<WithPassword>(`/api/users/${u.id}/reactivate`, { method: "POST", json: {} }), "已重新启用"));
+        void run(async () => showPassword(await api<WithPassword>(`/api/users/${u.id}/reactivate`, { method: "POST", json: { version: u.version } }), "已重新启用"));
       }
     });
     const reset = actionForm("重置密码", "reset-toggle", {
@@ -171,7 +171,7 @@ export function adminUsersPage(ctx: PageCtx): void {
       fields: [{ name: "password", label: "临时密码（留空则由系统生成）", placeholder: "至少 8 位" }],
       async run(v) {
         if (!confirmed(`确定重置「${u.display_name || u.username}」的密码？该用户需用新密码重新登录。`)) return;
-        showPassword(await api<WithPassword>(`/api/users/${u.id}/password`, { method: "POST", json: { password: v.password || null } }), "已重置密码");
+        showPassword(await api<WithPassword>(`/api/users/${u.id}/password`, { method: "POST", json: { password: v.password || null, version: u.version } }), "已重置密码");
         await load();
       },
     });
@@ -188,7 +188,7 @@ export function adminUsersPage(ctx: PageCtx): void {
       check: scopeProblem,
       async run(v) {
         if (!confirmed(`确定将「${u.display_name || u.username}」改为${label(USER_ROLE, v.role)}？角色变更后该用户需重新登录。`)) return;
-        await api(`/api/users/${u.id}/role`, { method: "PUT", json: scopeBody(v) });
+        await api(`/api/users/${u.id}/role`, { method: "PUT", json: { ...scopeBody(v), version: u.version } });
         await load();
       },
     });
