@@ -6,6 +6,7 @@ import stat
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import jwt
 import pytest
@@ -463,3 +464,32 @@ def test_up_refuses_to_start_outside_demo_mode_without_a_key(
     result = cli("up")
     assert result.exit_code == 2
     assert "SIPINGTAI_SECRET_KEY" in result.output
+
+
+def test_user_deactivate_reactivate_and_password_on_the_command_line(
+    demo_cli: RunCli, client: TestClient
+) -> None:
+    name = f"test-cli-{uuid4().hex[:8]}"
+    added = demo_cli("user", "add", name, "--role", "command_centre", input="first password\n")
+    assert added.exit_code == 0, added.output
+    status, body = sign_in(client, name, "first password")
+    assert status == 200
+    token = bearer(str(body["access_token"]))
+
+    gone = demo_cli("user", "deactivate", name)
+    assert gone.exit_code == 0 and "已停用" in gone.output
+    assert client.get("/api/auth/me", headers=token).status_code == 401
+    assert sign_in(client, name, "first password")[0] == 401
+    again = demo_cli("user", "deactivate", name)
+    assert again.exit_code == 2 and "已停用" in again.output
+
+    back = demo_cli("user", "reactivate", name, "--generate")
+    assert back.exit_code == 0, back.output
+    shown = back.output.rsplit(": ", 1)[1].strip()
+    assert sign_in(client, name, shown)[0] == 200
+    assert sign_in(client, name, "first password")[0] == 401
+
+    reset = demo_cli("user", "password", name, input="second password\n")
+    assert reset.exit_code == 0 and "temporary password" not in reset.output
+    assert sign_in(client, name, "second password")[0] == 200
+    assert demo_cli("user", "password", "nobody-here", "--generate").exit_code == 2
