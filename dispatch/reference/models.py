@@ -36,6 +36,18 @@ class HandlingMode(StrEnum):
     JOINT = "joint"
 
 
+KIND_LABELS: dict[DepartmentKind, str] = {
+    DepartmentKind.COUNTY_DEPARTMENT: "县级部门",
+    DepartmentKind.STATIONED_UNIT: "派驻机构",
+    DepartmentKind.TOWNSHIP_PLATFORM: "乡镇平台",
+}
+
+LIST_STATUS_LABELS: dict[ListStatus, str] = {
+    ListStatus.DRAFT: "草稿",
+    ListStatus.PUBLISHED: "已发布",
+    ListStatus.SUPERSEDED: "已被替代",
+}
+
 MODE_LABELS: dict[HandlingMode, str] = {
     HandlingMode.DEPARTMENT: "部门处置",
     HandlingMode.TOWNSHIP: "乡镇自办",

@@ -5,6 +5,8 @@ import { api, getToken, getUser, saveUser, toLogin } from "./api";
 import { h } from "./dom";
 import { USER_ROLE } from "./labels";
 import type { Page, PageCtx } from "./page";
+import { adminReferencePage } from "./pages/admin-reference";
+import { adminUsersPage } from "./pages/admin-users";
 import { countyPage } from "./pages/county";
 import { departmentPage } from "./pages/department";
 import { eventPage } from "./pages/event";
@@ -24,6 +26,8 @@ const PAGES: Record<string, Page> = {
   township: townshipPage,
   verify: verifyPage,
   event: eventPage,
+  "admin/users": adminUsersPage,
+  "admin/reference": adminReferencePage,
 };
 
 const HOME: Record<Role, string> = {
@@ -31,7 +35,7 @@ const HOME: Record<Role, string> = {
   township_operator: "township",
   department_staff: "department",
   command_centre: "county",
-  admin: "county",
+  admin: "admin/users",
 };
 
 const NAV: Record<Role, [string, string][]> = {
@@ -39,7 +43,7 @@ const NAV: Record<Role, [string, string][]> = {
   township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"]],
   department_staff: [["department", "部门待办"]],
   command_centre: [["county", "县指挥中心"], ["report", "事件上报"]],
-  admin: [["county", "县指挥中心"]],
+  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"]],
 };
 
 const home = (user: User) => `#/${HOME[user.role] ?? "login"}`;
@@ -53,7 +57,7 @@ function topBar(user: User, current: string): HTMLElement {
   return h("header", { class: "topbar", testid: "topbar" },
     h("a", { class: "brand", href: home(user) }, "四平台"),
     h("nav", null, (NAV[user.role] ?? []).map(([name, text]) =>
-      h("a", { href: `#/${name}`, class: name === current ? "on" : "", testid: `nav-${name}` }, text))),
+      h("a", { href: `#/${name}`, class: name === current ? "on" : "", testid: `nav-${name.replace("/", "-")}` }, text))),
     h("span", { class: "who", testid: "whoami", "data-role": user.role },
       h("b", null, user.display_name || user.username), ` ${USER_ROLE[user.role] ?? user.role}`,
       scope && !(user.display_name ?? "").includes(scope) ? ` · ${scope}` : ""),
@@ -70,7 +74,10 @@ function route(): void {
     }
   }
   app.replaceChildren();
-  const [name = "", param = null] = location.hash.replace(/^#\/?/, "").split("/");
+  const [first = "", second = null] = location.hash.replace(/^#\/?/, "").split("/");
+  // #/admin/{part} names a page of its own; elsewhere the second part is the page's parameter.
+  const name = first === "admin" && second ? `admin/${second}` : first;
+  const param = first === "admin" ? null : second;
   if (name === "login") {
     stopOutbox();
     loginPage(app, (user) => (location.hash = home(user)));

@@ -14,6 +14,7 @@ import { matterPicker } from "./matter-picker";
 import { sendReport } from "./offline";
 import { placePicker } from "./place";
 import { loadRecent } from "./recent";
+import { duplicateWarning } from "./report-duplicates";
 import { reportList } from "./report-list";
 
 
@@ -124,6 +125,7 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
   const picker = matterPicker(draft.matter_code, (code) => {
     draft.matter_code = code;
     save();
+    refreshSubmit();
   }, { alive: ctx.alive, onCleanup: ctx.onCleanup, text: () => desc.value });
   desc.addEventListener("input", () => {
     draft.description = desc.value;
@@ -170,7 +172,16 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
     if (!draft.description.trim()) return "请填写事件描述";
     return evidence.problem();
   }
+  const duplicates = duplicateWarning(ctx.alive);
+  /** Warn of likely duplicates once the point is located and a matter chosen (online only). */
+  function warnDuplicates() {
+    const ready = navigator.onLine && draft.lon !== null && draft.lat !== null && !!draft.matter_code && where.problem() === null;
+    duplicates.update(ready && draft.lon !== null && draft.lat !== null
+      ? { lon: draft.lon, lat: draft.lat, crs: draft.crs, matter_code: draft.matter_code, reported_at: draft.reported_at }
+      : null);
+  }
   function refreshSubmit() {
+    warnDuplicates();
     const why = problem();
     submit.disabled = busy || why !== null;
     submit.title = why ?? "";
@@ -289,7 +300,7 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
             h("label", { class: "radio" }, urgent, " 紧急"))),
         h("label", { class: "field" }, h("span", null, "地址（选填）"), address)),
       evidence.el,
-      h("section", { class: "panel" }, submit, hint, cancel, status.el,
+      h("section", { class: "panel" }, duplicates.el, submit, hint, cancel, status.el,
         h("div", { class: "row row-end" }, h("span", { class: "muted small", testid: "client-id" }, `草稿编号 ${draft.client_id.slice(0, 8)}`), fresh, discard)),
       list));
 
