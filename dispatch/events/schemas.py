@@ -57,7 +57,7 @@ class EventCreate(SQLModel):
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("描述不能为空 description must not be blank")
+            raise ValueError("描述不能为空")
         return value.strip()
 
     @field_validator("matter_code")

@@ -14,9 +14,9 @@ from dispatch.users.models import User, UserRole
 from dispatch.users.service import get_user
 
 ALGORITHM = "HS256"
-INVALID_TOKEN = "登录凭证无效，请重新登录 Invalid token: please sign in again"
-EXPIRED_TOKEN = "登录已过期，请重新登录 Token expired: please sign in again"
-UNKNOWN_USER = "用户不存在或已停用，请重新登录 User unknown or deactivated: please sign in again"
+INVALID_TOKEN = "登录凭证无效，请重新登录"
+EXPIRED_TOKEN = "登录已过期，请重新登录"
+UNKNOWN_USER = "用户不存在或已停用，请重新登录"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +52,9 @@ def read_token(token: str, settings: Settings) -> TokenClaims:
             options={"require": ["sub", "exp", "iat"]},
         )
     except jwt.ExpiredSignatureError:
-        raise Unauthorized(EXPIRED_TOKEN) from None
+        raise Unauthorized(EXPIRED_TOKEN, code="token_expired") from None
     except jwt.InvalidTokenError:
-        raise Unauthorized(INVALID_TOKEN) from None
+        raise Unauthorized(INVALID_TOKEN, code="invalid_token") from None
     try:
         return TokenClaims(
             user_id=int(payload["sub"]),
@@ -63,7 +63,7 @@ def read_token(token: str, settings: Settings) -> TokenClaims:
             expires_at=datetime.fromtimestamp(payload["exp"], UTC),
         )
     except (TypeError, ValueError):
-        raise Unauthorized(INVALID_TOKEN) from None
+        raise Unauthorized(INVALID_TOKEN, code="invalid_token") from None
 
 
 def user_from_token(session: Session, token: str, settings: Settings) -> User:
@@ -75,5 +75,5 @@ def user_from_token(session: Session, token: str, settings: Settings) -> User:
     claims = read_token(token, settings)
     user = get_user(session, claims.user_id)
     if user is None or not user.active or user.role != claims.role:
-        raise Unauthorized(UNKNOWN_USER)
+        raise Unauthorized(UNKNOWN_USER, code="unknown_user")
     return user

@@ -1729,16 +1729,36 @@ export interface components {
         };
         /**
          * ErrorDetail
-         * @description What went wrong, worded for a person, and the field it is about.
+         * @description What went wrong: a stable code for programs, a Chinese message for people, the field.
          */
         ErrorDetail: {
-            /** Message */
+            /**
+             * Code
+             * @description 机器可读的错误码（snake_case），如 not_found、status_conflict、missing
+             */
+            code: string;
+            /**
+             * Message
+             * @description 给人看的中文说明；页面只显示它
+             */
             message: string;
             /**
              * Field
              * @default null
              */
             field: string | null;
+            /**
+             * Status
+             * @description 状态冲突时：当前状态的编码
+             * @default null
+             */
+            status: string | null;
+            /**
+             * Action
+             * @description 状态冲突时：被拒绝的动作的编码
+             * @default null
+             */
+            action: string | null;
             /**
              * Problems
              * @default null
@@ -1750,7 +1770,15 @@ export interface components {
          * @description One thing wrong with a request (the field it is in), or one refused row of an import.
          */
         Problem: {
-            /** Message */
+            /**
+             * Code
+             * @description 机器可读的错误码，如 missing、float_parsing、invalid_row
+             */
+            code: string;
+            /**
+             * Message
+             * @description 给人看的中文说明
+             */
             message: string;
             /**
              * Field
@@ -1828,7 +1856,7 @@ export interface operations {
                     "application/json": components["schemas"]["JurisdictionCollection"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1861,7 +1889,7 @@ export interface operations {
                     "application/json": components["schemas"]["PlacementPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1893,7 +1921,7 @@ export interface operations {
                     "application/json": components["schemas"]["MattersInForce"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1927,7 +1955,7 @@ export interface operations {
                     "application/json": components["schemas"]["MatterSuggestions"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1979,7 +2007,7 @@ export interface operations {
                     "application/json": components["schemas"]["AppConfig"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2012,7 +2040,7 @@ export interface operations {
                     "application/json": components["schemas"]["RoutePreviewResult"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2052,7 +2080,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2110,7 +2138,7 @@ export interface operations {
                     "application/json": components["schemas"]["RefusedLoginPublic"][];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2143,7 +2171,7 @@ export interface operations {
                     "application/json": components["schemas"]["UnlockPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2182,7 +2210,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventsPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2215,7 +2243,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2246,7 +2274,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2283,7 +2311,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2314,7 +2342,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2345,7 +2373,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2380,7 +2408,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2415,7 +2443,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2450,7 +2478,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2485,7 +2513,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2520,7 +2548,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2551,7 +2579,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2586,7 +2614,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2621,7 +2649,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2656,7 +2684,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2691,7 +2719,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2724,7 +2752,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveriesPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;

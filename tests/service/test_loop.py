@@ -226,9 +226,10 @@ def test_forbidden_transitions_answer_409_naming_the_state(loop: Loop) -> None:
     act(loop, "zhifa", f"assignments/{lead['id']}/sign")
     again = loop.client.post(f"/api/assignments/{lead['id']}/sign", headers=loop.token("zhifa"))
     assert again.status_code == 409
-    assert "signed" in again.json()["detail"]["message"]
+    assert "「处置中」" in again.json()["detail"]["message"]
+    assert again.json()["detail"]["status"] == "signed"
     early = loop.client.post(f"/api/events/{event_id}/close", headers=loop.token("township"))
-    assert early.status_code == 409 and "in_progress" in early.json()["detail"]["message"]
+    assert early.status_code == 409 and early.json()["detail"]["status"] == "in_progress"
 
 
 @pytest.mark.parametrize(
@@ -261,7 +262,8 @@ def test_malformed_json_and_oversized_bodies_are_refused(loop: Loop) -> None:
     assert broken.status_code == 422
     huge = loop.client.post("/api/events", content=b"x" * (11 * 1024 * 1024), headers=headers)
     assert huge.status_code == 413
-    assert "too large" in huge.json()["detail"]["message"]
+    assert huge.json()["detail"]["code"] == "too_large"
+    assert "上限" in huge.json()["detail"]["message"]
 
 
 def test_attachments_accept_photos_and_refuse_the_rest(loop: Loop) -> None:
