@@ -23,7 +23,6 @@ interface Draft {
 }
 
 const GRID_ZOOM = 13;
-const MIN_SCORE = 0.05; // below this a suggestion is noise, not a hint
 const LEVEL_NAMES: Record<string, string> = { township: "乡镇（街道）", village: "村（社区）", grid: "网格" };
 
 const draftKey = (username: string) => `sipingtai.draft.${username}`;
@@ -243,7 +242,12 @@ export function reportPage(ctx: PageCtx): void {
     try {
       const res = await api<Suggestions>(`/api/matters/suggest?text=${encodeURIComponent(text)}`);
       if (!ctx.alive() || desc.value !== text) return;
-      chips.replaceChildren(...res.suggestions.filter((s) => s.score >= MIN_SCORE).slice(0, 3).map((s) =>
+      // The server offers only suggestions above its floor; none: the reporter picks the matter.
+      if (res.suggestions.length === 0) {
+        chips.replaceChildren(h("span", { class: "muted", testid: "suggestions-none" }, "请选择事项"));
+        return;
+      }
+      chips.replaceChildren(...res.suggestions.slice(0, 3).map((s) =>
         h("button", {
           type: "button", class: `chip${s.code === draft.matter_code ? " chip-on" : ""}`, testid: "suggestion-chip",
           "data-code": s.code, onclick: () => chooseMatter(s.code),
