@@ -159,7 +159,7 @@ def toward_real_rows(case: Case, nth: int) -> None:
             body["matter_code"] = None
 
 
-def wording_failure(response: requests.Response) -> str | None:
+def wording_failure(response: Any) -> str | None:
     """Say what is wrong with a refusal's body: no code, or English in a message."""
     try:
         detail = response.json()["detail"]
