@@ -12,6 +12,8 @@ import sys
 from typing import Any
 
 from dispatch.events.lifecycle import ASSIGNMENT_LABELS, EVENT_LABELS, OPEN, PART_ROLE_LABELS
+from dispatch.events.schemas import SOURCE_LABELS
+from dispatch.events.steps import STEP_ACTION_LABELS
 from dispatch.jobs.health import REASON_LABELS
 from dispatch.reference.models import MODE_LABELS
 from dispatch.users.policy import ROLE_LABELS
@@ -27,6 +29,8 @@ def vocabulary() -> dict[str, Any]:
         "handling_mode": {m.value: label for m, label in MODE_LABELS.items()},
         "open_event_status": [s.value for s in OPEN],
         "health_reason": {r.value: label for r, label in REASON_LABELS.items()},
+        "step_action": dict(STEP_ACTION_LABELS),
+        "report_source": {s.value: label for s, label in SOURCE_LABELS.items()},
     }
 
 

@@ -14,7 +14,7 @@ from dispatch.core.errors import InvalidInput, NotFound
 from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import EventAction
 from dispatch.events.models import Assignment, Event, EventStatus
-from dispatch.events.schemas import EventCreate, Urgency
+from dispatch.events.schemas import SOURCE_LABELS, EventCreate, Urgency
 from dispatch.events.steps import add_step, move_event
 from dispatch.routing.router import Placement, Router
 from dispatch.users.models import User
@@ -123,7 +123,7 @@ def report_event(
         actor=reporter,
         to_org=township.name if township else None,
         to_status=EventStatus.REPORTED,
-        reason=f"{report.source.value} 上报",
+        reason=f"{SOURCE_LABELS[report.source]}上报",
         at=now,
     )
     if report.handled_on_site:
