@@ -8,7 +8,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from dispatch.core.errors import Conflict, InvalidInput
 from dispatch.reference.jurisdictions import jurisdiction_name
@@ -47,6 +47,13 @@ class UserPublic(SQLModel):
     display_name: str | None
     township_name: str | None = None
     department_name: str | None = None
+    actions: list[str] = Field(
+        default_factory=list,
+        description="在本人范围内允许的操作（policy 的 Action 编码），页面据此显示按钮",
+    )
+    boards: list[str] = Field(
+        default_factory=list, description="允许查看的看板：county、township、department"
+    )
 
     @classmethod
     def of(cls, user: User, session: Session | None = None) -> UserPublic:

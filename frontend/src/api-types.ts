@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * Me
-         * @description Return the signed-in user, with the names of their township or department.
+         * @description Return the signed-in user: their scope's names, the actions and boards they may use.
          */
         get: operations["me_api_auth_me_get"];
         put?: never;
@@ -1461,8 +1461,16 @@ export interface components {
             at: string;
             /** Action */
             action: string;
-            /** Actor */
+            /**
+             * Actor
+             * @description 做这一步的人：显示名称（无则为角色名），或「系统」
+             */
             actor: string | null;
+            /**
+             * Actor Role
+             * @description 做这一步的人的角色编码
+             */
+            actor_role?: string | null;
             /** From Org */
             from_org: string | null;
             /** To Org */
@@ -1581,6 +1589,16 @@ export interface components {
             township_name?: string | null;
             /** Department Name */
             department_name?: string | null;
+            /**
+             * Actions
+             * @description 在本人范围内允许的操作（policy 的 Action 编码），页面据此显示按钮
+             */
+            actions?: string[];
+            /**
+             * Boards
+             * @description 允许查看的看板：county、township、department
+             */
+            boards?: string[];
         };
         /**
          * UserRole

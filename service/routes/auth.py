@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
+from dispatch.boards.access import signed_in_user
 from dispatch.core.errors import DomainError
 from dispatch.users.models import RefusalReason
 from dispatch.users.policy import Action, authorize
@@ -93,14 +94,14 @@ def issue(
     return TokenPublic(
         access_token=issue_token(outcome, settings),
         expires_in=int(settings.token_ttl.total_seconds()),
-        user=UserPublic.of(outcome, session),
+        user=signed_in_user(session, outcome),
     )
 
 
 @router.get("/me")
 def me(user: CurrentUser, session: SessionDep) -> UserPublic:
-    """Return the signed-in user, with the names of their township or department."""
-    return UserPublic.of(user, session)
+    """Return the signed-in user: their scope's names, the actions and boards they may use."""
+    return signed_in_user(session, user)
 
 
 @router.get("/refused")

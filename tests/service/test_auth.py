@@ -103,6 +103,8 @@ def test_good_credentials_get_a_bearer_token_for_that_user(
         "display_name",
         "township_name",
         "department_name",
+        "actions",
+        "boards",
     }
     assert user["username"] == "zhifa" and user["role"] == "department_staff"
     assert user["department_name"] == "县综合行政执法局" and user["township_name"] is None

@@ -6,6 +6,7 @@ import { alertOf, forbiddenBanner, isOverdueAssignment, openBoard, runningDeadli
 import { fill, h, reconcile, type Row } from "../dom";
 import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label } from "../labels";
 import type { PageCtx } from "../page";
+import { may } from "../permissions";
 import { countdown, parseTime } from "../time";
 import type { Assignment, Card } from "../types";
 import { actionButton, actionForm, eventLink, placeOf, urgentBadge } from "../ui";
@@ -53,9 +54,10 @@ export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: A
   return {
     el,
     update(a) {
-      sign.hidden = a.status !== "pending";
-      ret.hidden = a.status !== "pending" && a.status !== "signed";
-      feedback.hidden = a.status !== "signed";
+      // Only the buttons the user may use (a grid worker on the township board has none).
+      sign.hidden = a.status !== "pending" || !may("sign");
+      ret.hidden = (a.status !== "pending" && a.status !== "signed") || !may("return_assignment");
+      feedback.hidden = a.status !== "signed" || !may("feed_back");
       el.hidden = sign.hidden && ret.hidden && feedback.hidden;
     },
   };

@@ -6,6 +6,7 @@ import { forbiddenBanner, isOverdueCard, openBoard, type Board } from "../board"
 import { fill, h, reconcile, type Row } from "../dom";
 import { isOpen } from "../labels";
 import type { PageCtx } from "../page";
+import { may } from "../permissions";
 import { chinaDay } from "../time";
 import type { Card } from "../types";
 import { actionButton, actionForm, cardHead, placeOf, statusBadge, urgentBadge, eventLink } from "../ui";
@@ -49,9 +50,9 @@ function todoRow(first: Card): Row<Card> {
     update(c) {
       card = c;
       el.dataset.status = c.status;
-      pass.hidden = fail.hidden = c.status !== "resolved";
-      close.hidden = c.status !== "verified";
-      rate.hidden = c.status !== "closed";
+      pass.hidden = fail.hidden = c.status !== "resolved" || !may("verify");
+      close.hidden = c.status !== "verified" || !may("close");
+      rate.hidden = c.status !== "closed" || !may("rate");
       const feedback = c.assignments.filter((a) => a.feedback).map((a) => h("div", { class: "small" }, `${a.department_name}反馈：${a.feedback}`));
       fill(info, cardHead(c), feedback);
     },
