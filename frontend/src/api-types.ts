@@ -2091,7 +2091,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPublic"];
                 };
             };
-            /** @description 用户名或密码错误 wrong username or password */
+            /** @description 用户名或密码错误 */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2107,7 +2107,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description 失败次数过多，暂时锁定 locked out for Retry-After seconds */
+            /** @description 失败次数过多，暂时锁定（Retry-After 秒后再试） */
             429: {
                 headers: {
                     [name: string]: unknown;

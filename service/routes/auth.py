@@ -69,8 +69,8 @@ def client_address(request: Request) -> str:
     "/token",
     response_model=TokenPublic,
     responses={
-        401: {"description": "用户名或密码错误 wrong username or password"},
-        429: {"description": "失败次数过多，暂时锁定 locked out for Retry-After seconds"},
+        401: {"description": "用户名或密码错误"},
+        429: {"description": "失败次数过多，暂时锁定（Retry-After 秒后再试）"},
     },
 )
 def issue(
