@@ -158,3 +158,29 @@ def test_a_grid_worker_on_the_township_board_gets_no_buttons_it_may_not_use(
     expect(grid.get_by_test_id("page-forbidden")).to_have_count(0)
     expect(grid.get_by_test_id("board-forbidden")).to_have_count(0)
     screenshots(grid, "township")
+
+
+def test_a_refused_board_says_so_once_with_no_board_under_it(
+    sign_in: SignIn,  # noqa: F811
+    service: Service,
+    screenshots: Any,
+) -> None:
+    page = sign_in("zhifa")
+    expect(page.get_by_test_id("dept-counters")).to_be_visible()
+    shichang = service.loop.client.get("/api/auth/me", headers=service.loop.token("shichang"))
+    other = shichang.json()["department_id"]
+    # A stored user pointing at another department's board: the server refuses it (4403).
+    page.evaluate(
+        """(other) => {
+            const user = JSON.parse(localStorage.getItem("sipingtai.user"));
+            localStorage.setItem("sipingtai.user", JSON.stringify({...user, department_id: other}));
+        }""",
+        other,
+    )
+    page.reload()
+    expect(page.get_by_test_id("board-forbidden")).to_have_count(1)
+    expect(page.get_by_test_id("board-forbidden")).to_have_text("无权查看该看板")
+    expect(page.get_by_text("无权查看该看板")).to_have_count(1)
+    expect(page.get_by_test_id("dept-counters")).to_have_count(0)
+    expect(page.get_by_test_id("dept-inbox")).to_have_count(0)
+    screenshots(page, "refused")

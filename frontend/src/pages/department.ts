@@ -2,7 +2,7 @@
 // countdown and the 签收 / 退回 / 反馈 actions.
 
 import { act, getMatters, uploadPhoto } from "../api";
-import { alertOf, forbiddenBanner, isOverdueAssignment, openBoard, runningDeadline, type Board } from "../board";
+import { alertOf, refuseBoard, isOverdueAssignment, openBoard, runningDeadline, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
 import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label } from "../labels";
 import type { PageCtx } from "../page";
@@ -141,7 +141,7 @@ export function departmentPage(ctx: PageCtx): void {
       counter("已退回", count((a) => a.status === "returned"), "returned"),
       counter("超期", count((a) => isOverdueAssignment(a)), "overdue"));
   };
-  const board = openBoard(`/ws/boards/department/${user.department_id}`, render, () => page.prepend(forbiddenBanner()));
+  const board = openBoard(`/ws/boards/department/${user.department_id}`, render, () => refuseBoard(page));
   head.append(board.indicator);
   showDone.addEventListener("change", () => render(board));
   ctx.onCleanup(() => board.stop());

@@ -2,7 +2,7 @@
 // and what only it does: 核查 (pass / fail), 办结, 回访.
 
 import { act, getDepartments } from "../api";
-import { forbiddenBanner, isOverdueCard, openBoard, type Board } from "../board";
+import { refuseBoard, isOverdueCard, openBoard, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
 import { isOpen } from "../labels";
 import type { PageCtx } from "../page";
@@ -128,7 +128,7 @@ export function townshipPage(ctx: PageCtx): void {
 
     reconcile(events, cards.sort((x, y) => y.id - x.id), (c) => String(c.id), eventRow);
   };
-  const board = openBoard(`/ws/boards/township/${encodeURIComponent(user.township_code)}`, render, () => page.prepend(forbiddenBanner()));
+  const board = openBoard(`/ws/boards/township/${encodeURIComponent(user.township_code)}`, render, () => refuseBoard(page));
   head.append(board.indicator);
   ctx.onCleanup(() => board.stop());
 }
