@@ -168,7 +168,9 @@ async def _websocket_validation_error(websocket: WebSocket, exc: Exception) -> N
     detail = _validation_detail(exc.errors())
     # Accept first: a close before the handshake would reach the client as a bare HTTP 403.
     await websocket.accept()
-    reason = detail["message"].encode()[:120].decode(errors="ignore")  # 123 bytes at most
+    # A close reason is for the client program: the field's path, then the message.
+    said = f"{detail['field']}：{detail['message']}" if detail["field"] else detail["message"]
+    reason = said.encode()[:120].decode(errors="ignore")  # 123 bytes at most
     await websocket.close(WS_CLOSE_BASE + 422, reason)
 
 

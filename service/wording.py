@@ -129,7 +129,9 @@ def validation_words(error: Mapping[str, Any], location: str | None) -> str:
     wording = WORDINGS.get(kind)
     if wording is not None:
         return wording(field, error.get("ctx") or {})
-    if kind in {"value_error", "assertion_error", "string_nul"}:
+    if kind == "string_nul":
+        return f"{field}{error.get('msg', '')}"
+    if kind in {"value_error", "assertion_error"}:
         # Our own validators raise in Chinese; pydantic prefixes "Value error, ".
         ctx = error.get("ctx") or {}
         said = str(ctx.get("error", "")) or str(error.get("msg", ""))
