@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * Me
-         * @description Return the signed-in user, with the names of their township or department.
+         * @description Return the signed-in user: their scope's names, the actions and boards they may use.
          */
         get: operations["me_api_auth_me_get"];
         put?: never;
@@ -2046,8 +2046,16 @@ export interface components {
             at: string;
             /** Action */
             action: string;
-            /** Actor */
+            /**
+             * Actor
+             * @description 做这一步的人：显示名称（无则为角色名），或「系统」
+             */
             actor: string | null;
+            /**
+             * Actor Role
+             * @description 做这一步的人的角色编码
+             */
+            actor_role?: string | null;
             /** From Org */
             from_org: string | null;
             /** To Org */
@@ -2169,6 +2177,16 @@ export interface components {
             township_name?: string | null;
             /** Department Name */
             department_name?: string | null;
+            /**
+             * Actions
+             * @description 在本人范围内允许的操作（policy 的 Action 编码），页面据此显示按钮
+             */
+            actions?: string[];
+            /**
+             * Boards
+             * @description 允许查看的看板：county、township、department
+             */
+            boards?: string[];
             /** Active */
             active: boolean;
             /**
@@ -2216,6 +2234,16 @@ export interface components {
             township_name?: string | null;
             /** Department Name */
             department_name?: string | null;
+            /**
+             * Actions
+             * @description 在本人范围内允许的操作（policy 的 Action 编码），页面据此显示按钮
+             */
+            actions?: string[];
+            /**
+             * Boards
+             * @description 允许查看的看板：county、township、department
+             */
+            boards?: string[];
         };
         /**
          * UserRole
@@ -2404,16 +2432,36 @@ export interface components {
         };
         /**
          * ErrorDetail
-         * @description What went wrong, worded for a person, and the field it is about.
+         * @description What went wrong: a stable code for programs, a Chinese message for people, the field.
          */
         ErrorDetail: {
-            /** Message */
+            /**
+             * Code
+             * @description 机器可读的错误码（snake_case），如 not_found、status_conflict、missing
+             */
+            code: string;
+            /**
+             * Message
+             * @description 给人看的中文说明；页面只显示它
+             */
             message: string;
             /**
              * Field
              * @default null
              */
             field: string | null;
+            /**
+             * Status
+             * @description 状态冲突时：当前状态的编码
+             * @default null
+             */
+            status: string | null;
+            /**
+             * Action
+             * @description 状态冲突时：被拒绝的动作的编码
+             * @default null
+             */
+            action: string | null;
             /**
              * Problems
              * @default null
@@ -2425,7 +2473,15 @@ export interface components {
          * @description One thing wrong with a request (the field it is in), or one refused row of an import.
          */
         Problem: {
-            /** Message */
+            /**
+             * Code
+             * @description 机器可读的错误码，如 missing、float_parsing、invalid_row
+             */
+            code: string;
+            /**
+             * Message
+             * @description 给人看的中文说明
+             */
             message: string;
             /**
              * Field
@@ -2503,7 +2559,7 @@ export interface operations {
                     "application/json": components["schemas"]["JurisdictionCollection"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2536,7 +2592,7 @@ export interface operations {
                     "application/json": components["schemas"]["PlacementPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2568,7 +2624,7 @@ export interface operations {
                     "application/json": components["schemas"]["MattersInForce"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2602,7 +2658,7 @@ export interface operations {
                     "application/json": components["schemas"]["MatterSuggestions"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2654,7 +2710,7 @@ export interface operations {
                     "application/json": components["schemas"]["AppConfig"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2687,7 +2743,7 @@ export interface operations {
                     "application/json": components["schemas"]["RoutePreviewResult"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2720,14 +2776,14 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPublic"];
                 };
             };
-            /** @description 用户名或密码错误 wrong username or password */
+            /** @description 用户名或密码错误 */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2736,7 +2792,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description 失败次数过多，暂时锁定 locked out for Retry-After seconds */
+            /** @description 失败次数过多，暂时锁定（Retry-After 秒后再试） */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2785,7 +2841,7 @@ export interface operations {
                     "application/json": components["schemas"]["RefusedLoginPublic"][];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2818,7 +2874,7 @@ export interface operations {
                     "application/json": components["schemas"]["UnlockPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2857,7 +2913,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventsPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2890,7 +2946,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2921,7 +2977,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2958,7 +3014,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2989,7 +3045,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3020,7 +3076,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3055,7 +3111,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3086,7 +3142,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClausesPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3121,7 +3177,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3156,7 +3212,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3191,7 +3247,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3226,7 +3282,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3261,7 +3317,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3292,7 +3348,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3327,7 +3383,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3362,7 +3418,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3397,7 +3453,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3432,7 +3488,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3471,7 +3527,7 @@ export interface operations {
                     "application/json": components["schemas"]["AssignmentsPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3504,7 +3560,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveriesPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3540,7 +3596,7 @@ export interface operations {
                     "application/json": components["schemas"]["UsersPage"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3573,7 +3629,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserWithPassword"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3608,7 +3664,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserAdminPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3643,7 +3699,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserWithPassword"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3678,7 +3734,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserWithPassword"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3713,7 +3769,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserAdminPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3764,7 +3820,7 @@ export interface operations {
                     "application/json": components["schemas"]["DuplicateCandidates"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3797,7 +3853,7 @@ export interface operations {
                     "application/json": components["schemas"]["DuplicateCandidates"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;

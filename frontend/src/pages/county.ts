@@ -2,7 +2,7 @@
 // counters, the 待研判 queue (route by hand, 作废) and the 退回 queue (改派, 不予退回).
 
 import { act, getDepartments, getMatters } from "../api";
-import { forbiddenBanner, isOverdueCard, openBoard, type Board } from "../board";
+import { refuseBoard, isOverdueCard, openBoard, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
 import { healthBanner } from "../health";
 import { DELTA_TYPE, EVENT_STATUS, isOpen, label } from "../labels";
@@ -121,7 +121,7 @@ export function countyPage(ctx: PageCtx): void {
     reconcile(feed, b.feed, (d) => String(d.seq), feedRow);
   };
 
-  const board = openBoard("/ws/boards/county", render, () => page.prepend(forbiddenBanner()));
+  const board = openBoard("/ws/boards/county", render, () => refuseBoard(page));
   head.append(board.indicator);
   ctx.onCleanup(() => board.stop());
 }
