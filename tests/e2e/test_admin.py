@@ -160,5 +160,5 @@ def test_only_the_admin_sees_the_admin_pages(sign_in: SignIn) -> None:  # noqa: 
     centre = sign_in("centre")
     expect(centre.get_by_test_id("nav-admin-users")).to_have_count(0)
     centre.goto(centre.url.split("#")[0] + "#/admin/users")
-    expect(centre.get_by_test_id("admin-forbidden")).to_have_count(1)
+    expect(centre.get_by_test_id("page-forbidden")).to_have_count(1)
     expect(centre.get_by_test_id("user-list")).to_have_count(0)

@@ -283,9 +283,11 @@ def test_the_township_closes_a_part_that_no_longer_applies_on_the_event_page(
     lead = township.locator(
         f"[data-testid=detail-assignment][data-assignment-id='{by_role['lead']['id']}']"
     )
+    live(township)
     expect(co).to_have_attribute("data-status", "pending")
     expect(lead.get_by_test_id("close-part-toggle")).to_have_count(0)  # the lead is never closed
     co.get_by_test_id("close-part-toggle").click()
+    expect(co.get_by_test_id("close-part-form-reason")).to_be_visible()
     co.get_by_test_id("close-part-form-reason").fill("摊贩证照齐全，无需市场监管协同")
     co.get_by_test_id("close-part-form-submit").click()
     expect(co).to_have_attribute("data-status", "cancelled", timeout=LIVE_BOUND_MS)

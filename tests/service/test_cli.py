@@ -60,7 +60,7 @@ def test_route_outside_every_jurisdiction_needs_triage(demo_cli: RunCli) -> None
 def test_route_rejects_swapped_coordinates_with_a_clear_error(demo_cli: RunCli) -> None:
     result = demo_cli("route", "--lon", "33.5", "--lat", "119.8", "--matter", "C-001")
     assert result.exit_code == 2
-    assert "lat" in result.output
+    assert "纬度" in result.output and "填反" in result.output
 
 
 def test_route_needs_exactly_one_of_matter_and_text(demo_cli: RunCli) -> None:
