@@ -132,7 +132,9 @@ def test_a_refused_transition_says_the_status_and_the_action_in_chinese(loop: Lo
     assert again["message"] == "任务当前状态为「处置中」，不能签收"
     assert (again["status"], again["action"]) == ("signed", "sign")
     blank = loop.client.post(
-        f"/api/assignments/{lead['id']}/return", json={"reason": " ", "clause_code": "x"}, headers=zhifa
+        f"/api/assignments/{lead['id']}/return",
+        json={"reason": " ", "clause_code": "x"},
+        headers=zhifa,
     )
     assert assert_worded(blank, 422, "field_required")["field"] == "reason"
     rated = loop.client.post(
