@@ -13,7 +13,7 @@ from typing import Any
 
 from dispatch.events.lifecycle import ASSIGNMENT_LABELS, EVENT_LABELS, OPEN, PART_ROLE_LABELS
 from dispatch.jobs.health import REASON_LABELS
-from dispatch.reference.models import MODE_LABELS
+from dispatch.reference.models import KIND_LABELS, MODE_LABELS
 from dispatch.users.policy import ROLE_LABELS
 
 
@@ -25,6 +25,7 @@ def vocabulary() -> dict[str, Any]:
         "assignment_role": {r.value: label for r, label in PART_ROLE_LABELS.items()},
         "user_role": {r.value: label for r, label in ROLE_LABELS.items()},
         "handling_mode": {m.value: label for m, label in MODE_LABELS.items()},
+        "department_kind": {k.value: label for k, label in KIND_LABELS.items()},
         "open_event_status": [s.value for s in OPEN],
         "health_reason": {r.value: label for r, label in REASON_LABELS.items()},
     }

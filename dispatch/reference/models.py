@@ -20,6 +20,13 @@ class DepartmentKind(StrEnum):
     TOWNSHIP_PLATFORM = "township_platform"
 
 
+KIND_LABELS: dict[DepartmentKind, str] = {
+    DepartmentKind.COUNTY_DEPARTMENT: "县级部门",
+    DepartmentKind.STATIONED_UNIT: "派驻机构",
+    DepartmentKind.TOWNSHIP_PLATFORM: "乡镇（街道）平台",
+}
+
+
 class ListStatus(StrEnum):
     """Life cycle of one version of a matter list."""
 
