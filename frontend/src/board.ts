@@ -9,7 +9,7 @@ import { connIndicator, LiveChannel } from "./ws";
 export interface Board {
   cards: Map<number, Card>;
   departmentIds: number[] | null;
-  /** The deltas received, newest first (at most FEED_SIZE). */
+  /** The snapshot's recent deltas and those received since, newest first (at most FEED_SIZE). */
   feed: Delta[];
   indicator: HTMLElement;
   stop(): void;
@@ -48,6 +48,8 @@ export function openBoard(path: string, render: (board: Board) => void, onForbid
     snapshot(msg) {
       board.cards = new Map((msg.events ?? []).map((c) => [c.id, c]));
       if (msg.department_ids) board.departmentIds = msg.department_ids;
+      // The feed's history comes with every snapshot; later deltas have greater seqs.
+      if (msg.recent) board.feed = msg.recent.slice(0, FEED_SIZE);
       schedule();
     },
     deltas(deltas) {

@@ -8,6 +8,7 @@ import type { Page, PageCtx } from "./page";
 import { countyPage } from "./pages/county";
 import { departmentPage } from "./pages/department";
 import { eventPage } from "./pages/event";
+import { eventsPage } from "./pages/events";
 import { loginPage } from "./pages/login";
 import { reportPage } from "./pages/report";
 import { townshipPage } from "./pages/township";
@@ -20,6 +21,12 @@ const PAGES: Record<string, Page> = {
   department: departmentPage,
   township: townshipPage,
   event: eventPage,
+  events: eventsPage,
+};
+
+// Pages only some roles may open; the others go to their own page.
+const ONLY: Record<string, Role[]> = {
+  events: ["command_centre", "admin"],
 };
 
 const HOME: Record<Role, string> = {
@@ -34,8 +41,8 @@ const NAV: Record<Role, [string, string][]> = {
   grid_worker: [["report", "事件上报"]],
   township_operator: [["township", "乡镇看板"], ["report", "事件上报"]],
   department_staff: [["department", "部门待办"]],
-  command_centre: [["county", "县指挥中心"], ["report", "事件上报"]],
-  admin: [["county", "县指挥中心"]],
+  command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"]],
+  admin: [["county", "县指挥中心"], ["events", "事件列表"]],
 };
 
 const home = (user: User) => `#/${HOME[user.role] ?? "login"}`;
@@ -66,7 +73,7 @@ function route(): void {
     }
   }
   app.replaceChildren();
-  const [name = "", param = null] = location.hash.replace(/^#\/?/, "").split("/");
+  const [name = "", param = null] = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
   if (name === "login") {
     loginPage(app, (user) => (location.hash = home(user)));
     return;
@@ -77,7 +84,7 @@ function route(): void {
     return;
   }
   const page = PAGES[name];
-  if (!page || (name === "event" && !/^\d+$/.test(param ?? ""))) {
+  if (!page || (name === "event" && !/^\d+$/.test(param ?? "")) || (ONLY[name] && !ONLY[name].includes(user.role))) {
     location.replace(home(user));
     return;
   }
