@@ -145,6 +145,16 @@ def test_the_list_filters_pages_and_keeps_its_filters_in_the_link(
     screenshots(centre, "2-period")
 
 
+def test_the_list_fits_a_phone(sign_in: SignIn, service: Service, screenshots: Any) -> None:
+    with api(service, "grid") as grid:
+        event_id = report(grid, description="一段很长的描述" * 20, address="新市镇东村三组 12 号")
+    centre = sign_in("centre", phone=True)
+    centre.goto(centre.url.split("#")[0] + "#/events")
+    expect(centre.locator(f"[data-testid=events-row][data-event-id='{event_id}']")).to_have_count(1)
+    no_sideways_scroll(centre)
+    screenshots(centre, "phone")
+
+
 def test_a_grid_worker_cannot_open_the_list(sign_in: SignIn) -> None:
     grid = sign_in("grid", phone=True)
     grid.goto(grid.url.split("#")[0] + "#/events")
