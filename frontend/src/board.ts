@@ -2,6 +2,7 @@
 // deltas; everything shown (counters, queues, shading) is derived from it, at most 10×/s.
 
 import { h } from "./dom";
+import { isOpen } from "./labels";
 import { parseTime } from "./time";
 import type { Assignment, BoardSnapshot, Card, Delta } from "./types";
 import { connIndicator, LiveChannel } from "./ws";
@@ -81,7 +82,9 @@ export function isOverdueAssignment(a: Assignment, now = Date.now()): boolean {
   return (deadline !== null && deadline <= now) || (a.status === "pending" ? a.sign_alert : a.handle_alert) === 2;
 }
 
-export const isOverdueCard = (c: Card, now = Date.now()) => c.assignments.some((a) => isOverdueAssignment(a, now));
+/** The server's "overdue" (events.lifecycle.overdue): an open event with a late live part, or past its handle_by. */
+export const isOverdueCard = (c: Card, now = Date.now()) =>
+  isOpen(c.status) && (c.assignments.some((a) => isOverdueAssignment(a, now)) || (parseTime(c.handle_by) ?? Infinity) <= now);
 
 /** The countdown's yellow/red level sent by the server for the running deadline. */
 export const alertOf = (a: Assignment) => (a.status === "pending" ? a.sign_alert : a.handle_alert) ?? 0;

@@ -182,9 +182,12 @@ def test_counters_and_areas_click_through_to_the_list(
     live(centre)
     overdue = centre.get_by_test_id("counter-overdue")
     expect(overdue).not_to_have_attribute("data-count", "0")
+    counted = overdue.get_attribute("data-count")
     centre.get_by_test_id("counter-overdue-link").click()
     expect(centre).to_have_url(re.compile(r"#/events\?overdue=true$"))
     expect(centre.get_by_test_id("filter-overdue")).to_have_value("true")
+    # The board and the list count overdue by one rule.
+    expect(centre.get_by_test_id("events-count")).to_have_attribute("data-count", str(counted))
     expect(centre.locator(f"[data-testid=events-row][data-event-id='{late}']")).to_have_count(1)
     assert there not in rows(centre)
     screenshots(centre, "1-overdue")
