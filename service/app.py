@@ -22,7 +22,7 @@ from service.inputs import refuse_nul
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
 from service.logs import install_log_redaction
-from service.routes import auth, boards, deliveries, events, reference
+from service.routes import auth, boards, deliveries, events, history, reference
 from service.security import install_security
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reference.router, prefix="/api")
     app.include_router(auth.router, prefix="/api")
     app.include_router(events.router, prefix="/api")
+    app.include_router(history.router, prefix="/api")
     app.include_router(deliveries.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)

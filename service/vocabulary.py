@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from dispatch.events.came_back import CAME_BACK_LABELS
 from dispatch.events.lifecycle import ASSIGNMENT_LABELS, EVENT_LABELS, OPEN, PART_ROLE_LABELS
 from dispatch.jobs.health import REASON_LABELS
 from dispatch.reference.models import KIND_LABELS, MODE_LABELS
@@ -23,6 +24,7 @@ def vocabulary() -> dict[str, Any]:
         "event_status": {s.value: label for s, label in EVENT_LABELS.items()},
         "assignment_status": {s.value: label for s, label in ASSIGNMENT_LABELS.items()},
         "assignment_role": {r.value: label for r, label in PART_ROLE_LABELS.items()},
+        "came_back": {k.value: label for k, label in CAME_BACK_LABELS.items()},
         "user_role": {r.value: label for r, label in ROLE_LABELS.items()},
         "handling_mode": {m.value: label for m, label in MODE_LABELS.items()},
         "department_kind": {k.value: label for k, label in KIND_LABELS.items()},

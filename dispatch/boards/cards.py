@@ -12,6 +12,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from dispatch.boards.streams import Board, BoardKind, BoardMessage
 from dispatch.core.clock import utcnow
+from dispatch.events.came_back import CameBack, came_back_by_assignment
 from dispatch.events.models import Assignment, Event, Step
 from dispatch.events.schemas import EventCard, StepPublic
 from dispatch.reference.models import Department, JurisdictionRow, Matter, Platform
@@ -113,19 +114,26 @@ def _values(row: SQLModel) -> dict[str, Any]:
     return {**values, **{name: getattr(row, name) for name in missing}}
 
 
+def _dumped(back: CameBack | None) -> dict[str, Any] | None:
+    return back.model_dump() if back is not None else None
+
+
 def _brief(description: str) -> str:
     if len(description) <= DESCRIPTION_CHARS:
         return description
     return description[:DESCRIPTION_CHARS] + "…"
 
 
-def _card(event: Event, assignments: list[Assignment], names: Names) -> EventCard:
+def _card(
+    event: Event, assignments: list[Assignment], names: Names, back: Mapping[int, CameBack]
+) -> EventCard:
     departments = names.departments
     parts = [
         {
             **_values(a),
             "department_name": departments.get(a.department_id, ""),
             "on_behalf_of_name": departments.get(a.on_behalf_of_id or -1),
+            "came_back": _dumped(back.get(a.id or -1)),
         }
         for a in assignments
     ]
@@ -144,10 +152,16 @@ def _card(event: Event, assignments: list[Assignment], names: Names) -> EventCar
 
 
 def build_cards(
-    events: Sequence[Event], by_event: Mapping[int, list[Assignment]], names: Names
+    events: Sequence[Event],
+    by_event: Mapping[int, list[Assignment]],
+    names: Names,
+    came_back: Mapping[int, CameBack] | None = None,
 ) -> list[dict[str, Any]]:
     """Return the cards (EventCard, as JSON data) of events whose parts and names are at hand."""
-    return [_card(e, by_event.get(e.id or -1, []), names).model_dump(mode="json") for e in events]
+    back = came_back or {}
+    return [
+        _card(e, by_event.get(e.id or -1, []), names, back).model_dump(mode="json") for e in events
+    ]
 
 
 def _assignments_by_event(session: Session, event_ids: list[int]) -> dict[int, list[Assignment]]:
@@ -173,7 +187,8 @@ def cards(
     ids = [e.id for e in events if e.id is not None and e.id not in without_parts]
     by_event = _assignments_by_event(session, ids)
     names = names_for(session, events, [a for parts in by_event.values() for a in parts])
-    return build_cards(events, by_event, names)
+    back = came_back_by_assignment(session, [i for i, parts in by_event.items() if parts])
+    return build_cards(events, by_event, names, back)
 
 
 def step_json(step: Step) -> dict[str, Any]:

@@ -94,7 +94,8 @@ class AssignmentAction(StrEnum):
     REFUSE_RETURN = "refuse_return"  # the command centre sends it back to the department
     REDISPATCH = "redispatch"  # the command centre gives it to another department
     REWORK = "rework"  # verification failed or the rating reopened the event
-    CANCEL = "cancel"
+    CLOSE_PART = "close_part"  # the verifier closes a part that no longer applies, with a reason
+    CANCEL = "cancel"  # merged away, or folded into the same agency's lead part
 
 
 ASSIGNMENT_TRANSITIONS: dict[tuple[A, AssignmentAction], A] = {
@@ -108,13 +109,20 @@ ASSIGNMENT_TRANSITIONS: dict[tuple[A, AssignmentAction], A] = {
     (A.PENDING, AssignmentAction.CANCEL): A.CANCELLED,
     (A.SIGNED, AssignmentAction.CANCEL): A.CANCELLED,
     (A.RETURNED, AssignmentAction.CANCEL): A.CANCELLED,
+    (A.FED_BACK, AssignmentAction.CANCEL): A.CANCELLED,
+    **{(status, AssignmentAction.CLOSE_PART): A.CANCELLED for status in (A.PENDING, A.SIGNED)},
+    (A.RETURNED, AssignmentAction.CLOSE_PART): A.CANCELLED,
 }
 
 # A part still in someone's hands: not yet fed back, nor cancelled (returned parts wait on
-# the command centre). Merging cancels these; a department's board lists them.
+# the command centre). Merging cancels these; a department's board lists them. An event is
+# resolved (待核查) only when none of its parts is open, the township's territorial part
+# included, so a finished event never holds an open part.
 OPEN_PARTS = (A.PENDING, A.SIGNED, A.RETURNED)
 # A part the event's handling counts: the current holder's, whether or not it fed back yet.
 LIVE_PARTS = (A.PENDING, A.SIGNED, A.FED_BACK)
+# While the event is being handled, the verifier may close a part that no longer applies.
+HANDLING = (E.DISPATCHED, E.IN_PROGRESS, E.REOPENED)
 
 PART_ROLE_LABELS: dict[AssignmentRole, str] = {
     AssignmentRole.LEAD: "牵头",

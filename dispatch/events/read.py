@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from dispatch.events.attachments import event_attachments
+from dispatch.events.came_back import came_back_by_assignment
 from dispatch.events.models import Assignment, Event, Step
 from dispatch.events.schemas import AssignmentPublic, AttachmentPublic, EventDetail, StepPublic
 from dispatch.reference.models import Department
@@ -41,9 +42,15 @@ def event_steps(session: Session, event_id: int) -> list[Step]:
 def event_detail(session: Session, event: Event) -> EventDetail:
     """Return the full view of one event: itself, its parts, its timeline and its photos."""
     assert event.id is not None
+    back = came_back_by_assignment(session, [event.id])
     assignments = [
         AssignmentPublic.model_validate(
-            {**a.model_dump(), "department_name": name, "on_behalf_of_name": parent}
+            {
+                **a.model_dump(),
+                "department_name": name,
+                "on_behalf_of_name": parent,
+                "came_back": back.get(a.id or -1),
+            }
         )
         for a, name, parent in event_assignments(session, event.id)
     ]

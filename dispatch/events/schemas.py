@@ -17,6 +17,7 @@ from sqlmodel import Field, SQLModel
 
 from dispatch.core.bounds import Moment
 from dispatch.core.clock import as_utc
+from dispatch.events.came_back import CameBack
 from dispatch.events.models import AssignmentRole, AssignmentStatus, EventStatus
 from geo.coords import Crs
 
@@ -124,6 +125,13 @@ class AssignmentPublic(AssignmentBase):
     feedback: str | None
     return_reason: str | None
     return_clause: str | None
+    came_back: CameBack | None = None
+
+
+class CameBackCard(CameBack):
+    """Why a part came back, as a card spells its time."""
+
+    at: WireTime
 
 
 class AssignmentCard(AssignmentPublic):
@@ -139,6 +147,30 @@ class AssignmentCard(AssignmentPublic):
     handle_by: WireTime | None
     signed_at: WireTime | None
     fed_back_at: WireTime | None
+    came_back: CameBackCard | None = None
+
+
+class AssignmentRecord(AssignmentPublic):
+    """One assignment in a department's history, with what its event is about."""
+
+    created_at: datetime
+    event_status: EventStatus
+    event_description: str
+    event_address: str | None
+    event_received_at: datetime
+    event_closed_at: datetime | None
+    matter_code: str | None
+    matter_name: str | None
+    township_name: str | None
+
+
+class AssignmentsPublic(SQLModel):
+    """One page of a department's assignments."""
+
+    data: list[AssignmentRecord]
+    count: int
+    offset: int
+    limit: int
 
 
 # ---- Events: EventBase → EventState → EventPublic, EventDetail (API) and EventCard (boards)

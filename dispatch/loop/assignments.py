@@ -9,27 +9,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.errors import InvalidInput
 from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import (
+    OPEN_PARTS,
     AssignmentAction,
     EventAction,
 )
-from dispatch.events.models import Assignment, AssignmentRole, Event, EventStatus
+from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event, EventStatus
 from dispatch.events.scopes import assignment_scope, event_scope
 from dispatch.events.steps import add_step, move_event
+from dispatch.loop.clauses import cite
 from dispatch.loop.parts import (
     COMMAND_CENTRE,
-    all_handlers_fed_back,
     department_name,
     lock_assignment,
     move_assignment,
     required_text,
+    resolve_if_done,
 )
-from dispatch.reference.models import Department
+from dispatch.reference.models import Department, DepartmentKind
 from dispatch.users.models import User
 from dispatch.users.policy import Action, Actor, authorize
 
@@ -81,15 +83,18 @@ def return_assignment(
     assignment_id: int,
     *,
     reason: str | None,
-    clause: str | None,
+    clause_code: str | None,
+    clause_note: str | None = None,
     now: datetime | None = None,
 ) -> Assignment:
-    """Return an assignment as "not ours" (退回), with the reason and the list clause relied on."""
+    """Return an assignment as "not ours" (退回), citing a row of the list that routed it."""
     now = now or utcnow()
     reason = required_text(reason, "reason", "退回理由")
-    clause = required_text(clause, "clause", "所依据的清单条款")
+    clause_code = required_text(clause_code, "clause_code", "所依据的清单条款")
+    note = clause_note.strip() if clause_note and clause_note.strip() else None
     assignment, event = lock_assignment(session, assignment_id)
     _authorize_assignment(session, actor, Action.RETURN_ASSIGNMENT, assignment, event)
+    citation, particulars = cite(session, event, clause_code, note)
     name = department_name(session, assignment.department_id)
     move_assignment(
         session,
@@ -101,9 +106,9 @@ def return_assignment(
         from_org=name,
         to_org=COMMAND_CENTRE,
         reason=reason,
-        data={"clause": clause},
+        data={"clause": citation, "cited": particulars},
     )
-    assignment.return_reason, assignment.return_clause = reason, clause
+    assignment.return_reason, assignment.return_clause = reason, citation
     return assignment
 
 
@@ -116,7 +121,7 @@ def feed_back(
     note: str | None,
     now: datetime | None = None,
 ) -> Assignment:
-    """Report back on handled work (反馈); when every handler has, the event awaits verification."""
+    """Report back on handled work (反馈); when every part has, the event awaits verification."""
     now = now or utcnow()
     note = required_text(note, "note", "反馈内容")
     assignment, event = lock_assignment(session, assignment_id)
@@ -133,16 +138,7 @@ def feed_back(
         reason=note,
     )
     assignment.feedback, assignment.fed_back_at = note, now
-    session.flush()
-    if all_handlers_fed_back(session, event):
-        move_event(
-            session,
-            event,
-            EventAction.ALL_FED_BACK,
-            actor=user,
-            at=now,
-            reason="牵头及协办单位均已反馈，待属地核查",
-        )
+    resolve_if_done(session, event, user, now)
     return assignment
 
 
@@ -175,6 +171,36 @@ def refuse_return(
     return assignment
 
 
+def agency_of(department: Department) -> int:
+    """Return the county department a stationed unit belongs to, or the department itself."""
+    assert department.id is not None
+    if department.kind == DepartmentKind.STATIONED_UNIT and department.parent_id is not None:
+        return department.parent_id
+    return department.id
+
+
+def _same_agency_parts(
+    session: Session, moving: Assignment, target: Department
+) -> list[Assignment]:
+    """Return the event's other parts held by the target's agency or one of its units."""
+    agency = agency_of(target)
+    others = session.exec(
+        select(Assignment, Department)
+        .join(Department, col(Department.id) == Assignment.department_id)
+        .where(
+            Assignment.event_id == moving.event_id,
+            Assignment.id != moving.id,
+            col(Assignment.status).in_((*OPEN_PARTS, AssignmentStatus.FED_BACK)),
+        )
+        .with_for_update(of=Assignment)
+    ).all()
+    return [
+        part
+        for part, holder in others
+        if agency_of(holder) == agency or part.on_behalf_of_id == agency
+    ]
+
+
 def redispatch(
     session: Session,
     actor: Actor,
@@ -195,6 +221,13 @@ def redispatch(
         raise InvalidInput(f"部门 {department_id} 不存在", field="department_id")
     if target.id == assignment.department_id:
         raise InvalidInput("改派对象与原单位相同", field="department_id")
+    folded = _same_agency_parts(session, assignment, target)
+    if folded and assignment.role != AssignmentRole.LEAD:
+        holder = department_name(session, folded[0].department_id)
+        raise InvalidInput(
+            f"{target.name} 已通过 {holder} 承担本事件的任务，不能再承担第二项",
+            field="department_id",
+        )
     old_name = department_name(session, assignment.department_id)
     move_assignment(
         session,
@@ -228,6 +261,18 @@ def redispatch(
     session.add(fresh)
     session.flush()
     assert fresh.id is not None
+    for part in folded:
+        move_assignment(
+            session,
+            event,
+            part,
+            AssignmentAction.CANCEL,
+            user=user,
+            now=now,
+            from_org=department_name(session, part.department_id),
+            to_org=target.name,
+            reason=f"并入牵头任务：{target.name} 改派为牵头单位，同一单位不重复承担",
+        )
     outbox_of(session).hand_off(Handoff.DELIVERY, [fresh.id])
     add_step(
         session,

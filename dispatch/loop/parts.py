@@ -8,19 +8,20 @@ from sqlmodel import Session, col, select
 
 from dispatch.core.errors import InvalidInput, NotFound
 from dispatch.events.lifecycle import (
+    HANDLING,
     LIVE_PARTS,
+    OPEN_PARTS,
     AssignmentAction,
+    EventAction,
     next_assignment_status,
 )
-from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event
+from dispatch.events.models import Assignment, AssignmentStatus, Event
 from dispatch.events.service import lock_event
-from dispatch.events.steps import add_step
+from dispatch.events.steps import add_step, move_event
 from dispatch.reference.models import Department
 from dispatch.users.models import User
 
 COMMAND_CENTRE = "县社会治理中心"
-# Lead and cooperating parts must all be fed back before the township verifies.
-HANDLING_ROLES = (AssignmentRole.LEAD, AssignmentRole.CO)
 
 
 def lock_assignment(session: Session, assignment_id: int) -> tuple[Assignment, Event]:
@@ -86,18 +87,38 @@ def move_assignment(
     )
 
 
-def live_handlers(session: Session, event: Event) -> list[Assignment]:
+def live_parts(session: Session, event: Event) -> list[Assignment]:
+    """Return the parts the event's handling counts: every role, fed back or not."""
     return list(
         session.exec(
             select(Assignment).where(
-                Assignment.event_id == event.id,
-                col(Assignment.role).in_(HANDLING_ROLES),
-                col(Assignment.status).in_(LIVE_PARTS),
+                Assignment.event_id == event.id, col(Assignment.status).in_(LIVE_PARTS)
             )
         )
     )
 
 
-def all_handlers_fed_back(session: Session, event: Event) -> bool:
-    handlers = live_handlers(session, event)
-    return bool(handlers) and all(a.status == AssignmentStatus.FED_BACK for a in handlers)
+def every_part_fed_back(session: Session, event: Event) -> bool:
+    """Whether the event's handling is done: some part fed back and none still open.
+
+    Every role counts, the township's territorial part (patrol, dissuade, report, cooperate)
+    included; a returned part waits on the command centre and so still counts as open.
+    """
+    statuses = set(
+        session.exec(select(Assignment.status).where(Assignment.event_id == event.id)).all()
+    )
+    return AssignmentStatus.FED_BACK in statuses and not statuses & set(OPEN_PARTS)
+
+
+def resolve_if_done(session: Session, event: Event, user: User | None, now: datetime) -> None:
+    """Move a handled event to 待核查 once its last open part is fed back or closed."""
+    session.flush()
+    if event.status in HANDLING and every_part_fed_back(session, event):
+        move_event(
+            session,
+            event,
+            EventAction.ALL_FED_BACK,
+            actor=user,
+            at=now,
+            reason="各项任务（牵头、协办、属地）均已反馈或关闭，待属地核查",
+        )

@@ -374,16 +374,17 @@ def _plan(
 
     cooperators: list[PlannedPart] = []
     described: list[str] = []
-    taken = {a.department_id for a in (lead, territorial) if a is not None}
+    # A department and its own stationed unit never hold two parts of one event.
+    taken = {_agency(a, directory) for a in (lead, territorial) if a is not None}
     for department_id in matter.co_department_ids:
         department = directory.get(department_id)
         if department is None:
             reasons.append(f"协同部门 #{department_id} 已不在名录中，已略过")
             continue
         assignment = _assign(department, "co", township, directory)
-        if assignment.department_id in taken:
+        if _agency(assignment, directory) in taken:
             continue
-        taken.add(assignment.department_id)
+        taken.add(_agency(assignment, directory))
         cooperators.append(assignment)
         described.append(_describe(department, assignment, township))
     if described:
@@ -411,6 +412,16 @@ def _assign(
     if unit is not None:
         return PlannedPart(unit.id, unit.name, role, parent.id, parent.name)
     return PlannedPart(parent.id, parent.name, role)
+
+
+def _agency(part: PlannedPart, directory: DepartmentDirectory) -> int:
+    """Return the county department a part answers for: a unit's parent, else its own."""
+    if part.on_behalf_of_id is not None:
+        return part.on_behalf_of_id
+    holder = directory.get(part.department_id)
+    if holder is not None and holder.kind is DepartmentKind.STATIONED_UNIT and holder.parent_id:
+        return holder.parent_id
+    return part.department_id
 
 
 def _describe(department: DepartmentInfo, assignment: PlannedPart, township: Place) -> str:

@@ -281,3 +281,14 @@ def visibility(user: Actor) -> Visibility:
     if user.role is UserRole.DEPARTMENT_STAFF:
         return Visibility(departments=user.department_ids)
     return Visibility()
+
+
+def history_departments(user: Actor) -> frozenset[int]:
+    """Return the departments whose past assignments the user may list, or raise Forbidden.
+
+    A department's history is its own staff's: county staff also see their stationed units'.
+    Nobody else lists it (the centre and the townships follow events, not a department's desk).
+    """
+    if user.role is UserRole.DEPARTMENT_STAFF and user.department_ids:
+        return user.department_ids
+    raise Forbidden(f"{_who(user)}不能查看部门历史任务（仅限本部门工作人员）")

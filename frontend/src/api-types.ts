@@ -368,6 +368,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/assignments/{assignment_id}/clauses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Return Clauses
+         * @description The rows of the list version that routed the event, for a return to cite.
+         */
+        get: operations["return_clauses_api_assignments__assignment_id__clauses_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/assignments/{assignment_id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close Part
+         * @description Close a part that no longer applies (the verifier, with the reason).
+         */
+        post: operations["close_part_api_assignments__assignment_id__close_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/assignments/{assignment_id}/feedback": {
         parameters: {
             query?: never;
@@ -568,6 +608,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/assignments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Assignments
+         * @description List the department's (and its stationed units') assignments, newest first.
+         */
+        get: operations["read_assignments_api_assignments_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/deliveries": {
         parameters: {
             query?: never;
@@ -660,6 +720,69 @@ export interface components {
             return_reason: string | null;
             /** Return Clause */
             return_clause: string | null;
+            came_back?: components["schemas"]["CameBack"] | null;
+        };
+        /**
+         * AssignmentRecord
+         * @description One assignment in a department's history, with what its event is about.
+         */
+        AssignmentRecord: {
+            /** Id */
+            id: number;
+            role: components["schemas"]["AssignmentRole"];
+            /** Round */
+            round: number;
+            status: components["schemas"]["AssignmentStatus"];
+            /** Duties */
+            duties: string[];
+            /** Duties Text */
+            duties_text: string | null;
+            /** Sign By */
+            sign_by: string | null;
+            /** Handle By */
+            handle_by: string | null;
+            /** Event Id */
+            event_id: number;
+            /** Department Id */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            /** On Behalf Of Name */
+            on_behalf_of_name: string | null;
+            /** Signed At */
+            signed_at: string | null;
+            /** Fed Back At */
+            fed_back_at: string | null;
+            /** Feedback */
+            feedback: string | null;
+            /** Return Reason */
+            return_reason: string | null;
+            /** Return Clause */
+            return_clause: string | null;
+            came_back?: components["schemas"]["CameBack"] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            event_status: components["schemas"]["EventStatus"];
+            /** Event Description */
+            event_description: string;
+            /** Event Address */
+            event_address: string | null;
+            /**
+             * Event Received At
+             * Format: date-time
+             */
+            event_received_at: string;
+            /** Event Closed At */
+            event_closed_at: string | null;
+            /** Matter Code */
+            matter_code: string | null;
+            /** Matter Name */
+            matter_name: string | null;
+            /** Township Name */
+            township_name: string | null;
         };
         /**
          * AssignmentRole
@@ -673,6 +796,20 @@ export interface components {
          * @enum {string}
          */
         AssignmentStatus: "pending" | "signed" | "fed_back" | "returned" | "cancelled";
+        /**
+         * AssignmentsPublic
+         * @description One page of a department's assignments.
+         */
+        AssignmentsPublic: {
+            /** Data */
+            data: components["schemas"]["AssignmentRecord"][];
+            /** Count */
+            count: number;
+            /** Offset */
+            offset: number;
+            /** Limit */
+            limit: number;
+        };
         /**
          * AttachmentPublic
          * @description A photo of an event or of a department's feedback; its bytes at /api/attachments/{id}.
@@ -726,6 +863,28 @@ export interface components {
             assignment_id?: number | null;
         };
         /**
+         * CameBack
+         * @description The latest reason a part came back, in the words of whoever sent it back.
+         */
+        CameBack: {
+            kind: components["schemas"]["CameBackKind"];
+            /** Note */
+            note: string | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Rating */
+            rating?: number | null;
+        };
+        /**
+         * CameBackKind
+         * @description What sent a part back to its department.
+         * @enum {string}
+         */
+        CameBackKind: "verify_failed" | "reopened" | "return_refused";
+        /**
          * ChainItem
          * @description One jurisdiction of a location's chain, county first.
          */
@@ -735,6 +894,52 @@ export interface components {
             /** Name */
             name: string;
             level: components["schemas"]["Level"];
+        };
+        /**
+         * ClausePublic
+         * @description One row of the list as a returning department cites it.
+         */
+        ClausePublic: {
+            /** Code */
+            code: string;
+            /** Row Number */
+            row_number: number;
+            /** Name */
+            name: string;
+            /** Lead Department Id */
+            lead_department_id: number | null;
+            /** Lead Department Name */
+            lead_department_name: string | null;
+            /** Co Department Names */
+            co_department_names: string[];
+            /** Department Duties */
+            department_duties: string | null;
+            /** Township Duties Text */
+            township_duties_text: string | null;
+            /** Legal Basis */
+            legal_basis: string | null;
+            /** Routed */
+            routed: boolean;
+        };
+        /**
+         * ClausesPublic
+         * @description The list version that routed an event, and its rows in list order.
+         */
+        ClausesPublic: {
+            /** List Id */
+            list_id: number | null;
+            /** List Version */
+            list_version: number;
+            /** Clauses */
+            clauses: components["schemas"]["ClausePublic"][];
+        };
+        /**
+         * CloseBody
+         * @description Why a part no longer applies.
+         */
+        CloseBody: {
+            /** Reason */
+            reason: string;
         };
         /**
          * Crs
@@ -1413,13 +1618,18 @@ export interface components {
         };
         /**
          * ReturnBody
-         * @description Why a department says "not ours", and the list clause it relies on.
+         * @description Why a department says "not ours", and the row of the routing list it relies on.
          */
         ReturnBody: {
             /** Reason */
             reason: string;
-            /** Clause */
-            clause: string;
+            /**
+             * Clause Code
+             * @description the matter code of the row cited, from /clauses
+             */
+            clause_code: string;
+            /** Clause Note */
+            clause_note?: string | null;
         };
         /**
          * RoutePreview
@@ -1688,6 +1898,8 @@ export interface components {
             return_reason: string | null;
             /** Return Clause */
             return_clause: string | null;
+            /** @default null */
+            came_back: components["schemas"]["CameBackCard"] | null;
             /** On Behalf Of Id */
             on_behalf_of_id: number | null;
             /**
@@ -1699,6 +1911,25 @@ export interface components {
             sign_alert: number;
             /** Handle Alert */
             handle_alert: number;
+        };
+        /**
+         * CameBackCard
+         * @description Why a part came back, as a card spells its time.
+         */
+        CameBackCard: {
+            kind: components["schemas"]["CameBackKind"];
+            /** Note */
+            note: string | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Rating
+             * @default null
+             */
+            rating: number | null;
         };
         /**
          * EventCard
@@ -2442,6 +2673,72 @@ export interface operations {
             };
         };
     };
+    return_clauses_api_assignments__assignment_id__clauses_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClausesPublic"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    close_part_api_assignments__assignment_id__close_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CloseBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventDetail"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     feed_back_api_assignments__assignment_id__feedback_post: {
         parameters: {
             query?: never;
@@ -2771,6 +3068,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EventDetail"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_assignments_api_assignments_get: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["AssignmentStatus"] | null;
+                role?: components["schemas"]["AssignmentRole"] | null;
+                department?: number | null;
+                matter?: string | null;
+                since?: string | null;
+                until?: string | null;
+                q?: string | null;
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignmentsPublic"];
                 };
             };
             /** @description 请求参数有误 (invalid input: the field is named) */

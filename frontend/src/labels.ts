@@ -9,6 +9,7 @@ export const ASSIGNMENT_ROLE: Record<string, string> = vocabulary.assignment_rol
 export const USER_ROLE: Record<string, string> = vocabulary.user_role;
 export const HANDLING_MODE: Record<string, string> = vocabulary.handling_mode;
 export const HEALTH_REASON: Record<string, string> = vocabulary.health_reason;
+export const CAME_BACK: Record<string, string> = vocabulary.came_back;
 
 export const DELTA_TYPE: Record<string, string> = {
   reported: "新上报", routed: "已分拨", needs_triage: "待研判", signed: "签收", returned: "退回",
@@ -22,7 +23,7 @@ export const STEP_ACTION: Record<string, string> = {
   triage_route: "人工分拨", lead_sign: "牵头部门签收", all_fed_back: "全部反馈", verify_pass: "核查通过",
   verify_fail: "核查不通过", close: "办结", rate_satisfied: "回访（满意）", rate_unsatisfied: "回访（不满意，重启）",
   mark_invalid: "作废", merge: "合并", merged_in: "并入", sign: "签收", return: "退回", feed_back: "反馈",
-  refuse_return: "不予退回", redispatch: "改派", rework: "重办", cancel: "撤销", attach: "上传照片",
+  refuse_return: "不予退回", redispatch: "改派", rework: "重办", cancel: "撤销", close_part: "关闭任务", attach: "上传照片",
 };
 
 /** Statuses in which someone still has to act (the server's definition of open). */

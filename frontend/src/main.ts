@@ -12,6 +12,7 @@ import { eventsPage } from "./pages/events";
 import { loginPage } from "./pages/login";
 import { reportPage } from "./pages/report";
 import { townshipPage } from "./pages/township";
+import { verifyPage } from "./pages/verify";
 import { tickCountdowns } from "./time";
 import type { Role, User } from "./types";
 
@@ -20,6 +21,7 @@ const PAGES: Record<string, Page> = {
   county: countyPage,
   department: departmentPage,
   township: townshipPage,
+  verify: verifyPage,
   event: eventPage,
   events: eventsPage,
 };
@@ -38,8 +40,8 @@ const HOME: Record<Role, string> = {
 };
 
 const NAV: Record<Role, [string, string][]> = {
-  grid_worker: [["report", "事件上报"]],
-  township_operator: [["township", "乡镇看板"], ["report", "事件上报"]],
+  grid_worker: [["report", "事件上报"], ["verify", "现场核查"]],
+  township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"]],
   department_staff: [["department", "部门待办"]],
   command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"]],
   admin: [["county", "县指挥中心"], ["events", "事件列表"]],

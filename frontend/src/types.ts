@@ -27,6 +27,7 @@ export type EventPublic = Schemas["EventPublic"];
 export type EventDetail = Schemas["EventDetail"];
 export type Token = Schemas["TokenPublic"];
 export type Health = Schemas["HealthPublic"];
+export type Clauses = Schemas["ClausesPublic"];
 
 /** An assignment as the API sends it; on a board's card (AssignmentCard) it carries more. */
 export type Assignment = Schemas["AssignmentPublic"] &

@@ -3,9 +3,9 @@
 
 import { errorText } from "./api";
 import { h } from "./dom";
-import { EVENT_STATUS, label } from "./labels";
+import { CAME_BACK, EVENT_STATUS, label } from "./labels";
 import { fmtShort } from "./time";
-import type { Card } from "./types";
+import type { Assignment, Card } from "./types";
 
 export const statusBadge = (status: string) =>
   h("span", { class: `badge status-${status}`, testid: "status", "data-status": status }, label(EVENT_STATUS, status));
@@ -30,6 +30,17 @@ export function cardHead(c: Card): HTMLElement {
     h("div", { class: "card-desc", testid: "description" }, c.description),
     c.address ? h("div", { class: "muted" }, `地址：${c.address}`) : null,
   );
+}
+
+/** Why a part came back to its department (核查不通过 / 回访不满意 / 退回被驳回), or null. */
+export function cameBackLine(a: Pick<Assignment, "came_back">): HTMLElement | null {
+  const back = a.came_back;
+  if (!back) return null;
+  const who = back.kind === "return_refused" ? "县指挥中心理由" : back.kind === "reopened" ? "回访意见" : "核查意见";
+  const rating = back.kind === "reopened" && back.rating ? `（评分 ${back.rating} 分）` : "";
+  return h("div", { class: `came-back came-back-${back.kind}`, testid: "came-back", "data-kind": back.kind },
+    h("b", null, `${label(CAME_BACK, back.kind)}${rating}`), h("span", { class: "muted" }, ` ${fmtShort(back.at)}`),
+    back.note ? h("div", { testid: "came-back-note" }, `${who}：${back.note}`) : null);
 }
 
 /** A message line under a form or page: info, error or ok. */

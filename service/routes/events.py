@@ -25,10 +25,11 @@ from dispatch.events.schemas import (
 )
 from dispatch.events.scopes import event_scope
 from dispatch.events.service import EventFilter, get_event, list_events, report_event
-from dispatch.loop import assignments, verification
+from dispatch.loop import assignments, clauses, verification
 from dispatch.loop import merge as merging
 from dispatch.loop import triage as triaging
 from dispatch.loop.choices import RedispatchOptions, redispatch_options
+from dispatch.loop.clauses import ClausesPublic
 from dispatch.users.policy import Action, authorize, visibility
 from service.deps import (
     CalendarDep,
@@ -159,10 +160,19 @@ def download_attachment(
 
 
 class ReturnBody(BaseModel):
-    """Why a department says "not ours", and the list clause it relies on."""
+    """Why a department says "not ours", and the row of the routing list it relies on."""
 
     reason: str = Field(min_length=1, max_length=2000)
-    clause: str = Field(min_length=1, max_length=200)
+    clause_code: str = Field(
+        min_length=1, max_length=40, description="the matter code of the row cited, from /clauses"
+    )
+    clause_note: str | None = Field(default=None, max_length=120)
+
+
+class CloseBody(BaseModel):
+    """Why a part no longer applies."""
+
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class NoteBody(BaseModel):
@@ -229,8 +239,35 @@ def return_assignment(
 ) -> EventDetail:
     """Return an assignment as not this department's (退回), citing the list."""
     assignment = assignments.return_assignment(
-        session, actor, user, assignment_id, reason=body.reason, clause=body.clause
+        session,
+        actor,
+        user,
+        assignment_id,
+        reason=body.reason,
+        clause_code=body.clause_code,
+        clause_note=body.clause_note,
     )
+    return _assignment_reply(session, assignment.event_id)
+
+
+@router.get("/assignments/{assignment_id}/clauses", response_model=ClausesPublic)
+def return_clauses(
+    assignment_id: Id, session: SessionDep, actor: CurrentActor
+) -> ClausesPublic:
+    """The rows of the list version that routed the event, for a return to cite."""
+    return clauses.for_assignment(session, actor, assignment_id)
+
+
+@router.post("/assignments/{assignment_id}/close", response_model=EventDetail)
+def close_part(
+    assignment_id: Id,
+    body: CloseBody,
+    session: SessionDep,
+    user: CurrentUser,
+    actor: CurrentActor,
+) -> EventDetail:
+    """Close a part that no longer applies (the verifier, with the reason)."""
+    assignment = verification.close_part(session, actor, user, assignment_id, reason=body.reason)
     return _assignment_reply(session, assignment.event_id)
 
 

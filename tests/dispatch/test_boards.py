@@ -23,6 +23,7 @@ from dispatch.core.clock import CHINA_TZ
 from dispatch.core.db import session_scope
 from dispatch.core.queues import PENDING_KEY, offer_for_routing
 from dispatch.core.redis import connect
+from dispatch.events.came_back import CameBack, CameBackKind
 from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event, EventStatus
 from dispatch.events.service import report_event
 from dispatch.jobs.scheduler import alert_deadlines
@@ -91,7 +92,8 @@ def test_a_card_is_sent_as_the_pages_read_it() -> None:
         matters={(1, "C-004"): "占道经营"},
     )
 
-    (card,) = build_cards([event], {7: [lead, co]}, names)
+    back = {70: CameBack(kind=CameBackKind.VERIFY_FAILED, note="摊贩又回来了", at=T0)}
+    (card,) = build_cards([event], {7: [lead, co]}, names, back)
 
     # Times are isoformat's "+00:00" (the API's JSON says "Z"), as PROTOCOL.md's pages expect.
     assert card == {
@@ -114,6 +116,10 @@ def test_a_card_is_sent_as_the_pages_read_it() -> None:
                 "signed_at": "2026-11-30T09:00:00+00:00", "fed_back_at": None, "feedback": None,
                 "return_reason": None, "return_clause": None,
                 "created_at": "2026-11-30T09:00:00+00:00", "sign_alert": 1, "handle_alert": 0,
+                "came_back": {
+                    "kind": "verify_failed", "note": "摊贩又回来了",
+                    "at": "2026-11-30T09:00:00+00:00", "rating": None,
+                },
             },
             {
                 "id": 71, "event_id": 7, "department_id": 9, "department_name": "",
@@ -122,6 +128,7 @@ def test_a_card_is_sent_as_the_pages_read_it() -> None:
                 "handle_by": None, "signed_at": None, "fed_back_at": "2026-11-30T17:00:00+08:00",
                 "feedback": "已处理", "return_reason": None, "return_clause": None,
                 "created_at": "2026-11-30T09:00:00+00:00", "sign_alert": 0, "handle_alert": 2,
+                "came_back": None,
             },
         ],
     }  # fmt: skip

@@ -16,6 +16,7 @@ from dispatch.users.policy import (
     EventScope,
     authorize,
     can,
+    history_departments,
     visibility,
 )
 
@@ -302,3 +303,22 @@ def test_each_role_lists_the_events_of_its_scope(
 ) -> None:
     seen = visibility(ACTORS[role])
     assert (seen.townships, seen.departments) == (townships, departments)
+
+
+def test_a_departments_history_is_its_own_staffs() -> None:
+    assert history_departments(ACTORS[D]) == frozenset({SHICHANG, SHICHANG_UNIT})
+    for role in (G, T, C, A):
+        with pytest.raises(Forbidden) as refused:
+            history_departments(ACTORS[role])
+        assert refused.value.message == f"{WHO[role]}不能查看部门历史任务（仅限本部门工作人员）"
+    unattached = Actor(id=9, role=UserRole.DEPARTMENT_STAFF)
+    with pytest.raises(Forbidden):
+        history_departments(unattached)
+
+
+def test_a_grid_worker_verifies_on_site_in_their_own_township() -> None:
+    # 核查 is done where the problem was: the township's grid workers walk its grids daily.
+    worker = ACTORS[G]
+    assert can(worker, Action.VERIFY, event=XINSHI_EVENT)
+    assert not can(worker, Action.VERIFY, event=HEKOU_EVENT)
+    assert not can(worker, Action.CLOSE, event=XINSHI_EVENT)  # closing stays the command room's

@@ -275,7 +275,7 @@ def test_the_redispatch_picker_puts_the_lists_lead_first_in_labelled_groups(
         lead = next(a for a in routed(zhifa, event_id)["assignments"] if a["role"] == "lead")
         returned = zhifa.post(
             f"/api/assignments/{lead['id']}/return",
-            json={"reason": "摊贩为市场内经营户", "clause": "清单第32行"},
+            json={"reason": "摊贩为市场内经营户", "clause_code": "B-004"},
         )
         assert returned.status_code == 200, returned.text
     centre = sign_in("centre")

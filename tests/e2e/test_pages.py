@@ -145,6 +145,12 @@ def test_a_report_goes_round_the_whole_loop_live(sign_in: SignIn, screenshots: A
     screenshots(zhifa, "4-department")
     co = shichang.locator(f"[data-testid=dept-inbox] [data-event-id='{event_id}'][data-role=co]")
     sign_and_feed_back(co, "已核查周边商户证照")
+    # The township's own part (patrol, dissuade, report) is awaited like the departments'.
+    expect(township.get_by_test_id(f"todo-{event_id}")).to_have_count(0)
+    duty = township.locator(
+        f"[data-testid=township-duties] [data-event-id='{event_id}'][data-role=territorial]"
+    )
+    sign_and_feed_back(duty, "已劝导摊贩，列入每日巡查")
 
     todo = township.get_by_test_id(f"todo-{event_id}")
     expect(todo).to_have_attribute("data-status", "resolved")
@@ -190,13 +196,18 @@ def test_a_return_is_redispatched_by_the_command_centre(
     assignment_id = lead.get_attribute("data-assignment-id")
     lead.get_by_test_id("return-toggle").click()
     lead.get_by_test_id("return-form-reason").fill("堆放物为市场经营户货物，不属本局")
-    lead.get_by_test_id("return-form-clause").fill("清单 v2 第30行")
+    clause = lead.get_by_test_id("return-form-clause_code")
+    # The list version that routed the event, its own row first; free text is not a clause.
+    expect(clause.locator("option").nth(1)).to_contain_text("乱堆乱放")
+    expect(clause.locator("option").nth(1)).to_contain_text("本事件派单依据")
+    clause.select_option("B-009")
+    lead.get_by_test_id("return-form-clause_note").fill("市场内经营户")
     lead.get_by_test_id("return-form-submit").click()
     expect(lead).to_have_attribute("data-status", "returned")
 
     returned = centre.get_by_test_id(f"returned-{assignment_id}")
     expect(returned.get_by_test_id("returned-reason")).to_contain_text("市场经营户")
-    expect(returned.get_by_test_id("returned-clause")).to_contain_text("第30行")
+    expect(returned.get_by_test_id("returned-clause")).to_contain_text("第25项「农贸市场经营秩序")
     screenshots(centre, "1-returned")
     with Session(service.loop.engine) as session:
         market = session.exec(select(Department).where(Department.name == "县市场监督管理局")).one()
@@ -232,3 +243,53 @@ def test_the_county_board_says_when_the_service_is_degraded(
     expect(banner).to_be_visible(timeout=20_000)
     expect(banner).to_have_text("系统降级：分拨进程未在运行")
     screenshots(centre, "degraded")
+
+
+def test_the_township_closes_a_part_that_no_longer_applies_on_the_event_page(
+    sign_in: SignIn, service: Service, screenshots: Any
+) -> None:
+    def headers(user: str) -> dict[str, str]:
+        token = httpx.post(
+            f"{service.url}/api/auth/token", data={"username": user, "password": PASSWORD}
+        ).json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    def post(user: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        answer = httpx.post(f"{service.url}/api/{path}", json=body, headers=headers(user))
+        assert answer.status_code in (200, 201), answer.text
+        result: dict[str, Any] = answer.json()
+        return result
+
+    event_id = post("grid", "events", report_body())["id"]
+    centre = headers("centre")
+    deadline = time.monotonic() + LIVE_BOUND_MS / 1000
+    parts: list[dict[str, Any]] = []
+    while not parts and time.monotonic() < deadline:  # the service's worker routes it
+        time.sleep(0.2)
+        parts = httpx.get(f"{service.url}/api/events/{event_id}", headers=centre).json()[
+            "assignments"
+        ]
+    by_role = {a["role"]: a for a in parts}
+    post("zhifa", f"assignments/{by_role['lead']['id']}/sign")
+    post("zhifa", f"assignments/{by_role['lead']['id']}/feedback", {"note": "已劝离"})
+    post("township", f"assignments/{by_role['territorial']['id']}/sign")
+    post("township", f"assignments/{by_role['territorial']['id']}/feedback", {"note": "已巡查"})
+
+    township = sign_in("township", phone=True)
+    township.goto(f"{service.url}/#/event/{event_id}")
+    co = township.locator(
+        f"[data-testid=detail-assignment][data-assignment-id='{by_role['co']['id']}']"
+    )
+    lead = township.locator(
+        f"[data-testid=detail-assignment][data-assignment-id='{by_role['lead']['id']}']"
+    )
+    expect(co).to_have_attribute("data-status", "pending")
+    expect(lead.get_by_test_id("close-part-toggle")).to_have_count(0)  # the lead is never closed
+    co.get_by_test_id("close-part-toggle").click()
+    co.get_by_test_id("close-part-form-reason").fill("摊贩证照齐全，无需市场监管协同")
+    co.get_by_test_id("close-part-form-submit").click()
+    expect(co).to_have_attribute("data-status", "cancelled", timeout=LIVE_BOUND_MS)
+    expect(township.get_by_test_id("event-status")).to_have_attribute("data-status", "resolved")
+    expect(township.locator("[data-testid=timeline-step][data-action=close_part]")).to_have_count(1)
+    no_sideways_scroll(township)
+    screenshots(township, "closed-part")

@@ -24,7 +24,12 @@ def options(loop: Loop, assignment_id: int, user: str = "centre") -> httpx.Respo
 def test_redispatch_options_put_the_lists_lead_first_and_group_by_kind(loop: Loop) -> None:
     event_id = report(loop, matter_code="C-004")
     lead = assignment(event(loop, event_id), "lead")
-    act(loop, "zhifa", f"assignments/{lead['id']}/return", {"reason": "不归我", "clause": "x"})
+    act(
+        loop,
+        "zhifa",
+        f"assignments/{lead['id']}/return",
+        {"reason": "不归我", "clause_code": "B-004"},
+    )
     response = options(loop, lead["id"])
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

@@ -72,10 +72,10 @@ def lead_of(loop: Loop, event_id: int) -> dict[str, Any]:
 
 
 def resolved_event(loop: Loop) -> int:
-    """Report, route, and have the lead and the cooperating department sign and feed back."""
+    """Report, route, and have every part (lead, cooperating, territorial) signed and fed back."""
     event_id = report(loop)
     detail = event(loop, event_id)
-    for role, user in (("lead", "zhifa"), ("co", "shichang")):
+    for role, user in (("lead", "zhifa"), ("co", "shichang"), ("territorial", "township")):
         part = assignment(detail, role)
         act(loop, user, f"assignments/{part['id']}/sign")
         act(loop, user, f"assignments/{part['id']}/feedback", {"note": "已处置"})
@@ -91,7 +91,7 @@ def returned_lead(loop: Loop) -> tuple[int, dict[str, Any]]:
         loop,
         "zhifa",
         f"assignments/{lead['id']}/return",
-        {"reason": "不属于本部门职责", "clause": "清单 v2 第30行"},
+        {"reason": "不属于本部门职责", "clause_code": "C-005"},
     )
     return event_id, lead
 
@@ -107,7 +107,7 @@ def test_sign(loop: Loop, server: LiveServer) -> None:
 def test_return(loop: Loop, server: LiveServer) -> None:
     event_id = report(loop)
     lead = lead_of(loop, event_id)
-    body = {"reason": "不属于本部门职责", "clause": "清单 v2 第30行"}
+    body = {"reason": "不属于本部门职责", "clause_code": "C-005"}
     fire(server, loop.token("zhifa"), f"assignments/{lead['id']}/return", body)
     assert steps(loop, event_id, "return") == 1
 
@@ -125,6 +125,9 @@ def test_the_last_two_feedbacks_at_once_resolve_the_event_once(
 ) -> None:
     event_id = report(loop)
     detail = event(loop, event_id)
+    territorial = assignment(detail, "territorial")
+    act(loop, "township", f"assignments/{territorial['id']}/sign")
+    act(loop, "township", f"assignments/{territorial['id']}/feedback", {"note": "已巡查"})
     parts = [(assignment(detail, "lead"), "zhifa"), (assignment(detail, "co"), "shichang")]
     for part, user in parts:
         act(loop, user, f"assignments/{part['id']}/sign")
@@ -177,7 +180,7 @@ def test_verify(loop: Loop, server: LiveServer, passed: bool) -> None:
     assert detail["status"] == ("verified" if passed else "in_progress")
     assert detail["rework_count"] == (0 if passed else 1)
     assert steps(loop, event_id, "verify_pass" if passed else "verify_fail") == 1
-    assert steps(loop, event_id, "rework") == (0 if passed else 2)  # lead and co sent back once
+    assert steps(loop, event_id, "rework") == (0 if passed else 3)  # every part sent back once
 
 
 def test_close(loop: Loop, server: LiveServer) -> None:

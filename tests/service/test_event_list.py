@@ -93,7 +93,7 @@ def test_filters_by_the_department_holding_a_part_with_its_units(loop: Loop) -> 
         loop,
         "zhifa",
         f"assignments/{lead['id']}/return",
-        {"reason": "不属本局", "clause": "第33行"},
+        {"reason": "不属本局", "clause_code": "B-004"},
     )
     act(
         loop,

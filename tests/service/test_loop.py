@@ -81,7 +81,13 @@ def test_report_to_rating_through_every_step(loop: Loop) -> None:
     assert act(loop, "zhifa", f"assignments/{lead['id']}/sign")["status"] == "in_progress"
     act(loop, "shichang", f"assignments/{co['id']}/sign")
     act(loop, "zhifa", f"assignments/{lead['id']}/feedback", {"note": "已劝离摊贩，清理现场"})
-    done = act(loop, "shichang", f"assignments/{co['id']}/feedback", {"note": "已登记摊贩信息"})
+    handled = act(loop, "shichang", f"assignments/{co['id']}/feedback", {"note": "已登记摊贩信息"})
+    assert handled["status"] == "in_progress"  # the township's own part is still open
+    territorial = assignment(handled, "territorial")
+    act(loop, "township", f"assignments/{territorial['id']}/sign")
+    done = act(
+        loop, "township", f"assignments/{territorial['id']}/feedback", {"note": "已劝导并加强巡查"}
+    )
     assert done["status"] == "resolved"
 
     failed = act(
@@ -95,6 +101,7 @@ def test_report_to_rating_through_every_step(loop: Loop) -> None:
 
     act(loop, "zhifa", f"assignments/{lead['id']}/feedback", {"note": "设置隔离带，每日巡查"})
     act(loop, "shichang", f"assignments/{co['id']}/feedback", {"note": "引导入市经营"})
+    act(loop, "township", f"assignments/{territorial['id']}/feedback", {"note": "每日巡查"})
     assert act(loop, "township", f"events/{event_id}/verify", {"passed": True})["status"] == (
         "verified"
     )
@@ -117,7 +124,7 @@ def test_a_return_is_redispatched_and_another_refused(loop: Loop) -> None:
         loop,
         "zhifa",
         f"assignments/{lead['id']}/return",
-        {"reason": "堆放物为市场经营户货物", "clause": "清单 v2 第30行"},
+        {"reason": "堆放物为市场经营户货物", "clause_code": "B-009", "clause_note": "农贸市场"},
     )
     assert assignment(returned, "lead")["status"] == "returned"
     with Session(loop.engine) as session:
@@ -138,7 +145,7 @@ def test_a_return_is_redispatched_and_another_refused(loop: Loop) -> None:
         loop,
         "zhifa",
         f"assignments/{other_lead['id']}/return",
-        {"reason": "不是我们的", "clause": "清单 v2 第30行"},
+        {"reason": "不是我们的", "clause_code": "C-005"},
     )
     refused = act(
         loop,
@@ -148,6 +155,51 @@ def test_a_return_is_redispatched_and_another_refused(loop: Loop) -> None:
     )
     assert assignment(refused, "lead")["status"] == "pending"
     assert act(loop, "zhifa", f"assignments/{other_lead['id']}/sign")["status"] == "in_progress"
+
+
+def test_a_return_picks_its_clause_from_the_list_that_routed_the_event(loop: Loop) -> None:
+    event_id = report(loop)
+    lead = assignment(event(loop, event_id), "lead")
+    listed = loop.client.get(f"/api/assignments/{lead['id']}/clauses", headers=loop.token("zhifa"))
+    assert listed.status_code == 200, listed.text
+    clauses = listed.json()
+    assert [c["code"] for c in clauses["clauses"] if c["routed"]] == ["C-004"]
+    assert {c["code"] for c in clauses["clauses"]} >= {"C-004", "B-009"}
+    free_text = loop.client.post(
+        f"/api/assignments/{lead['id']}/return",
+        json={"reason": "不是我们的", "clause_code": "随便写的"},
+        headers=loop.token("zhifa"),
+    )
+    assert free_text.status_code == 422
+    assert free_text.json()["detail"]["field"] == "clause_code"
+    assert assignment(event(loop, event_id), "lead")["status"] == "pending"
+    returned = act(
+        loop,
+        "zhifa",
+        f"assignments/{lead['id']}/return",
+        {"reason": "市场内经营", "clause_code": "B-009", "clause_note": "菜场内摊位"},
+    )
+    cited = assignment(returned, "lead")["return_clause"]
+    assert f"清单 v{clauses['list_version']} 第25项" in cited and cited.endswith("菜场内摊位")
+
+
+def test_the_verifier_closes_a_part_over_http_and_the_event_resolves(loop: Loop) -> None:
+    event_id = report(loop)
+    detail = event(loop, event_id)
+    lead, co = assignment(detail, "lead"), assignment(detail, "co")
+    territorial = assignment(detail, "territorial")
+    act(loop, "zhifa", f"assignments/{lead['id']}/sign")
+    act(loop, "zhifa", f"assignments/{lead['id']}/feedback", {"note": "已劝离"})
+    act(loop, "township", f"assignments/{territorial['id']}/sign")
+    act(loop, "township", f"assignments/{territorial['id']}/feedback", {"note": "已巡查"})
+    refused = loop.client.post(
+        f"/api/assignments/{co['id']}/close", json={"reason": "不需要"}, headers=loop.token("zhifa")
+    )
+    assert refused.status_code == 403
+    closed = act(loop, "township", f"assignments/{co['id']}/close", {"reason": "摊贩证照齐全"})
+    assert closed["status"] == "resolved"
+    assert [a["status"] for a in closed["assignments"] if a["id"] == co["id"]] == ["cancelled"]
+    assert any(s["action"] == "close_part" for s in closed["steps"])
 
 
 def test_triage_by_hand_routes_what_the_job_could_not(loop: Loop) -> None:

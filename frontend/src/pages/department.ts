@@ -1,14 +1,15 @@
 // 部门 inbox: the department's assignments (and its stationed units'), live, each with its
 // countdown and the 签收 / 退回 / 反馈 actions.
 
-import { act, getMatters, uploadPhoto } from "../api";
+import { act, api, uploadPhoto } from "../api";
 import { alertOf, forbiddenBanner, isOverdueAssignment, openBoard, runningDeadline, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
 import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label } from "../labels";
 import type { PageCtx } from "../page";
+import { historyView } from "./history";
 import { countdown, parseTime } from "../time";
-import type { Assignment, Card } from "../types";
-import { actionButton, actionForm, eventLink, placeOf, urgentBadge } from "../ui";
+import type { Assignment, Card, Clauses } from "../types";
+import { actionButton, actionForm, cameBackLine, eventLink, placeOf, setOptions, urgentBadge } from "../ui";
 
 export interface Task {
   a: Assignment;
@@ -17,12 +18,32 @@ export interface Task {
 
 const LIVE = new Set(["pending", "signed", "returned"]);
 
+/** The rows of the list version that routed the event, loaded when the return form opens. */
+function clausePicker(id: () => number): { select: HTMLSelectElement; load: () => void } {
+  const select = h("select", null, h("option", { value: "" }, "加载清单条目…"));
+  let loaded = false;
+  const load = () => {
+    if (loaded) return;
+    loaded = true;
+    api<Clauses>(`/api/assignments/${id()}/clauses`).then((list) => {
+      const ordered = [...list.clauses].sort((x, y) => Number(y.routed) - Number(x.routed) || x.row_number - y.row_number);
+      setOptions(select, [{ value: "", label: `请选择清单（第 ${list.list_version} 版）条目` },
+        ...ordered.map((c) => ({
+          value: c.code,
+          label: `第${c.row_number}项 ${c.name}${c.lead_department_name ? `（牵头：${c.lead_department_name}）` : ""}${c.routed ? " · 本事件派单依据" : ""}`,
+        }))]);
+    }).catch(() => {
+      loaded = false;
+      setOptions(select, [{ value: "", label: "清单条目加载失败，请重试" }]);
+    });
+  };
+  return { select, load };
+}
+
 /** The 签收 / 退回 / 反馈 controls of one assignment, shown according to its status. */
 export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: Assignment): void } {
   const id = () => getTask().a.id;
-  const clauses = h("datalist", { id: `clauses-${Math.random().toString(36).slice(2)}` });
-  getMatters().then((m) => clauses.replaceChildren(...m.matters.map((x) => h("option", { value: `${x.code} ${x.name}` })))).catch(() => undefined);
-  const clauseInput = h("input", { type: "text", maxlength: 200, list: clauses.id, placeholder: "责任清单条目，如 A-001 邻里纠纷调处" });
+  const clause = clausePicker(id);
   const photoInput = h("input", { type: "file", accept: "image/*", capture: "environment", multiple: true });
   const sign = actionButton("签收", "sign", () => act(`/api/assignments/${id()}/sign`), "btn btn-primary");
   const ret = actionForm("退回", "return-toggle", {
@@ -31,10 +52,12 @@ export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: A
     danger: true,
     fields: [
       { name: "reason", label: "退回理由", kind: "textarea", required: true, placeholder: "说明为何不属于本部门职责" },
-      { name: "clause", label: "清单依据", required: true, control: clauseInput },
+      { name: "clause_code", label: "清单依据（派单所依据的清单版本中的条目）", required: true, control: clause.select },
+      { name: "clause_note", label: "补充说明（选填）", placeholder: "如条目中的具体条款" },
     ],
-    run: (v) => act(`/api/assignments/${id()}/return`, { reason: v.reason, clause: v.clause }),
+    run: (v) => act(`/api/assignments/${id()}/return`, { reason: v.reason, clause_code: v.clause_code, clause_note: v.clause_note || null }),
   });
+  ret.querySelector("[data-testid=return-toggle]")?.addEventListener("click", clause.load);
   const feedback = actionForm("反馈", "feedback-toggle", {
     testid: "feedback-form",
     submit: "提交反馈",
@@ -49,7 +72,7 @@ export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: A
       for (const f of files) await uploadPhoto(a.event_id, f, a.id);
     },
   });
-  const el = h("div", { class: "actions" }, sign, ret, feedback, clauses);
+  const el = h("div", { class: "actions" }, sign, ret, feedback);
   return {
     el,
     update(a) {
@@ -89,6 +112,7 @@ export function taskRow(first: Task): Row<Task> {
         h("div", { class: "card-where" }, placeOf(card), card.address ? ` · ${card.address}` : ""),
         h("div", { class: "card-desc", testid: "description" }, card.description),
         a.duties_text ? h("div", { class: "muted small" }, `职责：${a.duties_text}`) : null,
+        live ? cameBackLine(a) : null,
         live ? countdown(a.status === "pending" ? "签收" : "办结", runningDeadline(a), a.created_at ?? card.received_at, alertOf(a)) : null,
         a.status === "returned" ? h("div", { class: "muted small" }, `已退回，等待县指挥中心处理。理由：${a.return_reason ?? ""}`) : null,
         a.status === "fed_back" && a.feedback ? h("div", { class: "muted small" }, `已反馈：${a.feedback}`) : null);
@@ -112,12 +136,20 @@ export function departmentPage(ctx: PageCtx): void {
     page.append(h("div", { class: "banner banner-error", testid: "board-forbidden" }, "该账号未关联部门，无部门待办"));
     return;
   }
+  const tabs = h("nav", { class: "tabs", testid: "dept-tabs" },
+    h("a", { href: "#/department", class: ctx.param === "history" ? "" : "on", testid: "dept-tab-inbox" }, "待办"),
+    h("a", { href: "#/department/history", class: ctx.param === "history" ? "on" : "", testid: "dept-tab-history" }, "历史任务"));
+  if (ctx.param === "history") {
+    page.append(h("div", { class: "page-head" }, h("h1", null, "历史任务"), h("span", { class: "muted" }, user.department_name ?? "")), tabs);
+    historyView(ctx, page);
+    return;
+  }
   const counters = h("div", { class: "counters", testid: "dept-counters" });
   const list = h("div", { class: "list", testid: "dept-inbox" });
   const empty = h("p", { class: "muted", testid: "dept-empty" }, "暂无待办任务");
   const showDone = h("input", { type: "checkbox", testid: "show-fed-back", checked: true });
   const head = h("div", { class: "page-head" }, h("h1", null, "部门待办"), h("span", { class: "muted" }, user.department_name ?? ""));
-  page.append(head, counters,
+  page.append(head, tabs, counters,
     h("label", { class: "check" }, showDone, " 显示已反馈"), list, empty);
 
   const render = (b: Board) => {

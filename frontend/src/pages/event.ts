@@ -9,8 +9,9 @@ import { createMap, disposeMap, gridStyle, L, loadLevel, names, pointMarker } fr
 import type { PageCtx } from "../page";
 import { countdown, fmtFull } from "../time";
 import type { Assignment, Card, EventDetail, EventSnapshot, Step } from "../types";
-import { note, statusBadge, urgentBadge } from "../ui";
+import { cameBackLine, note, statusBadge, urgentBadge } from "../ui";
 import { LiveChannel, connIndicator } from "../ws";
+import { closePartActions } from "./closepart";
 
 const ANY_STATUS = { ...EVENT_STATUS, ...ASSIGNMENT_STATUS };
 const CRS: Record<string, string> = { wgs84: "WGS84", gcj02: "GCJ-02", bd09: "BD-09" };
@@ -23,6 +24,7 @@ export function eventPage(ctx: PageCtx): void {
   const photoUrls = new Map<number, string>();
   const light = connIndicator();
   const msg = note("event-error");
+  const closePart = closePartActions(ctx.user);
 
   const title = h("h1", null, `事件 #${id}`);
   const statusEl = h("span", { testid: "event-status", "data-status": "" });
@@ -102,7 +104,13 @@ export function eventPage(ctx: PageCtx): void {
       live ? countdown(a.status === "pending" ? "签收" : "办结", runningDeadline(a), a.created_at ?? detail?.received_at ?? null, alertOf(a)) : null,
       a.duties_text || a.duties.length ? h("div", { class: "muted small" }, `职责：${a.duties_text ?? a.duties.join("；")}`) : null,
       a.feedback ? h("div", null, `反馈：${a.feedback}`) : null,
-      a.return_reason ? h("div", null, `退回理由：${a.return_reason}`, a.return_clause ? `（依据：${a.return_clause}）` : "") : null);
+      // A return is current only while the part is returned; once refused or redispatched the
+      // timeline keeps it, and a refused part says why it came back.
+      a.status === "returned" && a.return_reason
+        ? h("div", { testid: "detail-return" }, `退回理由：${a.return_reason}`, a.return_clause ? `（依据：${a.return_clause}）` : "")
+        : null,
+      live ? cameBackLine(a) : null,
+      detail ? closePart(detail, a) : null);
   }
 
   function stepRow(s: Step): HTMLElement {

@@ -9,6 +9,7 @@ import type { PageCtx } from "../page";
 import { chinaDay } from "../time";
 import type { Card } from "../types";
 import { actionButton, actionForm, cardHead, placeOf, statusBadge, urgentBadge, eventLink } from "../ui";
+import { territoryMap } from "../territory";
 import { byDeadline, counter, taskRow, type Task } from "./department";
 
 const RATINGS = [
@@ -85,6 +86,8 @@ export function townshipPage(ctx: PageCtx): void {
   const events = h("ul", { class: "event-list", testid: "township-events" });
   const dutiesEmpty = h("p", { class: "muted" }, "暂无属地任务");
   const todoEmpty = h("p", { class: "muted" }, "暂无待核查、待办结或待回访事件");
+  const territory = territoryMap(user.township_code);
+  ctx.onCleanup(() => territory.remove());
   const head = h("div", { class: "page-head" }, h("h1", null, user.township_name ? `${user.township_name}指挥室` : "乡镇看板"));
   page.append(head, counters,
     h("div", { class: "board-grid" },
@@ -92,6 +95,7 @@ export function townshipPage(ctx: PageCtx): void {
         h("section", { class: "panel" }, h("h2", null, "核查 · 办结 · 回访"), todo, todoEmpty),
         h("section", { class: "panel" }, h("h2", null, "属地任务"), duties, dutiesEmpty)),
       h("div", { class: "board-side" },
+        h("section", { class: "panel" }, h("h2", null, "辖区地图"), territory.el),
         h("section", { class: "panel" }, h("h2", null, "辖区事件"), events))));
 
   let platformIds = new Set<number>();
@@ -126,6 +130,7 @@ export function townshipPage(ctx: PageCtx): void {
     dutiesEmpty.hidden = tasks.length > 0;
 
     reconcile(events, cards.sort((x, y) => y.id - x.id), (c) => String(c.id), eventRow);
+    territory.show(cards);
   };
   const board = openBoard(`/ws/boards/township/${encodeURIComponent(user.township_code)}`, render, () => page.prepend(forbiddenBanner()));
   head.append(board.indicator);
