@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from dispatch.core.errors import NotFound
-from dispatch.events.models import Assignment
+from dispatch.events.lifecycle import OPEN_PARTS
+from dispatch.events.models import Assignment, AssignmentStatus
 from dispatch.events.scopes import event_scope
 from dispatch.events.service import get_event
+from dispatch.loop.assignments import agency_of
 from dispatch.reference.departments import department_list
-from dispatch.reference.models import KIND_LABELS, DepartmentKind, Matter
+from dispatch.reference.models import KIND_LABELS, Department, DepartmentKind, Matter
 from dispatch.reference.schemas import DepartmentPublic
 from dispatch.users.policy import Action, Actor, authorize
 
@@ -33,7 +35,11 @@ class RedispatchOptions(SQLModel):
 
 
 def redispatch_options(session: Session, actor: Actor, assignment_id: int) -> RedispatchOptions:
-    """Return the departments a part may be re-dispatched to (not its holder), for the picker."""
+    """Return where a part may be re-dispatched, for the picker.
+
+    Not to its holder, nor to an agency (a department with its stationed units) that already
+    holds another live part of the event: `assignments.redispatch` refuses both.
+    """
     assignment = session.get(Assignment, assignment_id)
     if assignment is None:
         raise NotFound(f"任务 {assignment_id} 不存在", field="assignment_id")
@@ -46,13 +52,15 @@ def redispatch_options(session: Session, actor: Actor, assignment_id: int) -> Re
                 Matter.list_id == event.matter_list_id, Matter.code == event.matter_code
             )
         ).first()
+    rows = {d.id: d for d in session.exec(select(Department)).all()}
+    taken = _agencies_holding_other_parts(session, assignment, rows)
+    here = event.township_code
     candidates = [
         d
         for d in department_list(session)
         if d.id != assignment.department_id
-        and (
-            d.kind is not DepartmentKind.TOWNSHIP_PLATFORM or d.township_code == event.township_code
-        )
+        and agency_of(rows[d.id]) not in taken
+        and (d.kind is not DepartmentKind.TOWNSHIP_PLATFORM or d.township_code == here)
     ]
     lead = next((d for d in candidates if d.id == lead_id), None)
     groups = [
@@ -66,3 +74,18 @@ def redispatch_options(session: Session, actor: Actor, assignment_id: int) -> Re
     return RedispatchOptions(
         assignment_id=assignment_id, lead=lead, groups=[g for g in groups if g.departments]
     )
+
+
+def _agencies_holding_other_parts(
+    session: Session, moving: Assignment, rows: dict[int | None, Department]
+) -> set[int]:
+    """Return the agencies that hold another live part of the event (redispatch refuses them)."""
+    others = session.exec(
+        select(Assignment).where(
+            Assignment.event_id == moving.event_id,
+            Assignment.id != moving.id,
+            col(Assignment.status).in_((*OPEN_PARTS, AssignmentStatus.FED_BACK)),
+        )
+    ).all()
+    taken = {agency_of(rows[part.department_id]) for part in others}
+    return taken | {part.on_behalf_of_id for part in others if part.on_behalf_of_id is not None}

@@ -42,6 +42,13 @@ def test_redispatch_options_put_the_lists_lead_first_and_group_by_kind(loop: Loo
     assert len(ids) == len(set(ids))
     for group in body["groups"]:
         assert {d["kind"] for d in group["departments"]} == {group["kind"]}
+    # 市场监管所 co-handles it for 县市场监督管理局: that agency, units and all, is not offered
+    # (a department and its own unit never hold two parts of one event).
+    detail = event(loop, event_id)
+    co = assignment(detail, "co")
+    names = {d["name"] for d in every}
+    assert co["on_behalf_of_name"] == "县市场监督管理局" and co["department_name"] not in names
+    assert "县市场监督管理局" not in names and "县住房和城乡建设局" in names
     # Only the platforms of the event's own township.
     platforms = next(g for g in body["groups"] if g["kind"] == "township_platform")
     assert {d["township_code"] for d in platforms["departments"]} == {"320999004"}
