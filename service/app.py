@@ -22,7 +22,16 @@ from service.inputs import refuse_nul
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
 from service.logs import install_log_redaction
-from service.routes import auth, boards, deliveries, events, history, reference
+from service.routes import (
+    auth,
+    boards,
+    deliveries,
+    duplicates,
+    events,
+    history,
+    reference,
+    users,
+)
 from service.security import install_security
 
 log = logging.getLogger(__name__)
@@ -81,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router, prefix="/api")
     app.include_router(history.router, prefix="/api")
     app.include_router(deliveries.router, prefix="/api")
+    app.include_router(users.router, prefix="/api")
+    app.include_router(duplicates.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

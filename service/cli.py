@@ -712,6 +712,65 @@ def user_list() -> None:
         typer.echo(f"{username:<20} {role:<18} {where}  {display}{state}".rstrip())
 
 
+def _user_id(session: Session, name: str) -> int:
+    from dispatch.core.errors import NotFound
+    from dispatch.users.service import get_user_by_username
+
+    user = get_user_by_username(session, name)
+    if user is None or user.id is None:
+        raise NotFound(f"用户「{name}」不存在 no such user", field="username")
+    return user.id
+
+
+GenerateOption = Annotated[
+    bool,
+    typer.Option("--generate", help="由系统生成临时密码并显示一次 generate one, shown once."),
+]
+
+
+def _new_password(generate: bool) -> str | None:
+    return None if generate else _read_new_password()
+
+
+def _echo_password(username: str, what: str, shown: str | None) -> None:
+    typer.echo(f"{what} {username}")
+    if shown:
+        typer.echo(f"临时密码（仅显示一次）temporary password, shown once: {shown}")
+
+
+@user_app.command("deactivate")
+def user_deactivate(name: Annotated[str, typer.Argument(help="用户名 username.")]) -> None:
+    """Deactivate a user: they cannot sign in, and their tokens stop working at once."""
+    from dispatch.users.admin import deactivate_user
+
+    run_in_session(lambda s: deactivate_user(s, None, _user_id(s, name)).username)
+    typer.echo(f"已停用 deactivated {name}")
+
+
+@user_app.command("reactivate")
+def user_reactivate(
+    name: Annotated[str, typer.Argument(help="用户名 username.")], generate: GenerateOption = False
+) -> None:
+    """Reactivate a user with a new password (one line on stdin, or --generate)."""
+    from dispatch.users.admin import NewPassword, reactivate_user
+
+    body = NewPassword(password=_new_password(generate))
+    shown = run_in_session(lambda s: reactivate_user(s, _user_id(s, name), body)[1])
+    _echo_password(name, "已重新启用 reactivated", shown)
+
+
+@user_app.command("password")
+def user_password(
+    name: Annotated[str, typer.Argument(help="用户名 username.")], generate: GenerateOption = False
+) -> None:
+    """Reset a user's password (one line on stdin, or --generate); their tokens stop working."""
+    from dispatch.users.admin import NewPassword, reset_password
+
+    body = NewPassword(password=_new_password(generate))
+    shown = run_in_session(lambda s: reset_password(s, _user_id(s, name), body)[1])
+    _echo_password(name, "已重置密码 password reset for", shown)
+
+
 @user_app.command("unlock")
 def user_unlock(
     name: Annotated[str | None, typer.Argument(help="用户名 username.")] = None,

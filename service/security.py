@@ -54,10 +54,12 @@ def tile_source(tile_url: str) -> str | None:
 
 def pages_policy(tile_url: str) -> str:
     """Return the Content-Security-Policy of the pages and the API."""
-    images = " ".join(filter(None, ["'self'", "data:", tile_source(tile_url)]))
+    # blob: the photos, which the pages fetch with the Bearer header and show as object URLs.
+    images = " ".join(filter(None, ["'self'", "data:", "blob:", tile_source(tile_url)]))
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; "
-        f"img-src {images}; connect-src 'self'; font-src 'self'; object-src 'none'; "
+        f"img-src {images}; connect-src 'self'; font-src 'self'; worker-src 'self'; "
+        "object-src 'none'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 

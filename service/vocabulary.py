@@ -12,10 +12,17 @@ import sys
 from typing import Any
 
 from dispatch.events.came_back import CAME_BACK_LABELS
-from dispatch.events.lifecycle import ASSIGNMENT_LABELS, EVENT_LABELS, OPEN, PART_ROLE_LABELS
+from dispatch.events.lifecycle import (
+    ASSIGNMENT_LABELS,
+    EVENT_LABELS,
+    MERGEABLE,
+    OPEN,
+    PART_ROLE_LABELS,
+)
 from dispatch.jobs.health import REASON_LABELS
-from dispatch.reference.models import KIND_LABELS, MODE_LABELS
+from dispatch.reference.models import KIND_LABELS, LIST_STATUS_LABELS, MODE_LABELS
 from dispatch.users.policy import ROLE_LABELS
+from geo.levels import LEVEL_LABELS
 
 
 def vocabulary() -> dict[str, Any]:
@@ -28,7 +35,10 @@ def vocabulary() -> dict[str, Any]:
         "user_role": {r.value: label for r, label in ROLE_LABELS.items()},
         "handling_mode": {m.value: label for m, label in MODE_LABELS.items()},
         "department_kind": {k.value: label for k, label in KIND_LABELS.items()},
+        "list_status": {s.value: label for s, label in LIST_STATUS_LABELS.items()},
+        "jurisdiction_level": {lv.value: label for lv, label in LEVEL_LABELS.items()},
         "open_event_status": [s.value for s in OPEN],
+        "mergeable_event_status": [s.value for s in MERGEABLE],
         "health_reason": {r.value: label for r, label in REASON_LABELS.items()},
     }
 

@@ -53,6 +53,11 @@ class EventCreate(SQLModel):
     urgency: Urgency = Urgency.NORMAL
     source: Source = Source.GRID
     handled_on_site: bool = False
+    on_site_note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="即报即办时现场处置情况，记入流转记录（未即报即办时不采用）",
+    )
 
     @field_validator("description")
     @classmethod
@@ -60,6 +65,11 @@ class EventCreate(SQLModel):
         if not value.strip():
             raise ValueError("描述不能为空 description must not be blank")
         return value.strip()
+
+    @field_validator("on_site_note")
+    @classmethod
+    def _blank_note_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @field_validator("matter_code")
     @classmethod

@@ -65,6 +65,12 @@ def find_by_client_id(session: Session, client_id: str) -> Event | None:
     return session.exec(select(Event).where(Event.client_id == client_id)).first()
 
 
+def on_site_reason(note: str | None) -> str:
+    """Return the step reason of a report handled on the spot, with what was done."""
+    done = "即报即办: 现场已处置，待核查"
+    return f"{done}。处置情况：{note}" if note else done
+
+
 def report_event(
     session: Session,
     router: Router,
@@ -128,7 +134,7 @@ def report_event(
             EventAction.HANDLE_ON_SITE,
             actor=reporter,
             at=now,
-            reason="即报即办: 现场已处置，待核查",
+            reason=on_site_reason(report.on_site_note),
         )
         event.matter_code = report.matter_code
     else:

@@ -20,12 +20,6 @@ class DepartmentKind(StrEnum):
     TOWNSHIP_PLATFORM = "township_platform"
 
 
-KIND_LABELS: dict[DepartmentKind, str] = {
-    DepartmentKind.COUNTY_DEPARTMENT: "县级部门",
-    DepartmentKind.STATIONED_UNIT: "派驻机构",
-    DepartmentKind.TOWNSHIP_PLATFORM: "乡镇（街道）平台",
-}
-
 
 class ListStatus(StrEnum):
     """Life cycle of one version of a matter list."""
@@ -42,6 +36,18 @@ class HandlingMode(StrEnum):
     TOWNSHIP = "township"
     JOINT = "joint"
 
+
+KIND_LABELS: dict[DepartmentKind, str] = {
+    DepartmentKind.COUNTY_DEPARTMENT: "县级部门",
+    DepartmentKind.STATIONED_UNIT: "派驻机构",
+    DepartmentKind.TOWNSHIP_PLATFORM: "乡镇平台",
+}
+
+LIST_STATUS_LABELS: dict[ListStatus, str] = {
+    ListStatus.DRAFT: "草稿",
+    ListStatus.PUBLISHED: "已发布",
+    ListStatus.SUPERSEDED: "已被替代",
+}
 
 MODE_LABELS: dict[HandlingMode, str] = {
     HandlingMode.DEPARTMENT: "部门处置",

@@ -138,20 +138,11 @@ def create_user(
             "用户名须为 3–100 个字母、数字或 . _ - username must be 3-100 letters, digits, . _ -",
             field="username",
         )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"密码至少 {MIN_PASSWORD_LENGTH} 个字符 password must have at least "
-            f"{MIN_PASSWORD_LENGTH} characters",
-            field="password",
-        )
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"密码过长 password longer than {MAX_PASSWORD_LENGTH} characters", field="password"
-        )
+    check_password(password)
     display = display_name.strip() if display_name else None
     if display is not None and len(display) > 200:
         raise InvalidInput("显示名称过长（超过 200 字）display name too long", field="display_name")
-    _check_scope(session, role, township_code, department_id)
+    check_scope(session, role, township_code, department_id)
     if get_user_by_username(session, name) is not None:
         raise Conflict(f"用户名「{name}」已存在 username already taken", field="username")
     user = User(
@@ -167,9 +158,24 @@ def create_user(
     return user
 
 
-def _check_scope(
+def check_password(password: str) -> None:
+    """Refuse a password shorter or longer than the rules allow."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"密码至少 {MIN_PASSWORD_LENGTH} 个字符 password must have at least "
+            f"{MIN_PASSWORD_LENGTH} characters",
+            field="password",
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"密码过长 password longer than {MAX_PASSWORD_LENGTH} characters", field="password"
+        )
+
+
+def check_scope(
     session: Session, role: UserRole, township_code: str | None, department_id: int | None
 ) -> None:
+    """Refuse a scope that does not fit the role: a township, a department, or neither."""
     label = ROLE_LABELS[role]
     if role in TOWNSHIP_ROLES:
         if department_id is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,16 @@ class TokenClaims:
     role: UserRole
     issued_at: datetime
     expires_at: datetime
+    password_mark: str
+
+
+def password_mark(user: User) -> str:
+    """Return a short mark of the user's password hash: a new password ends older tokens.
+
+    The hash is salted, so the mark says nothing of the password; setting any password
+    (even the same one) makes a new salt and so a new mark.
+    """
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
 def issue_token(user: User, settings: Settings, *, ttl: timedelta | None = None) -> str:
@@ -36,6 +47,7 @@ def issue_token(user: User, settings: Settings, *, ttl: timedelta | None = None)
     payload = {
         "sub": str(user.id),
         "role": UserRole(user.role).value,
+        "pwd": password_mark(user),
         "iat": now,
         "exp": now + (settings.token_ttl if ttl is None else ttl),
     }
@@ -49,7 +61,7 @@ def read_token(token: str, settings: Settings) -> TokenClaims:
             token,
             settings.resolved_secret_key(),
             algorithms=[ALGORITHM],
-            options={"require": ["sub", "exp", "iat"]},
+            options={"require": ["sub", "exp", "iat", "pwd"]},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized(EXPIRED_TOKEN) from None
@@ -61,6 +73,7 @@ def read_token(token: str, settings: Settings) -> TokenClaims:
             role=UserRole(str(payload.get("role"))),
             issued_at=datetime.fromtimestamp(payload["iat"], UTC),
             expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            password_mark=str(payload["pwd"]),
         )
     except (TypeError, ValueError):
         raise Unauthorized(INVALID_TOKEN) from None
@@ -69,11 +82,16 @@ def read_token(token: str, settings: Settings) -> TokenClaims:
 def user_from_token(session: Session, token: str, settings: Settings) -> User:
     """Return the active user a token belongs to (for headers and websocket `token` queries).
 
-    A deleted or deactivated user, or one whose role changed since the token was issued,
-    is refused: they must sign in again.
+    A deleted or deactivated user, or one whose role or password changed since the token
+    was issued, is refused: they must sign in again.
     """
     claims = read_token(token, settings)
     user = get_user(session, claims.user_id)
-    if user is None or not user.active or user.role != claims.role:
+    if (
+        user is None
+        or not user.active
+        or user.role != claims.role
+        or password_mark(user) != claims.password_mark
+    ):
         raise Unauthorized(UNKNOWN_USER)
     return user

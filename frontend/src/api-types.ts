@@ -648,6 +648,170 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Users
+         * @description List and search the users, by username.
+         */
+        get: operations["list_users_api_users_get"];
+        put?: never;
+        /**
+         * Add User
+         * @description Add a user with a role and the scope it needs; a generated password is shown once.
+         */
+        post: operations["add_user_api_users_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{user_id}/deactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deactivate
+         * @description Deactivate a user: they cannot sign in, and their tokens stop working at once.
+         */
+        post: operations["deactivate_api_users__user_id__deactivate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{user_id}/reactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reactivate
+         * @description Reactivate a user with a new password (given, or generated and shown once).
+         */
+        post: operations["reactivate_api_users__user_id__reactivate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{user_id}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset Password
+         * @description Set a temporary password (given, or generated and shown once); old tokens stop working.
+         */
+        post: operations["reset_password_api_users__user_id__password_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{user_id}/role": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change Role
+         * @description Change a user's role and scope; the scope must fit the role.
+         */
+        put: operations["change_role_api_users__user_id__role_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reference/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Reference Status
+         * @description Report the reference data loaded: layers, departments, list versions, calendar years.
+         */
+        get: operations["read_reference_status_api_reference_status_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events/{event_id}/duplicates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Duplicates Of Event
+         * @description Return the open events that are probably the same problem, nearest first.
+         */
+        get: operations["duplicates_of_event_api_events__event_id__duplicates_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/duplicates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Duplicates Of Draft
+         * @description Return the open events a report not yet submitted probably repeats, nearest first.
+         */
+        post: operations["duplicates_of_draft_api_duplicates_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -863,6 +1027,36 @@ export interface components {
             assignment_id?: number | null;
         };
         /**
+         * CalendarStatus
+         * @description The calendar years loaded, and whether this year's or the next one's is missing.
+         */
+        CalendarStatus: {
+            /** Years */
+            years: components["schemas"]["CalendarYearStatus"][];
+            /** Current Year */
+            current_year: number;
+            /** Current Year Missing */
+            current_year_missing: boolean;
+            /** Next Year */
+            next_year: number;
+            /** Next Year Missing */
+            next_year_missing: boolean;
+            /** Next Year Due */
+            next_year_due: boolean;
+        };
+        /**
+         * CalendarYearStatus
+         * @description One calendar year with dated exceptions loaded: holidays and make-up workdays.
+         */
+        CalendarYearStatus: {
+            /** Year */
+            year: number;
+            /** Holidays */
+            holidays: number;
+            /** Makeup Workdays */
+            makeup_workdays: number;
+        };
+        /**
          * CameBack
          * @description The latest reason a part came back, in the words of whoever sent it back.
          */
@@ -948,6 +1142,17 @@ export interface components {
          */
         Crs: "wgs84" | "gcj02" | "bd09";
         /**
+         * Deactivation
+         * @description Which version of the user the administrator deactivates (optional).
+         */
+        Deactivation: {
+            /**
+             * Version
+             * @description 用户版本 version as last read
+             */
+            version?: string | null;
+        };
+        /**
          * DeliveriesPublic
          * @description One page of deliveries.
          */
@@ -1022,6 +1227,15 @@ export interface components {
          */
         DepartmentKind: "county_department" | "stationed_unit" | "township_platform";
         /**
+         * DepartmentKindCount
+         * @description How many departments of one kind.
+         */
+        DepartmentKindCount: {
+            kind: components["schemas"]["DepartmentKind"];
+            /** Count */
+            count: number;
+        };
+        /**
          * DepartmentPublic
          * @description A county department, stationed unit or township platform.
          */
@@ -1039,6 +1253,71 @@ export interface components {
             township_code: string | null;
             /** Platform Code */
             platform_code: string | null;
+        };
+        /**
+         * DraftProbe
+         * @description A report not yet submitted: where, what (a matter, or a description to suggest one), when.
+         */
+        DraftProbe: {
+            /** Lon */
+            lon: number;
+            /** Lat */
+            lat: number;
+            /**
+             * Crs
+             * @default wgs84
+             */
+            crs: string;
+            /** Matter Code */
+            matter_code?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Reported At */
+            reported_at?: string | null;
+        };
+        /**
+         * DuplicateCandidate
+         * @description An event that is probably the same problem, how far away and how far apart in time.
+         */
+        DuplicateCandidate: {
+            /** Id */
+            id: number;
+            status: components["schemas"]["EventStatus"];
+            /** Description */
+            description: string;
+            /** Address */
+            address: string | null;
+            /** Matter Code */
+            matter_code: string | null;
+            /** Township Code */
+            township_code: string | null;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Lon */
+            lon: number;
+            /** Lat */
+            lat: number;
+            /** Distance M */
+            distance_m: number;
+            /** Age Hours */
+            age_hours: number;
+        };
+        /**
+         * DuplicateCandidates
+         * @description The candidates, nearest first, and the rule that found them.
+         */
+        DuplicateCandidates: {
+            /** Matter Codes */
+            matter_codes: string[];
+            /** Radius M */
+            radius_m: number;
+            /** Window Hours */
+            window_hours: number;
+            /** Candidates */
+            candidates: components["schemas"]["DuplicateCandidate"][];
         };
         /**
          * EventCreate
@@ -1078,6 +1357,11 @@ export interface components {
              * @default false
              */
             handled_on_site: boolean;
+            /**
+             * On Site Note
+             * @description 即报即办时现场处置情况，记入流转记录（未即报即办时不采用）
+             */
+            on_site_note?: string | null;
         };
         /**
          * EventDetail
@@ -1350,11 +1634,58 @@ export interface components {
             population: number | null;
         };
         /**
+         * LayerStatus
+         * @description One level of jurisdictions: how many, and when the latest of them was imported.
+         */
+        LayerStatus: {
+            /** Level */
+            level: string;
+            /** Count */
+            count: number;
+            /** Imported At */
+            imported_at: string | null;
+        };
+        /**
          * Level
          * @description One level of the territorial hierarchy.
          * @enum {string}
          */
         Level: "county" | "township" | "village" | "grid" | "microgrid";
+        /**
+         * ListStatus
+         * @description Life cycle of one version of a matter list.
+         * @enum {string}
+         */
+        ListStatus: "draft" | "published" | "superseded";
+        /**
+         * ListVersionStatus
+         * @description One version of a county's responsibility list.
+         */
+        ListVersionStatus: {
+            /** Id */
+            id: number;
+            /** County Code */
+            county_code: string;
+            /** Version */
+            version: number;
+            /**
+             * Effective From
+             * Format: date
+             */
+            effective_from: string;
+            status: components["schemas"]["ListStatus"];
+            /** Matter Count */
+            matter_count: number;
+            /** In Force */
+            in_force: boolean;
+            /**
+             * Imported At
+             * Format: date-time
+             */
+            imported_at: string;
+            /** Published At */
+            published_at: string | null;
+        };
         /**
          * MatterListRef
          * @description Which version of which county's list is meant.
@@ -1483,6 +1814,19 @@ export interface components {
             differs_at: components["schemas"]["Level"];
         };
         /**
+         * NewPassword
+         * @description A temporary password the administrator chose; empty to have the server generate one.
+         */
+        NewPassword: {
+            /** Password */
+            password?: string | null;
+            /**
+             * Version
+             * @description 用户版本 version as last read
+             */
+            version?: string | null;
+        };
+        /**
          * NoteBody
          * @description A note that must be given.
          */
@@ -1595,6 +1939,21 @@ export interface components {
             groups: components["schemas"]["DepartmentGroup"][];
         };
         /**
+         * ReferenceStatus
+         * @description Everything the status page shows.
+         */
+        ReferenceStatus: {
+            /** Layers */
+            layers: components["schemas"]["LayerStatus"][];
+            /** Departments Total */
+            departments_total: number;
+            /** Departments */
+            departments: components["schemas"]["DepartmentKindCount"][];
+            /** Lists */
+            lists: components["schemas"]["ListVersionStatus"][];
+            calendar: components["schemas"]["CalendarStatus"];
+        };
+        /**
          * RefusalReason
          * @description Why a sign-in was refused: wrong credentials, or the throttle's lockout.
          * @enum {string}
@@ -1693,6 +2052,22 @@ export interface components {
             /** Classified */
             classified: boolean;
             near_boundary: components["schemas"]["NeighbourPublic"] | null;
+        };
+        /**
+         * ScopeChange
+         * @description A user's new role and the scope it needs (a township, a department, or neither).
+         */
+        ScopeChange: {
+            role: components["schemas"]["UserRole"];
+            /** Township Code */
+            township_code?: string | null;
+            /** Department Id */
+            department_id?: number | null;
+            /**
+             * Version
+             * @description 用户版本 version as last read
+             */
+            version?: string | null;
         };
         /**
          * Source
@@ -1815,6 +2190,56 @@ export interface components {
          */
         Urgency: "normal" | "urgent";
         /**
+         * UserAdminPublic
+         * @description A user as the administrator sees them: whether they may sign in, since when, version.
+         *
+         *     The version changes with any change of password, role, scope or state; a change sent with
+         *     the version it was made against is refused when someone else changed the user first.
+         */
+        UserAdminPublic: {
+            /** Id */
+            id: number;
+            /** Username */
+            username: string;
+            role: components["schemas"]["UserRole"];
+            /** Township Code */
+            township_code: string | null;
+            /** Department Id */
+            department_id: number | null;
+            /** Display Name */
+            display_name: string | null;
+            /** Township Name */
+            township_name?: string | null;
+            /** Department Name */
+            department_name?: string | null;
+            /** Active */
+            active: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Version */
+            version: string;
+        };
+        /**
+         * UserCreate
+         * @description A new account; without a password the server generates one and shows it once.
+         */
+        UserCreate: {
+            /** Username */
+            username: string;
+            /** Display Name */
+            display_name?: string | null;
+            role: components["schemas"]["UserRole"];
+            /** Township Code */
+            township_code?: string | null;
+            /** Department Id */
+            department_id?: number | null;
+            /** Password */
+            password?: string | null;
+        };
+        /**
          * UserPublic
          * @description A user as the API shows them: never the password hash.
          */
@@ -1841,6 +2266,25 @@ export interface components {
          * @enum {string}
          */
         UserRole: "grid_worker" | "township_operator" | "department_staff" | "command_centre" | "admin";
+        /**
+         * UserWithPassword
+         * @description The user after the change, and the generated password (shown this once; else null).
+         */
+        UserWithPassword: {
+            user: components["schemas"]["UserAdminPublic"];
+            /** Generated Password */
+            generated_password: string | null;
+        };
+        /**
+         * UsersPage
+         * @description One page of the user list and how many match.
+         */
+        UsersPage: {
+            /** Data */
+            data: components["schemas"]["UserAdminPublic"][];
+            /** Count */
+            count: number;
+        };
         /**
          * VerifyBody
          * @description The township's on-site check: passed, or failed with a note.
@@ -3140,6 +3584,299 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeliveriesPublic"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_users_api_users_get: {
+        parameters: {
+            query?: {
+                /** @description 用户名或显示名称 */
+                q?: string | null;
+                role?: components["schemas"]["UserRole"] | null;
+                active?: boolean | null;
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsersPage"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_user_api_users_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserWithPassword"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deactivate_api_users__user_id__deactivate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Deactivation"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserAdminPublic"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reactivate_api_users__user_id__reactivate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPassword"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserWithPassword"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reset_password_api_users__user_id__password_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPassword"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserWithPassword"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    change_role_api_users__user_id__role_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScopeChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserAdminPublic"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_reference_status_api_reference_status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReferenceStatus"];
+                };
+            };
+        };
+    };
+    duplicates_of_event_api_events__event_id__duplicates_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuplicateCandidates"];
+                };
+            };
+            /** @description 请求参数有误 (invalid input: the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    duplicates_of_draft_api_duplicates_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DraftProbe"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuplicateCandidates"];
                 };
             };
             /** @description 请求参数有误 (invalid input: the field is named) */

@@ -5,14 +5,18 @@ import { api, getToken, getUser, saveUser, toLogin } from "./api";
 import { h } from "./dom";
 import { USER_ROLE } from "./labels";
 import type { Page, PageCtx } from "./page";
+import { adminReferencePage } from "./pages/admin-reference";
+import { adminUsersPage } from "./pages/admin-users";
 import { countyPage } from "./pages/county";
 import { departmentPage } from "./pages/department";
 import { eventPage } from "./pages/event";
 import { eventsPage } from "./pages/events";
 import { loginPage } from "./pages/login";
 import { reportPage } from "./pages/report";
+import { startOutbox, stopOutbox } from "./pages/offline";
 import { townshipPage } from "./pages/township";
 import { verifyPage } from "./pages/verify";
+import { registerShellWorker } from "./shell";
 import { tickCountdowns } from "./time";
 import type { Role, User } from "./types";
 
@@ -24,6 +28,8 @@ const PAGES: Record<string, Page> = {
   verify: verifyPage,
   event: eventPage,
   events: eventsPage,
+  "admin/users": adminUsersPage,
+  "admin/reference": adminReferencePage,
 };
 
 // Pages only some roles may open; the others go to their own page.
@@ -36,7 +42,7 @@ const HOME: Record<Role, string> = {
   township_operator: "township",
   department_staff: "department",
   command_centre: "county",
-  admin: "county",
+  admin: "admin/users",
 };
 
 const NAV: Record<Role, [string, string][]> = {
@@ -44,7 +50,7 @@ const NAV: Record<Role, [string, string][]> = {
   township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"]],
   department_staff: [["department", "部门待办"]],
   command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"]],
-  admin: [["county", "县指挥中心"], ["events", "事件列表"]],
+  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"]],
 };
 
 const home = (user: User) => `#/${HOME[user.role] ?? "login"}`;
@@ -58,7 +64,7 @@ function topBar(user: User, current: string): HTMLElement {
   return h("header", { class: "topbar", testid: "topbar" },
     h("a", { class: "brand", href: home(user) }, "四平台"),
     h("nav", null, (NAV[user.role] ?? []).map(([name, text]) =>
-      h("a", { href: `#/${name}`, class: name === current ? "on" : "", testid: `nav-${name}` }, text))),
+      h("a", { href: `#/${name}`, class: name === current ? "on" : "", testid: `nav-${name.replace("/", "-")}` }, text))),
     h("span", { class: "who", testid: "whoami", "data-role": user.role },
       h("b", null, user.display_name || user.username), ` ${USER_ROLE[user.role] ?? user.role}`,
       scope && !(user.display_name ?? "").includes(scope) ? ` · ${scope}` : ""),
@@ -75,8 +81,12 @@ function route(): void {
     }
   }
   app.replaceChildren();
-  const [name = "", param = null] = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
+  const [first = "", second = null] = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
+  // #/admin/{part} names a page of its own; elsewhere the second part is the page's parameter.
+  const name = first === "admin" && second ? `admin/${second}` : first;
+  const param = first === "admin" ? null : second;
   if (name === "login") {
+    stopOutbox();
     loginPage(app, (user) => (location.hash = home(user)));
     return;
   }
@@ -85,6 +95,8 @@ function route(): void {
     location.hash = "#/login";
     return;
   }
+  // Reports queued on this phone go whatever page is open (those who may report only).
+  if ((NAV[user.role] ?? []).some(([n]) => n === "report")) startOutbox(user.username);
   const page = PAGES[name];
   if (!page || (name === "event" && !/^\d+$/.test(param ?? "")) || (ONLY[name] && !ONLY[name].includes(user.role))) {
     location.replace(home(user));
@@ -110,6 +122,7 @@ function route(): void {
   page(ctx);
 }
 
+registerShellWorker();
 window.addEventListener("hashchange", route);
 window.setInterval(() => tickCountdowns(app), 1000);
 route();

@@ -117,6 +117,25 @@ def test_the_database_refuses_a_second_copy_of_an_assignment(
         demo_session.flush()
 
 
+def test_what_was_done_on_the_spot_is_in_the_timeline(
+    demo_session: Session, demo_router: Router
+) -> None:
+    report = new_report(matter_code="C-004", handled_on_site=True, on_site_note="  已劝离摊贩  ")
+    event = report_event(demo_session, demo_router, report).event
+    reasons = {s.action: s.reason for s in event_steps(demo_session, event.id or 0)}
+    assert reasons["handle_on_site"] == "即报即办: 现场已处置，待核查。处置情况：已劝离摊贩"
+
+
+def test_a_note_without_handling_on_the_spot_is_not_recorded(
+    demo_session: Session, demo_router: Router
+) -> None:
+    report = new_report(matter_code="C-004", on_site_note="已劝离")
+    event = report_event(demo_session, demo_router, report).event
+    steps = event_steps(demo_session, event.id or 0)
+    assert [s.action for s in steps] == ["report"]
+    assert all("已劝离" not in (s.reason or "") for s in steps)
+
+
 def test_a_vague_description_needs_triage_with_reasons(
     demo_session: Session, demo_router: Router, calendar: WorkCalendar
 ) -> None:

@@ -285,7 +285,7 @@ def test_the_redispatch_picker_puts_the_lists_lead_first_in_labelled_groups(
     picker = card.get_by_test_id("redispatch-form-department_id")
     expect(picker).to_have_attribute("data-loaded", "1")
     groups = picker.locator("optgroup").evaluate_all("gs => gs.map(g => g.label)")
-    assert groups == ["清单牵头部门", "县级部门", "派驻机构", "乡镇（街道）平台"], groups
+    assert groups == ["清单牵头部门", "县级部门", "派驻机构", "乡镇平台"], groups
     first = picker.locator("option:not([value=''])").first
     expect(first).to_have_attribute("data-lead", "1")
     expect(first).to_contain_text("县综合行政执法局")

@@ -41,7 +41,8 @@ def test_each_card_says_why_it_came_back(sign_in: SignIn, api: Api, screenshots:
 
     refused = api.report(matter_code="C-005", description="小区门口乱堆装修垃圾")
     lead = api.part(refused, "lead")
-    api.act("zhifa", f"assignments/{lead['id']}/return", {"reason": "不属本局", "clause": "第30行"})
+    body = {"reason": "不属本局", "clause_code": "C-005"}
+    api.act("zhifa", f"assignments/{lead['id']}/return", body)
     api.act(
         "centre", f"assignments/{lead['id']}/refuse-return", {"reason": "清单第30行由综合执法牵头"}
     )
@@ -71,7 +72,7 @@ def test_the_event_page_shows_a_return_only_while_it_stands(
     api.act(
         "zhifa",
         f"assignments/{lead['id']}/return",
-        {"reason": "堆放物为经营户货物", "clause": "第30行"},
+        {"reason": "堆放物为经营户货物", "clause_code": "C-005"},
     )
 
     zhifa = sign_in("zhifa")
@@ -101,7 +102,9 @@ def test_the_history_tab_searches_the_departments_own_past_tasks(
     moved = api.report(matter_code="C-005", description="历史页乙：路边堆放建材")
     moved_lead = api.part(moved, "lead")
     api.act(
-        "zhifa", f"assignments/{moved_lead['id']}/return", {"reason": "非本局", "clause": "第30行"}
+        "zhifa",
+        f"assignments/{moved_lead['id']}/return",
+        {"reason": "非本局", "clause_code": "C-005"},
     )
     market = api.part(done, "co")["department_id"]
     api.act(

@@ -111,6 +111,7 @@ def sign_in(page: Page, base: str, username: str) -> None:
         ("township", "township", False),
         ("zhifa", "department", False),
         ("grid", "report", True),
+        ("admin", "admin/users", False),
     ],
 )
 def test_each_page_runs_under_its_csp_with_tiles(
@@ -119,7 +120,11 @@ def test_each_page_runs_under_its_csp_with_tiles(
     page = visit.page()
     sign_in(page, visit.base, username)
     expect(page).to_have_url(re.compile(rf"#/{landing}$"))
-    if landing != "report":
+    if landing.startswith("admin/"):
+        expect(page.locator("[data-testid=user-list] article").first).to_be_visible()
+        page.get_by_test_id("nav-admin-reference").click()
+        expect(page.get_by_test_id("reference-status")).to_have_attribute("data-loaded", "1")
+    elif landing != "report":
         expect(page.get_by_test_id("conn-status")).to_have_attribute("data-state", "live")
     if has_map:
         page.locator(".leaflet-tile-loaded").first.wait_for(timeout=15_000)

@@ -6,6 +6,7 @@ import stat
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import jwt
 import pytest
@@ -76,9 +77,21 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def user_like(user_id: int, role: UserRole) -> User:
-    """Return an unsaved user with this id and role, to sign tokens for."""
-    return User(id=user_id, username="x", password_hash="", role=role)
+def user_like(user_id: int, role: UserRole, password_hash: str = "") -> User:
+    """Return an unsaved user with this id, role and password hash, to sign tokens for."""
+    return User(id=user_id, username="x", password_hash=password_hash, role=role)
+
+
+def stored_hash(settings: Settings, username: str) -> str:
+    """Return the password hash stored for a user (a token carries a mark of it)."""
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with session_scope(engine) as session:
+            user = get_user_by_username(session, username)
+            assert user is not None
+            return user.password_hash
+    finally:
+        engine.dispose()
 
 
 # ---- The password flow ----------------------------------------------------------------------
@@ -201,7 +214,11 @@ def test_me_without_a_usable_token_is_401_with_a_bearer_challenge(
 
 
 def test_an_expired_token_is_refused_saying_so(client: TestClient, auth_settings: Settings) -> None:
-    user = user_like(_user_id(client, "township"), UserRole.TOWNSHIP_OPERATOR)
+    user = user_like(
+        _user_id(client, "township"),
+        UserRole.TOWNSHIP_OPERATOR,
+        stored_hash(auth_settings, "township"),
+    )
     fresh = issue_token(user, auth_settings)
     assert client.get("/api/auth/me", headers=bearer(fresh)).status_code == 200
     expired = issue_token(user, auth_settings, ttl=timedelta(minutes=-1))
@@ -232,11 +249,13 @@ def test_a_token_of_a_deleted_user_or_of_a_former_role_is_refused(
     deleted = issue_token(user_like(987_654_321, UserRole.ADMIN), auth_settings)
     assert client.get("/api/auth/me", headers=bearer(deleted)).status_code == 401
 
-    grid_id = _user_id(client, "grid")
-    promoted = issue_token(user_like(grid_id, UserRole.ADMIN), auth_settings)
+    grid_id, grid_hash = _user_id(client, "grid"), stored_hash(auth_settings, "grid")
+    promoted = issue_token(user_like(grid_id, UserRole.ADMIN, grid_hash), auth_settings)
     assert client.get("/api/auth/me", headers=bearer(promoted)).status_code == 401
-    as_issued = issue_token(user_like(grid_id, UserRole.GRID_WORKER), auth_settings)
+    as_issued = issue_token(user_like(grid_id, UserRole.GRID_WORKER, grid_hash), auth_settings)
     assert client.get("/api/auth/me", headers=bearer(as_issued)).status_code == 200
+    with_another_password = issue_token(user_like(grid_id, UserRole.GRID_WORKER), auth_settings)
+    assert client.get("/api/auth/me", headers=bearer(with_another_password)).status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -245,9 +264,10 @@ def test_a_token_of_a_deleted_user_or_of_a_former_role_is_refused(
         {"role": "admin", "iat": 0, "exp": 2_000_000_000},
         {"sub": "abc", "role": "admin", "iat": 0, "exp": 2_000_000_000},
         {"sub": "1", "role": "mayor", "iat": 0, "exp": 2_000_000_000},
-        {"sub": "1", "role": "admin", "iat": 0},
+        {"sub": "1", "role": "admin", "iat": 0, "pwd": "x"},
+        {"sub": "1", "role": "admin", "iat": 0, "exp": 2_000_000_000},
     ],
-    ids=["no-sub", "sub-not-an-id", "unknown-role", "no-exp"],
+    ids=["no-sub", "sub-not-an-id", "unknown-role", "no-exp", "no-password-mark"],
 )
 def test_a_well_signed_token_with_bad_claims_is_refused(
     auth_settings: Settings, payload: dict[str, object]
@@ -444,3 +464,32 @@ def test_up_refuses_to_start_outside_demo_mode_without_a_key(
     result = cli("up")
     assert result.exit_code == 2
     assert "SIPINGTAI_SECRET_KEY" in result.output
+
+
+def test_user_deactivate_reactivate_and_password_on_the_command_line(
+    demo_cli: RunCli, client: TestClient
+) -> None:
+    name = f"test-cli-{uuid4().hex[:8]}"
+    added = demo_cli("user", "add", name, "--role", "command_centre", input="first password\n")
+    assert added.exit_code == 0, added.output
+    status, body = sign_in(client, name, "first password")
+    assert status == 200
+    token = bearer(str(body["access_token"]))
+
+    gone = demo_cli("user", "deactivate", name)
+    assert gone.exit_code == 0 and "已停用" in gone.output
+    assert client.get("/api/auth/me", headers=token).status_code == 401
+    assert sign_in(client, name, "first password")[0] == 401
+    again = demo_cli("user", "deactivate", name)
+    assert again.exit_code == 2 and "已停用" in again.output
+
+    back = demo_cli("user", "reactivate", name, "--generate")
+    assert back.exit_code == 0, back.output
+    shown = back.output.rsplit(": ", 1)[1].strip()
+    assert sign_in(client, name, shown)[0] == 200
+    assert sign_in(client, name, "first password")[0] == 401
+
+    reset = demo_cli("user", "password", name, input="second password\n")
+    assert reset.exit_code == 0 and "temporary password" not in reset.output
+    assert sign_in(client, name, "second password")[0] == 200
+    assert demo_cli("user", "password", "nobody-here", "--generate").exit_code == 2

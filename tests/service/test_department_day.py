@@ -89,7 +89,7 @@ def test_a_refused_return_tells_the_department_the_centres_reason(loop: Loop) ->
         loop,
         "zhifa",
         f"assignments/{lead['id']}/return",
-        {"reason": "不是我们的", "clause": "清单 v2 第30行"},
+        {"reason": "不是我们的", "clause_code": "C-005"},
     )
     assert assignment(event(loop, event_id), "lead")["came_back"] is None
     why = "清单第30行明确由综合执法牵头"
@@ -110,7 +110,8 @@ def test_a_refused_return_tells_the_department_the_centres_reason(loop: Loop) ->
 def test_the_latest_reason_wins(loop: Loop) -> None:
     event_id = report(loop)
     lead = assignment(event(loop, event_id), "lead")
-    act(loop, "zhifa", f"assignments/{lead['id']}/return", {"reason": "非本局", "clause": "第1行"})
+    body = {"reason": "非本局", "clause_code": "C-005"}
+    act(loop, "zhifa", f"assignments/{lead['id']}/return", body)
     act(loop, "centre", f"assignments/{lead['id']}/refuse-return", {"reason": "属本局"})
     resolve(loop, event_id)
     act(loop, "township", f"events/{event_id}/verify", {"passed": False, "note": "未整改到位"})
@@ -158,7 +159,7 @@ def test_a_department_lists_and_searches_its_own_past_assignments(loop: Loop) ->
         loop,
         "zhifa",
         f"assignments/{moved_lead['id']}/return",
-        {"reason": "非本局", "clause": "第30行"},
+        {"reason": "非本局", "clause_code": "C-005"},
     )
     with Session(loop.engine) as session:
         market = session.exec(select(Department).where(Department.name == "县市场监督管理局")).one()

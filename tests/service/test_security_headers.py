@@ -66,7 +66,7 @@ def test_every_answer_carries_the_security_headers(
 
 def test_the_pages_policy_allows_exactly_the_configured_tiles(client: TestClient) -> None:
     csp = client.get("/api/config").headers["Content-Security-Policy"]
-    assert "img-src 'self' data: https://*.tile.openstreetmap.org;" in csp
+    assert "img-src 'self' data: blob: https://*.tile.openstreetmap.org;" in csp
     assert "script-src 'self';" in csp and "style-src 'self';" in csp
     assert "connect-src 'self';" in csp
 
@@ -105,10 +105,14 @@ def test_the_swagger_ui_assets_come_with_the_built_pages(client: TestClient) -> 
 def test_the_tile_source_of_a_template(template: str, source: str | None) -> None:
     assert tile_source(template) == source
     if source:
-        assert f"img-src 'self' data: {source};" in pages_policy(template)
+        assert f"img-src 'self' data: blob: {source};" in pages_policy(template)
 
 
 def test_a_token_answer_is_never_cached(client: TestClient) -> None:
     response = client.post("/api/auth/token", data={"username": "admin", "password": DEMO_PASSWORD})
     assert response.status_code == 200, response.text
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_pages_may_run_their_own_service_worker_only() -> None:
+    assert "worker-src 'self';" in pages_policy("https://{s}.tiles.example.org/{z}/{x}/{y}.png")

@@ -12,6 +12,7 @@ import type { Assignment, Card, EventDetail, EventSnapshot, Step } from "../type
 import { cameBackLine, note, statusBadge, urgentBadge } from "../ui";
 import { LiveChannel, connIndicator } from "../ws";
 import { closePartActions } from "./closepart";
+import { mergePanel } from "./event-merge";
 
 const ANY_STATUS = { ...EVENT_STATUS, ...ASSIGNMENT_STATUS };
 const CRS: Record<string, string> = { wgs84: "WGS84", gcj02: "GCJ-02", bd09: "BD-09" };
@@ -33,12 +34,14 @@ export function eventPage(ctx: PageCtx): void {
   const assignmentsEl = h("div", { class: "list", testid: "event-assignments" });
   const photosEl = h("div", { class: "thumbs thumbs-large", testid: "event-photos" });
   const timeline = h("ol", { class: "timeline", testid: "timeline" });
+  const merging = mergePanel(id, ctx.user.role, ctx.alive);
   ctx.root.append(h("div", { class: "page page-event" },
     h("div", { class: "page-head" }, title, statusEl, light.el),
     msg.el,
     h("div", { class: "event-grid" },
       h("section", { class: "panel" }, mapEl, fields),
       h("div", null,
+        merging.el,
         h("section", { class: "panel" }, h("h2", null, "处置部门"), assignmentsEl),
         h("section", { class: "panel" }, h("h2", null, "照片"), photosEl),
         h("section", { class: "panel" }, h("h2", null, "办理过程"), timeline)))));
@@ -65,6 +68,7 @@ export function eventPage(ctx: PageCtx): void {
     const d = detail;
     if (!d || !ctx.alive()) return;
     drawMap(d);
+    merging.update(d);
     fill(statusEl, statusBadge(d.status), " ", urgentBadge(d.urgent));
     statusEl.dataset.status = d.status;
     const place = [d.township_code, d.village_code, d.grid_code].map((c) => (c ? (placeNames[c] ?? c) : null)).filter(Boolean).join(" · ");
