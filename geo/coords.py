@@ -47,6 +47,8 @@ _INVERSE_MAX_STEPS = 30
 class CoordinateError(ValueError):
     """A coordinate or coordinate system that cannot be used, naming the faulty field."""
 
+    code = "invalid_coordinate"
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
@@ -84,17 +86,20 @@ def parse_crs(value: str) -> Crs:
     try:
         return _CRS_ALIASES[key]
     except KeyError:
-        accepted = ", ".join(c.value for c in Crs)
-        raise CoordinateError("crs", f"crs {value!r} not supported; accepted: {accepted}") from None
+        accepted = "".join(f"「{c.value}」" for c in Crs)
+        raise CoordinateError("crs", f"不支持坐标系「{value}」，应为{accepted}之一") from None
+
+
+_WORDS = {"lon": "经度", "lat": "纬度"}
 
 
 def _as_float(name: str, value: object) -> float:
     if isinstance(value, bool):
-        raise CoordinateError(name, f"{name} must be a number, not a boolean")
+        raise CoordinateError(name, f"{_WORDS[name]}应为数字，不能是是非值")
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise CoordinateError(name, f"{name} must be a number, not {value!r}") from None
+        raise CoordinateError(name, f"{_WORDS[name]}应为数字，不能是「{value}」") from None
 
 
 def validate_lonlat(lon: float, lat: float) -> None:
@@ -107,17 +112,19 @@ def validate_lonlat(lon: float, lat: float) -> None:
     lat = _as_float("lat", lat)
     for name, value in (("lon", lon), ("lat", lat)):
         if math.isnan(value):
-            raise CoordinateError(name, f"{name} is NaN")
+            raise CoordinateError(name, f"{_WORDS[name]}不是有效的数字")
         if math.isinf(value):
-            raise CoordinateError(name, f"{name} {value} is infinite")
+            raise CoordinateError(name, f"{_WORDS[name]} {value} 为无穷大")
     if not -180.0 <= lon <= 180.0:
-        raise CoordinateError("lon", f"lon {lon} out of range [-180, 180]")
+        raise CoordinateError("lon", f"经度 {lon} 超出 [-180, 180]")
     if not -90.0 <= lat <= 90.0:
-        hint = "; lon and lat look swapped" if -90.0 <= lon <= 90.0 and abs(lat) <= 180.0 else ""
-        raise CoordinateError("lat", f"lat {lat} out of range [-90, 90]{hint}")
+        swapped = -90.0 <= lon <= 90.0 and abs(lat) <= 180.0
+        hint = "；经度和纬度似乎填反了" if swapped else ""
+        raise CoordinateError("lat", f"纬度 {lat} 超出 [-90, 90]{hint}")
     if 15.0 <= lon <= 55.0 and 70.0 <= lat <= 90.0:
         raise CoordinateError(
-            "lat", f"lon {lon} and lat {lat} look swapped (China is lon 73..135, lat 18..54)"
+            "lat",
+            f"经度 {lon}、纬度 {lat} 似乎填反了（中国境内经度约 73–135，纬度约 18–54）",
         )
 
 

@@ -53,8 +53,8 @@ from geo.coords import Crs, to_wgs84, to_wgs84_array, valid_lonlat_array, valida
 from geo.jurisdiction import Jurisdiction
 from geo.levels import LEVELS_TOP_DOWN, Level, level_depth
 
-OUTSIDE_REASON = "坐标不在任何辖区内 (outside every jurisdiction)"
-EMPTY_INDEX_REASON = "辖区索引为空 (the index has no jurisdictions)"
+OUTSIDE_REASON = "坐标不在任何辖区内"
+EMPTY_INDEX_REASON = "尚未导入任何辖区"
 _RAD = math.pi / 180.0
 
 
@@ -506,7 +506,7 @@ class JurisdictionIndex:
         >>> from shapely import box
         >>> j = Jurisdiction("g1", "一网格", Level.GRID, None, box(120.0, 30.0, 120.01, 30.01))
         >>> JurisdictionIndex.build([j]).locate(0.5, 0.5).reason
-        '坐标不在任何辖区内 (outside every jurisdiction)'
+        '坐标不在任何辖区内'
         """
         # The common case is checked inline; anything unusual gets the full validation,
         # which raises with a message naming the field.

@@ -70,7 +70,7 @@ RouterDep = Annotated[Router, Depends(get_router)]
 
 # auto_error=False: a missing header is answered by our own bilingual 401, like a bad token.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
-NOT_SIGNED_IN = "未登录，请先登录 Not authenticated: sign in first"
+NOT_SIGNED_IN = "未登录，请先登录"
 
 
 def get_current_user(

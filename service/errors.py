@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -27,6 +27,7 @@ from dispatch.core.errors import (
 )
 from geo.coords import CoordinateError
 from service.document import complete_document, component_schemas, model_schemas
+from service.wording import validation_words
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +65,23 @@ def close_code_for(exc: Exception) -> int:
 class Problem(BaseModel):
     """One thing wrong with a request (the field it is in), or one refused row of an import."""
 
-    message: str
+    code: str = Field(description="机器可读的错误码，如 missing、float_parsing、invalid_row")
+    message: str = Field(description="给人看的中文说明")
     field: str | None = None
     row: int | None = None
     column: str | None = None
 
 
 class ErrorDetail(BaseModel):
-    """What went wrong, worded for a person, and the field it is about."""
+    """What went wrong: a stable code for programs, a Chinese message for people, the field."""
 
-    message: str
+    code: str = Field(
+        description="机器可读的错误码（snake_case），如 not_found、status_conflict、missing"
+    )
+    message: str = Field(description="给人看的中文说明；页面只显示它")
     field: str | None = None
+    status: str | None = Field(default=None, description="状态冲突时：当前状态的编码")
+    action: str | None = Field(default=None, description="状态冲突时：被拒绝的动作的编码")
     problems: list[Problem] | None = None
 
 
@@ -84,16 +91,29 @@ class ErrorBody(BaseModel):
     detail: ErrorDetail
 
 
-def _body(exc: Exception) -> dict[str, object]:
-    detail: dict[str, object] = {"message": str(getattr(exc, "message", exc))}
-    field = getattr(exc, "field", None)
-    if field:
-        detail["field"] = field
-    if isinstance(exc, ImportRejected):
-        detail["problems"] = [
-            {"row": p.row, "column": p.column, "message": p.message} for p in exc.problems
-        ]
+def error_body(code: str, message: str, **more: object) -> dict[str, object]:
+    """Return the one error body: {"detail": {"code", "message", and what else is known}}."""
+    detail: dict[str, object] = {"code": code, "message": message}
+    detail.update({key: value for key, value in more.items() if value is not None})
     return {"detail": detail}
+
+
+def _body(exc: Exception) -> dict[str, object]:
+    extra = getattr(exc, "extra", None) or {}
+    problems = None
+    if isinstance(exc, ImportRejected):
+        problems = [
+            {"code": "invalid_row", "row": p.row, "column": p.column, "message": p.message}
+            for p in exc.problems
+        ]
+    return error_body(
+        str(getattr(exc, "code", "invalid_input")),
+        str(getattr(exc, "message", exc)),
+        field=getattr(exc, "field", None) or None,
+        status=extra.get("status"),
+        action=extra.get("action"),
+        problems=problems,
+    )
 
 
 def error_response(exc: DomainError) -> JSONResponse:
@@ -118,12 +138,20 @@ def _validation_detail(errors: Any) -> dict[str, Any]:
     problems = []
     for error in errors:
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        if error.get("type") == "json_invalid":  # its location is a character position
+        kind = str(error.get("type") or "invalid_input")
+        if kind == "json_invalid":  # its location is a character position
             location = "body"
-        problems.append({"field": location or None, "message": error.get("msg", "invalid")})
-    first = problems[0] if problems else {"field": None, "message": "invalid request"}
+        problems.append(
+            {
+                "code": kind,
+                "field": location or None,
+                "message": validation_words(error, location or None),
+            }
+        )
+    first = problems[0] if problems else {"code": "invalid_input", "field": None}
     return {
-        "message": f"{first['field']}: {first['message']}" if first["field"] else first["message"],
+        "code": first["code"],
+        "message": problems[0]["message"] if problems else "请求参数有误",
         "field": first["field"],
         "problems": problems,
     }
@@ -140,16 +168,24 @@ async def _websocket_validation_error(websocket: WebSocket, exc: Exception) -> N
     detail = _validation_detail(exc.errors())
     # Accept first: a close before the handshake would reach the client as a bare HTTP 403.
     await websocket.accept()
-    reason = detail["message"].encode()[:120].decode(errors="ignore")  # 123 bytes at most
+    # A close reason is for the client program: the field's path, then the message.
+    said = f"{detail['field']}：{detail['message']}" if detail["field"] else detail["message"]
+    reason = said.encode()[:120].decode(errors="ignore")  # 123 bytes at most
     await websocket.close(WS_CLOSE_BASE + 422, reason)
 
 
-FORM_REFUSED = (
-    "表单数据无效：{reason}（文件名最长 255 个字符，每个字段最大 1 MB，最多 1000 个字段）"
-    " (form data refused)"
-)
+FORM_REFUSED = "表单数据无效（文件名最长 255 个字符，每个字段最大 1 MB，最多 1000 个字段）"
+FORM_TOO_LARGE = "表单数据过大（每个字段最大 1 MB）"
+BODY_REFUSED = "请求体无法解析，须为 UTF-8 编码的 JSON"
 
-BODY_REFUSED = "请求体无法解析，须为 UTF-8 编码的 JSON ({reason}: the body could not be read)"
+# FastAPI's own refusals (no such route, a method the route lacks, …), in words and codes.
+HTTP_WORDS: dict[int, tuple[str, str]] = {
+    404: ("not_found", "请求的地址不存在"),
+    405: ("method_not_allowed", "该地址不支持此请求方法"),
+    406: ("not_acceptable", "无法按请求的格式应答"),
+    413: ("too_large", "请求体过大"),
+    415: ("unsupported_media_type", "不支持该请求体格式"),
+}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -157,24 +193,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     refused = exc.__context__
     if exc.status_code == 400 and isinstance(refused, MultiPartException):
-        status = 413 if "exceeded maximum size" in refused.message else 422
-        return _body_refused(status, FORM_REFUSED.format(reason=refused.message))
+        if "exceeded maximum size" in refused.message:
+            return _body_refused(413, "too_large", FORM_TOO_LARGE)
+        return _body_refused(422, "form_invalid", FORM_REFUSED)
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI could not read the body at all (bytes that are not UTF-8, say).
-        return _body_refused(422, BODY_REFUSED.format(reason=type(exc.__cause__).__name__))
-    return await http_exception_handler(request, exc)
-
-
-def _body_refused(status: int, message: str) -> JSONResponse:
+        return _body_refused(422, "body_unreadable", BODY_REFUSED)
+    if isinstance(exc.detail, dict) and "code" in exc.detail:  # already our body (limits.py)
+        return await http_exception_handler(request, exc)
+    code, message = HTTP_WORDS.get(exc.status_code, ("http_error", "请求无法处理"))
     return JSONResponse(
-        status_code=status, content={"detail": {"message": message, "field": "body"}}
+        status_code=exc.status_code,
+        content=error_body(code, message),
+        headers=getattr(exc, "headers", None),
     )
+
+
+def _body_refused(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content=error_body(code, message, field="body"))
 
 
 # PostgreSQL's "try again" states: a serialization failure and a deadlock. Another
 # transaction won; the client should reload and decide again, so they are conflicts.
 RETRY_SQLSTATES = frozenset({"40001", "40P01"})
-CONCURRENT_CHANGE = "数据已被他人同时修改，请刷新后重试 (changed concurrently: reload and retry)"
+CONCURRENT_CHANGE = "数据已被他人同时修改，请刷新后重试"
 
 
 def _sqlstate(exc: Exception) -> str | None:
@@ -184,7 +226,9 @@ def _sqlstate(exc: Exception) -> str | None:
 
 async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
     log.warning("answering 409 for a database conflict: %s", exc)
-    return JSONResponse(status_code=409, content={"detail": {"message": CONCURRENT_CHANGE}})
+    return JSONResponse(
+        status_code=409, content=error_body("changed_concurrently", CONCURRENT_CHANGE)
+    )
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -194,7 +238,7 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=503,
         headers={"Retry-After": "2"},
-        content={"detail": {"message": "服务暂时繁忙，请稍后重试 (temporarily unavailable)"}},
+        content=error_body("unavailable", "服务暂时繁忙，请稍后重试"),
     )
 
 
@@ -231,7 +275,7 @@ def document_errors(app: FastAPI) -> None:
             for operation in item.values():
                 invalid = operation.get("responses", {}).get("422")
                 if invalid is not None:
-                    invalid["description"] = "请求参数有误 (invalid input: the field is named)"
+                    invalid["description"] = "请求参数有误（错误信息指明字段）"
                     invalid["content"] = {
                         "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
                     }

@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection, Request
 
 from dispatch.core.bounds import nul_free
 
-NUL_MESSAGE = "不能包含 NUL 字符 (must not contain the NUL character)"
+NUL_MESSAGE = "不能包含空字符（NUL）"
 
 Location = tuple[str | int, ...]
 

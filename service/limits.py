@@ -61,15 +61,17 @@ class _BodyTooLarge(HTTPException):
     """
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, {"message": _too_large_message(max_bytes), "field": "body"})
+        super().__init__(
+            413, {"code": "too_large", "message": _too_large_message(max_bytes), "field": "body"}
+        )
 
 
 def _too_large_message(max_bytes: int) -> str:
-    return f"请求体超过 {max_bytes // (1024 * 1024)} MB 上限 (request body too large)"
+    return f"请求体超过 {max_bytes // (1024 * 1024)} MB 上限"
 
 
 async def _too_large(send: Send, max_bytes: int) -> None:
-    detail = {"message": _too_large_message(max_bytes), "field": "body"}
+    detail = {"code": "too_large", "message": _too_large_message(max_bytes), "field": "body"}
     body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
     await send(
         {

@@ -19,6 +19,8 @@ from dispatch.events.lifecycle import (
     OPEN,
     PART_ROLE_LABELS,
 )
+from dispatch.events.schemas import SOURCE_LABELS
+from dispatch.events.steps import STEP_ACTION_LABELS
 from dispatch.jobs.health import REASON_LABELS
 from dispatch.reference.models import KIND_LABELS, LIST_STATUS_LABELS, MODE_LABELS
 from dispatch.users.policy import ROLE_LABELS
@@ -40,6 +42,8 @@ def vocabulary() -> dict[str, Any]:
         "open_event_status": [s.value for s in OPEN],
         "mergeable_event_status": [s.value for s in MERGEABLE],
         "health_reason": {r.value: label for r, label in REASON_LABELS.items()},
+        "step_action": dict(STEP_ACTION_LABELS),
+        "report_source": {s.value: label for s, label in SOURCE_LABELS.items()},
     }
 
 

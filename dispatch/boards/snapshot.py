@@ -78,6 +78,16 @@ def board_refusal(actor: Actor, board: Board) -> str | None:
     return f"{ROLE_LABELS[actor.role]}不能查看{_BOARD_LABELS[board.kind]}"
 
 
+def own_boards(actor: Actor) -> list[BoardKind]:
+    """Return the kinds of board the user may watch: the county, or their own township or dept."""
+    candidates = [Board(BoardKind.COUNTY)]
+    if actor.township_code:
+        candidates.append(Board(BoardKind.TOWNSHIP, actor.township_code))
+    if actor.department_id is not None:
+        candidates.append(Board(BoardKind.DEPARTMENT, str(actor.department_id)))
+    return [board.kind for board in candidates if board_refusal(actor, board) is None]
+
+
 _BOARD_LABELS = {
     BoardKind.COUNTY: "县指挥中心看板",
     BoardKind.TOWNSHIP: "乡镇看板",

@@ -28,7 +28,7 @@ def _within_era(moment: datetime) -> datetime:
     except OverflowError:  # year 1 or 9999 shifted past the calendar by its offset
         inside = False
     if not inside:
-        raise ValueError("时间须在 2000 年至 2100 年之间 (must be between 2000 and 2100)")
+        raise ValueError("时间须在 2000 年至 2100 年之间")
     return moment
 
 

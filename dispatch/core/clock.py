@@ -37,3 +37,11 @@ def day_start(now: datetime) -> datetime:
     """Return midnight of today in China time, as an aware datetime."""
     local = now.astimezone(CHINA_TZ)
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def beijing_text(moment: datetime) -> str:
+    """Write a moment as a person reads it: Beijing time, "2026/11/20 09:30" as the pages do.
+
+    A naive time is read as UTC, the way every time is stored.
+    """
+    return as_utc(moment).astimezone(CHINA_TZ).strftime("%Y/%m/%d %H:%M")

@@ -3,39 +3,69 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class DomainError(Exception):
-    """Base of every error the domain raises on purpose."""
+    """Base of every error the domain raises on purpose.
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    `message` is Chinese, for a person; `code` is stable snake_case, for a program (the class
+    default unless a raise names a finer one); `extra` holds codes the message spells out in
+    words, such as the current status and the refused action.
+    """
+
+    code: ClassVar[str] = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        self.extra = extra or {}
 
 
 class NotFound(DomainError):
     """The thing asked for does not exist."""
 
+    code = "not_found"
+
 
 class Conflict(DomainError):
     """The request contradicts the current state (a forbidden transition, a duplicate)."""
+
+    code = "conflict"
 
 
 class InvalidInput(DomainError):
     """The input is malformed or refers to something unknown; the message names the field."""
 
+    code = "invalid_input"
+
 
 class TooLarge(InvalidInput):
     """An upload or a request body is over its size limit."""
+
+    code = "too_large"
 
 
 class Unauthorized(DomainError):
     """The caller is not signed in: no credentials, wrong ones, or an expired token."""
 
+    code = "not_signed_in"
+
 
 class TooManyAttempts(Unauthorized):
     """Sign-in is locked for a while after repeated failures; retry_after says how long (s)."""
+
+    code = "too_many_attempts"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
@@ -44,6 +74,8 @@ class TooManyAttempts(Unauthorized):
 
 class Forbidden(DomainError):
     """The caller is signed in but may not do this; the message says who, what and why."""
+
+    code = "forbidden"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +92,8 @@ class RowProblem:
 
 class ImportRejected(InvalidInput):
     """A file import was refused as a whole; nothing was written."""
+
+    code = "import_rejected"
 
     def __init__(self, problems: list[RowProblem], *, source: str | None = None) -> None:
         head = f"{source}: " if source else ""

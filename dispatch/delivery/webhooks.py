@@ -541,15 +541,19 @@ def set_webhook(
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"webhook 地址必须是 http:// 或 https:// 网址: {url!r}", field="url")
+        raise InvalidInput(
+            f"推送地址须以 http:// 或 https:// 开头：「{url}」", field="url", code="invalid_url"
+        )
     if len(url) > 1000:
-        raise InvalidInput("webhook 地址过长 (at most 1000 characters)", field="url")
+        raise InvalidInput("推送地址过长（最多 1000 个字符）", field="url", code="too_long")
     made: str | None = None
     if secret is not None:
         secret = secret.strip()
         if not MIN_SECRET_LENGTH <= len(secret) <= 200:
             raise InvalidInput(
-                f"签名密钥须为 {MIN_SECRET_LENGTH}-200 个字符 (secret length)", field="secret"
+                f"签名密钥须为 {MIN_SECRET_LENGTH}–200 个字符",
+                field="secret",
+                code="invalid_secret",
             )
         department.webhook_secret = secret
     elif not department.webhook_secret:

@@ -24,7 +24,7 @@ MAX_NAME_LENGTH = 255
 # A 50-megapixel phone photo decodes to ~150 MB; a small file claiming more is a bomb.
 MAX_PIXELS = 50_000_000
 PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
-NOT_AN_IMAGE = "只接受 JPEG、PNG 或 WebP 图片 (not a supported image)"
+NOT_AN_IMAGE = "只接受 JPEG、PNG 或 WebP 图片"
 # Judge a file by its first bytes, not by the name or the content type the client claims.
 SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"\xff\xd8\xff", "image/jpeg", "jpg"),
@@ -50,7 +50,7 @@ def decode_image(data: bytes, content_type: str) -> None:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise InvalidInput(
-                    f"图片 {width}×{height} 像素过大 (image over {MAX_PIXELS} pixels)",
+                    f"图片 {width}×{height} 像素过大（上限 {MAX_PIXELS} 像素）",
                     field="file",
                 )
             image.load()
@@ -63,9 +63,7 @@ def decode_image(data: bytes, content_type: str) -> None:
 def check_file_name(file_name: str) -> str:
     """Return the name an upload is kept under (its last path part); refuse an overlong one."""
     if len(file_name) > MAX_NAME_LENGTH:
-        raise InvalidInput(
-            f"文件名超过 {MAX_NAME_LENGTH} 个字符 (file name too long)", field="file"
-        )
+        raise InvalidInput(f"文件名超过 {MAX_NAME_LENGTH} 个字符", field="file", code="too_long")
     return Path(file_name).name
 
 
@@ -75,9 +73,7 @@ def read_limited(stream: BinaryIO, max_bytes: int = MAX_BYTES) -> bytes:
     while chunk := stream.read(CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            raise TooLarge(
-                f"文件超过 {max_bytes // (1024 * 1024)} MB 上限 (file too large)", field="file"
-            )
+            raise TooLarge(f"文件超过 {max_bytes // (1024 * 1024)} MB 上限", field="file")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -100,7 +96,7 @@ def store_attachment(
             raise NotFound(f"事件 {event_id} 没有任务 {assignment_id}", field="assignment_id")
     name = check_file_name(file_name)
     if not data:
-        raise InvalidInput("文件为空 (empty file)", field="file")
+        raise InvalidInput("文件为空", field="file", code="empty_file")
     sniffed = sniff_image(data[:16])
     if sniffed is None:
         raise InvalidInput(NOT_AN_IMAGE, field="file")

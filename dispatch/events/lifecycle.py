@@ -152,6 +152,34 @@ ASSIGNMENT_LABELS: dict[A, str] = {
     A.CANCELLED: "已撤销",
 }
 
+# What a person reads for each action: the timeline's step names and the refusals' verbs.
+EVENT_ACTION_LABELS: dict[EventAction, str] = {
+    EventAction.ROUTE: "分拨",
+    EventAction.NEED_TRIAGE: "转人工研判",
+    EventAction.HANDLE_ON_SITE: "即报即办",
+    EventAction.TRIAGE_ROUTE: "人工分拨",
+    EventAction.LEAD_SIGN: "牵头部门签收",
+    EventAction.ALL_FED_BACK: "全部反馈",
+    EventAction.VERIFY_PASS: "核查通过",
+    EventAction.VERIFY_FAIL: "核查不通过",
+    EventAction.CLOSE: "办结",
+    EventAction.RATE_SATISFIED: "回访（满意）",
+    EventAction.RATE_UNSATISFIED: "回访（不满意，重启）",
+    EventAction.MARK_INVALID: "作废",
+    EventAction.MERGE: "合并",
+}
+
+ASSIGNMENT_ACTION_LABELS: dict[AssignmentAction, str] = {
+    AssignmentAction.SIGN: "签收",
+    AssignmentAction.RETURN: "退回",
+    AssignmentAction.FEED_BACK: "反馈",
+    AssignmentAction.REFUSE_RETURN: "不予退回",
+    AssignmentAction.REDISPATCH: "改派",
+    AssignmentAction.REWORK: "重办",
+    AssignmentAction.CANCEL: "撤销",
+    AssignmentAction.CLOSE_PART: "关闭任务",
+}
+
 
 def next_event_status(current: str, action: EventAction) -> E:
     """Return the status an event moves to, or raise Conflict naming the current one."""
@@ -159,8 +187,10 @@ def next_event_status(current: str, action: EventAction) -> E:
     found = EVENT_TRANSITIONS.get((status, action))
     if found is None:
         raise Conflict(
-            f"事件当前状态为「{EVENT_LABELS[status]}」({status.value})，不能执行 {action.value}",
+            f"事件当前状态为「{EVENT_LABELS[status]}」，不能{EVENT_ACTION_LABELS[action]}",
             field="status",
+            code="status_conflict",
+            extra={"status": status.value, "action": action.value},
         )
     return found
 
@@ -171,8 +201,9 @@ def next_assignment_status(current: str, action: AssignmentAction) -> A:
     found = ASSIGNMENT_TRANSITIONS.get((status, action))
     if found is None:
         raise Conflict(
-            f"任务当前状态为「{ASSIGNMENT_LABELS[status]}」({status.value})，"
-            f"不能执行 {action.value}",
+            f"任务当前状态为「{ASSIGNMENT_LABELS[status]}」，不能{ASSIGNMENT_ACTION_LABELS[action]}",
             field="status",
+            code="status_conflict",
+            extra={"status": status.value, "action": action.value},
         )
     return found

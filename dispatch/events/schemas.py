@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import PlainSerializer, WithJsonSchema, field_validator
+from pydantic import PlainSerializer, WithJsonSchema, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.bounds import Moment
@@ -30,6 +30,15 @@ class Source(StrEnum):
     CITIZEN = "citizen"
     SENSOR = "sensor"
     INSPECTION = "inspection"
+
+
+SOURCE_LABELS: dict[Source, str] = {
+    Source.GRID: "网格员",
+    Source.HOTLINE: "热线",
+    Source.CITIZEN: "群众",
+    Source.SENSOR: "感知设备",
+    Source.INSPECTION: "巡查",
+}
 
 
 class Urgency(StrEnum):
@@ -63,7 +72,7 @@ class EventCreate(SQLModel):
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("描述不能为空 description must not be blank")
+            raise ValueError("描述不能为空")
         return value.strip()
 
     @field_validator("on_site_note")
@@ -83,7 +92,8 @@ class StepPublic(SQLModel):
     id: int
     at: datetime
     action: str
-    actor: str | None
+    actor: str | None = Field(description="做这一步的人：显示名称（无则为角色名），或「系统」")
+    actor_role: str | None = Field(default=None, description="做这一步的人的角色编码")
     from_org: str | None
     to_org: str | None
     from_status: str | None
@@ -91,6 +101,15 @@ class StepPublic(SQLModel):
     reason: str | None
     assignment_id: int | None
     data: dict[str, Any] | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _role_from_data(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("actor_role") is None:
+            data = value.get("data")
+            if isinstance(data, dict) and isinstance(data.get("actor_role"), str):
+                return {**value, "actor_role": data["actor_role"]}
+        return value
 
 
 def _isoformat(moment: datetime) -> str:

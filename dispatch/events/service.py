@@ -9,12 +9,12 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, not_, or_, select
 
-from dispatch.core.clock import as_aware, utcnow
+from dispatch.core.clock import as_aware, beijing_text, utcnow
 from dispatch.core.errors import InvalidInput, NotFound
 from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import EventAction, overdue
 from dispatch.events.models import Assignment, AssignmentStatus, Event, EventStatus
-from dispatch.events.schemas import EventCreate, Urgency
+from dispatch.events.schemas import SOURCE_LABELS, EventCreate, Urgency
 from dispatch.events.steps import add_step, move_event
 from dispatch.reference.departments import with_units
 from dispatch.routing.router import Placement, Router
@@ -88,20 +88,26 @@ def report_event(
     reported_at = as_aware(report.reported_at)
     if reported_at > now + FUTURE_TOLERANCE:
         raise InvalidInput(
-            f"上报时间 {reported_at.isoformat()} 晚于当前时间 (reported_at is in the future)",
+            f"上报时间 {beijing_text(reported_at)} 晚于当前时间",
+            code="in_the_future",
             field="reported_at",
         )
     placement = router.locate(report.lon, report.lat, report.crs)
     location = placement.location
     if not location.chain:
-        where = f"({report.lon}, {report.lat}, {report.crs.value})"
-        raise InvalidInput(f"{location.reason or '坐标不在任何辖区内'}: {where}", field="lon")
+        where = f"（经度 {report.lon}，纬度 {report.lat}）"
+        raise InvalidInput(
+            f"{location.reason or '坐标不在任何辖区内'}{where}",
+            field="lon",
+            code="outside_jurisdiction",
+        )
     county = location.at(Level.COUNTY)
     if report.matter_code is not None:
         rules, _ = router.rules_for(session, county.code if county else None, now)
         if rules is None or rules.get(report.matter_code) is None:
             raise InvalidInput(
-                f"事项编码「{report.matter_code}」不在现行责任清单中 (unknown matter code)",
+                f"事项编码「{report.matter_code}」不在现行责任清单中",
+                code="unknown_matter",
                 field="matter_code",
             )
     event = _new_event(report, client_id, reported_at, placement, reporter, now)
@@ -124,7 +130,7 @@ def report_event(
         actor=reporter,
         to_org=township.name if township else None,
         to_status=EventStatus.REPORTED,
-        reason=f"{report.source.value} 上报",
+        reason=f"{SOURCE_LABELS[report.source]}上报",
         at=now,
     )
     if report.handled_on_site:

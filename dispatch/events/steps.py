@@ -8,9 +8,28 @@ from sqlmodel import Session
 
 from dispatch.core.clock import utcnow
 from dispatch.core.outbox import outbox_of
-from dispatch.events.lifecycle import EventAction, next_event_status
+from dispatch.events.lifecycle import (
+    ASSIGNMENT_ACTION_LABELS,
+    EVENT_ACTION_LABELS,
+    EventAction,
+    next_event_status,
+)
 from dispatch.events.models import Assignment, Event, Step
 from dispatch.users.models import User
+from dispatch.users.policy import ROLE_LABELS
+
+# Every step's name as the timeline shows it: the transitions' actions, and the steps that
+# are not transitions (a report, a dispatch, a photo, a merge, a deadline warning).
+STEP_ACTION_LABELS: dict[str, str] = {
+    "report": "上报",
+    "dispatch": "派单",
+    "attach": "上传照片",
+    "merged_in": "并入",
+    "deadline_near": "临期预警",
+    "overdue": "超期",
+    **{action.value: label for action, label in EVENT_ACTION_LABELS.items()},
+    **{action.value: label for action, label in ASSIGNMENT_ACTION_LABELS.items()},
+}
 
 
 def add_step(
@@ -29,15 +48,17 @@ def add_step(
     data: dict[str, object] | None = None,
     at: datetime | None = None,
 ) -> Step:
-    """Append one entry to the event's timeline."""
+    """Append one entry to the event's timeline: the actor by display name, its role in data."""
     assert event.id is not None
+    if actor is not None:
+        data = {**(data or {}), "actor_role": actor.role.value}
     step = Step(
         event_id=event.id,
         assignment_id=assignment.id if assignment else None,
         at=at or utcnow(),
         action=action,
         actor_id=actor.id if actor else None,
-        actor=actor_label or (actor.display_name or actor.username if actor else "系统"),
+        actor=actor_label or (actor.display_name or ROLE_LABELS[actor.role] if actor else "系统"),
         from_org=from_org,
         to_org=to_org,
         from_status=from_status,

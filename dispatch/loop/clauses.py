@@ -83,12 +83,14 @@ def cite(
     matter = rules.get(code)
     if matter is None:
         raise InvalidInput(
-            f"{rules.label} 中没有事项「{code}」，请从派单所依据的清单中选择", field="clause_code"
+            f"清单第 {rules.version} 版中没有事项「{code}」，请从派单所依据的清单中选择",
+            field="clause_code",
+            code="unknown_clause",
         )
     names = _department_names(session, [matter])
     clause = _public(matter, names, routed=matter.code == event.matter_code)
     lead = f"，牵头 {clause.lead_department_name}" if clause.lead_department_name else ""
-    text = f"{rules.label} 第{matter.row_number}项「{matter.name}」{lead}"
+    text = f"清单第{rules.version}版 第{matter.row_number}项「{matter.name}」{lead}"
     if note:
         text = f"{text}；{note}"
     if len(text) > CITATION_LENGTH:

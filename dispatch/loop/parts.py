@@ -46,7 +46,7 @@ def lock_assignment(session: Session, assignment_id: int) -> tuple[Assignment, E
 
 def required_text(text: str | None, field: str, label: str) -> str:
     if text is None or not text.strip():
-        raise InvalidInput(f"{label}不能为空 ({field} is required)", field=field)
+        raise InvalidInput(f"「{label}」为必填项", field=field, code="field_required")
     return text.strip()
 
 

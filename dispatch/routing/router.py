@@ -13,7 +13,7 @@ from dispatch.core.clock import local_date, utcnow
 from dispatch.core.errors import InvalidInput
 from dispatch.reference.departments import DepartmentDirectory, load_directory
 from dispatch.reference.jurisdictions import build_index
-from dispatch.reference.lists.classify import Classifier
+from dispatch.reference.lists.classify import SUGGESTION_FLOOR, Classifier
 from dispatch.reference.lists.rules import MatterRules
 from dispatch.reference.lists.versions import list_in_force, load_rules
 from dispatch.reference.schemas import (
@@ -211,7 +211,7 @@ class Router:
     def suggest(
         self, session: Session, county_code: str | None, text: str, k: int = 3
     ) -> list[MatterSuggestion]:
-        """Return the k matters of a county's list in force a description most likely is."""
+        """Return up to k matters a description likely is, only those above the floor."""
         rules, classifier = self.rules_for(session, county_code, utcnow())
         platforms = {m.code: m.platform_code for m in rules.matters} if rules else {}
         return [
@@ -222,6 +222,7 @@ class Router:
                 score=round(s.score, 3),
             )
             for s in classifier.suggest(text, k)
+            if s.score >= SUGGESTION_FLOOR
         ]
 
     def list_in_force_summary(

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, or_, select
 
-from dispatch.core.clock import as_aware, utcnow
+from dispatch.core.clock import as_aware, beijing_text, utcnow
 from dispatch.events.models import Assignment, AssignmentStatus, Event
 from dispatch.events.steps import add_step
 from dispatch.reference.models import Department
@@ -90,7 +90,7 @@ def _check(session: Session, assignment: Assignment, kind: str, now: datetime) -
         actor_label="系统",
         assignment=assignment,
         to_org=name,
-        reason=f"{name} {_KIND_LABELS[kind]}{what}（时限 {as_aware(due).isoformat()}）",
+        reason=f"{name} {_KIND_LABELS[kind]}{what}（时限 {beijing_text(due)}）",
         data={"deadline": kind, "level": level},
         at=now,
     )

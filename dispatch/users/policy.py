@@ -177,6 +177,25 @@ def can(
     return _refusal(user, action, event, assignment) is None
 
 
+def allowed_actions(user: Actor) -> list[Action]:
+    """Return what the user may do to things in their own scope, by the rules of `authorize`.
+
+    The pages show a button only for an action listed here; the server still decides each
+    request against the real event or assignment.
+    """
+    own_event = EventScope(
+        township_code=user.township_code or "",
+        department_ids_with_assignments=user.department_ids,
+    )
+    own_part = AssignmentScope(
+        department_id=user.department_id if user.department_id is not None else -1,
+        township_code=user.township_code,
+        role="lead",
+        platform_township_code=user.township_code,
+    )
+    return [a for a in Action if can(user, a, event=own_event, assignment=own_part)]
+
+
 def _refusal(
     user: Actor, action: Action, event: EventScope | None, assignment: AssignmentScope | None
 ) -> str | None:

@@ -8,7 +8,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from dispatch.core.errors import Conflict, InvalidInput
 from dispatch.reference.jurisdictions import jurisdiction_name
@@ -47,6 +47,13 @@ class UserPublic(SQLModel):
     display_name: str | None
     township_name: str | None = None
     department_name: str | None = None
+    actions: list[str] = Field(
+        default_factory=list,
+        description="在本人范围内允许的操作（policy 的 Action 编码），页面据此显示按钮",
+    )
+    boards: list[str] = Field(
+        default_factory=list, description="允许查看的看板：county、township、department"
+    )
 
     @classmethod
     def of(cls, user: User, session: Session | None = None) -> UserPublic:
@@ -128,23 +135,24 @@ def create_user(
     try:
         role = UserRole(role)
     except ValueError:
-        choices = ", ".join(r.value for r in UserRole)
+        choices = "、".join(ROLE_LABELS[r] for r in UserRole)
         raise InvalidInput(
-            f"角色「{role}」无效 unknown role; 应为 {choices}", field="role"
+            f"角色「{role}」无效，应为{choices}之一", field="role", code="unknown_role"
         ) from None
     name = normalise_username(username)
     if not USERNAME_PATTERN.fullmatch(name):
         raise InvalidInput(
-            "用户名须为 3–100 个字母、数字或 . _ - username must be 3-100 letters, digits, . _ -",
+            "用户名须为 3–100 个字母、数字或 . _ -",
+            code="invalid_username",
             field="username",
         )
     check_password(password)
     display = display_name.strip() if display_name else None
     if display is not None and len(display) > 200:
-        raise InvalidInput("显示名称过长（超过 200 字）display name too long", field="display_name")
+        raise InvalidInput("显示名称过长（超过 200 字）", field="display_name", code="too_long")
     check_scope(session, role, township_code, department_id)
     if get_user_by_username(session, name) is not None:
-        raise Conflict(f"用户名「{name}」已存在 username already taken", field="username")
+        raise Conflict(f"用户名「{name}」已存在", field="username", code="username_taken")
     user = User(
         username=name,
         display_name=display or None,
@@ -162,13 +170,13 @@ def check_password(password: str) -> None:
     """Refuse a password shorter or longer than the rules allow."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"密码至少 {MIN_PASSWORD_LENGTH} 个字符 password must have at least "
-            f"{MIN_PASSWORD_LENGTH} characters",
-            field="password",
+            f"密码至少 {MIN_PASSWORD_LENGTH} 个字符", code="password_too_short", field="password"
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"密码过长 password longer than {MAX_PASSWORD_LENGTH} characters", field="password"
+            f"密码过长（超过 {MAX_PASSWORD_LENGTH} 个字符）",
+            field="password",
+            code="password_too_long",
         )
 
 
@@ -180,40 +188,43 @@ def check_scope(
     if role in TOWNSHIP_ROLES:
         if department_id is not None:
             raise InvalidInput(
-                f"{label}属于乡镇，不属于部门 {role.value} has no department", field="department_id"
+                f"{label}属于乡镇，不属于部门", field="department_id", code="scope_mismatch"
             )
         if not township_code:
             raise InvalidInput(
-                f"{label}必须指定所属乡镇 {role.value} needs a township", field="township_code"
+                f"{label}必须指定所属乡镇", field="township_code", code="scope_required"
             )
         level = session.exec(
             select(JurisdictionRow.level).where(JurisdictionRow.code == township_code)
         ).first()
         if level != TOWNSHIP_LEVEL:
             raise InvalidInput(
-                f"「{township_code}」不是已导入的乡镇 is not an imported township",
+                f"「{township_code}」不是已导入的乡镇",
+                code="unknown_township",
                 field="township_code",
             )
     elif role is UserRole.DEPARTMENT_STAFF:
         if township_code is not None:
             raise InvalidInput(
-                f"{label}属于部门，不属于乡镇 department staff have no township",
+                f"{label}属于部门，不属于乡镇",
+                code="scope_mismatch",
                 field="township_code",
             )
         if department_id is None:
             raise InvalidInput(
-                f"{label}必须指定所属部门 department staff need a department",
+                f"{label}必须指定所属部门",
+                code="scope_required",
                 field="department_id",
             )
         if session.get(Department, department_id) is None:
             raise InvalidInput(
-                f"部门 #{department_id} 不存在 no such department", field="department_id"
+                f"部门 {department_id} 不存在", field="department_id", code="unknown_department"
             )
     else:
         for field, value in (("township_code", township_code), ("department_id", department_id)):
             if value is not None:
                 raise InvalidInput(
-                    f"{label}面向全县，不指定乡镇或部门 {role.value} has no scope", field=field
+                    f"{label}面向全县，不指定乡镇或部门", field=field, code="scope_mismatch"
                 )
 
 
@@ -230,13 +241,11 @@ def resolve_scope(
     text = scope.strip() if scope else ""
     if role in UNSCOPED_ROLES:
         if text:
-            raise InvalidInput(
-                f"{label}面向全县，不指定范围 {role.value} takes no scope", field="scope"
-            )
+            raise InvalidInput(f"{label}面向全县，不指定范围", field="scope", code="scope_mismatch")
         return None, None
     if not text:
         what = "乡镇编码或名称" if role in TOWNSHIP_ROLES else "部门名称"
-        raise InvalidInput(f"{label}须指定{what} {role.value} needs a scope", field="scope")
+        raise InvalidInput(f"{label}须指定{what}", field="scope", code="scope_required")
     if role in TOWNSHIP_ROLES:
         rows = session.exec(
             select(JurisdictionRow.code).where(

@@ -22,7 +22,7 @@ from dispatch.core.errors import DomainError, InvalidInput, NotFound, TooManyAtt
 from dispatch.users.models import LoginThrottle, RefusalReason, RefusedLogin, User
 from dispatch.users.service import authenticate, get_user_by_username, normalise_username
 
-BAD_CREDENTIALS = "用户名或密码错误 Incorrect username or password"
+BAD_CREDENTIALS = "用户名或密码错误"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ def sign_in(
     or of the address runs, even the right password is refused, and nothing is verified.
     """
     if "\x00" in username:  # PostgreSQL text cannot hold NUL: refuse before any lookup
-        return InvalidInput("用户名含有非法字符 username contains NUL", field="username")
+        return InvalidInput("用户名含有非法字符", field="username", code="nul_character")
     now = now or utcnow()
     rows = [_locked_row(session, key) for key in sorted({user_key(username), address_key(address)})]
     until = max(
@@ -96,7 +96,7 @@ def sign_in(
         _record(session, username, address, RefusalReason.LOCKED_OUT, now)
         wait = max(1, math.ceil((until - now).total_seconds()))
         return TooManyAttempts(
-            f"登录失败次数过多，请 {wait} 秒后再试 Too many failed sign-ins: retry in {wait} s",
+            f"登录失败次数过多，已暂时锁定，请 {wait} 秒后再试",
             retry_after=wait,
         )
     user = authenticate(session, username, password)
@@ -104,7 +104,7 @@ def sign_in(
         for row in rows:
             _count_failure(row, throttle.of(row.key), now)
         _record(session, username, address, RefusalReason.BAD_CREDENTIALS, now)
-        return Unauthorized(BAD_CREDENTIALS)
+        return Unauthorized(BAD_CREDENTIALS, code="bad_credentials")
     for row in rows:
         if row.key.startswith("user:"):
             _reset(row)
@@ -117,11 +117,11 @@ def unlock(
 ) -> list[str]:
     """Clear the lockout and failures of a user and/or an address; return the keys cleared."""
     if username is None and address is None:
-        raise InvalidInput("请指定用户名或地址 give a username or an address", field="username")
+        raise InvalidInput("请指定用户名或地址", field="username", code="field_required")
     keys: list[str] = []
     if username is not None:
         if get_user_by_username(session, username) is None:
-            raise NotFound(f"用户「{username}」不存在 no such user", field="username")
+            raise NotFound(f"用户「{username}」不存在", field="username")
         keys.append(user_key(username))
     if address is not None:
         keys.append(address_key(address))

@@ -15,9 +15,9 @@ from dispatch.users.models import User, UserRole
 from dispatch.users.service import get_user
 
 ALGORITHM = "HS256"
-INVALID_TOKEN = "登录凭证无效，请重新登录 Invalid token: please sign in again"
-EXPIRED_TOKEN = "登录已过期，请重新登录 Token expired: please sign in again"
-UNKNOWN_USER = "用户不存在或已停用，请重新登录 User unknown or deactivated: please sign in again"
+INVALID_TOKEN = "登录凭证无效，请重新登录"
+EXPIRED_TOKEN = "登录已过期，请重新登录"
+UNKNOWN_USER = "用户不存在或已停用，请重新登录"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +64,9 @@ def read_token(token: str, settings: Settings) -> TokenClaims:
             options={"require": ["sub", "exp", "iat", "pwd"]},
         )
     except jwt.ExpiredSignatureError:
-        raise Unauthorized(EXPIRED_TOKEN) from None
+        raise Unauthorized(EXPIRED_TOKEN, code="token_expired") from None
     except jwt.InvalidTokenError:
-        raise Unauthorized(INVALID_TOKEN) from None
+        raise Unauthorized(INVALID_TOKEN, code="invalid_token") from None
     try:
         return TokenClaims(
             user_id=int(payload["sub"]),
@@ -76,7 +76,7 @@ def read_token(token: str, settings: Settings) -> TokenClaims:
             password_mark=str(payload["pwd"]),
         )
     except (TypeError, ValueError):
-        raise Unauthorized(INVALID_TOKEN) from None
+        raise Unauthorized(INVALID_TOKEN, code="invalid_token") from None
 
 
 def user_from_token(session: Session, token: str, settings: Settings) -> User:
@@ -93,5 +93,5 @@ def user_from_token(session: Session, token: str, settings: Settings) -> User:
         or user.role != claims.role
         or password_mark(user) != claims.password_mark
     ):
-        raise Unauthorized(UNKNOWN_USER)
+        raise Unauthorized(UNKNOWN_USER, code="unknown_user")
     return user

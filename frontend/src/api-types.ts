@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * Me
-         * @description Return the signed-in user, with the names of their township or department.
+         * @description Return the signed-in user: their scope's names, the actions and boards they may use.
          */
         get: operations["me_api_auth_me_get"];
         put?: never;
@@ -2089,8 +2089,16 @@ export interface components {
             at: string;
             /** Action */
             action: string;
-            /** Actor */
+            /**
+             * Actor
+             * @description 做这一步的人：显示名称（无则为角色名），或「系统」
+             */
             actor: string | null;
+            /**
+             * Actor Role
+             * @description 做这一步的人的角色编码
+             */
+            actor_role?: string | null;
             /** From Org */
             from_org: string | null;
             /** To Org */
@@ -2212,6 +2220,16 @@ export interface components {
             township_name?: string | null;
             /** Department Name */
             department_name?: string | null;
+            /**
+             * Actions
+             * @description 在本人范围内允许的操作（policy 的 Action 编码），页面据此显示按钮
+             */
+            actions?: string[];
+            /**
+             * Boards
+             * @description 允许查看的看板：county、township、department
+             */
+            boards?: string[];
             /** Active */
             active: boolean;
             /**
@@ -2259,6 +2277,16 @@ export interface components {
             township_name?: string | null;
             /** Department Name */
             department_name?: string | null;
+            /**
+             * Actions
+             * @description 在本人范围内允许的操作（policy 的 Action 编码），页面据此显示按钮
+             */
+            actions?: string[];
+            /**
+             * Boards
+             * @description 允许查看的看板：county、township、department
+             */
+            boards?: string[];
         };
         /**
          * UserRole
@@ -2447,16 +2475,36 @@ export interface components {
         };
         /**
          * ErrorDetail
-         * @description What went wrong, worded for a person, and the field it is about.
+         * @description What went wrong: a stable code for programs, a Chinese message for people, the field.
          */
         ErrorDetail: {
-            /** Message */
+            /**
+             * Code
+             * @description 机器可读的错误码（snake_case），如 not_found、status_conflict、missing
+             */
+            code: string;
+            /**
+             * Message
+             * @description 给人看的中文说明；页面只显示它
+             */
             message: string;
             /**
              * Field
              * @default null
              */
             field: string | null;
+            /**
+             * Status
+             * @description 状态冲突时：当前状态的编码
+             * @default null
+             */
+            status: string | null;
+            /**
+             * Action
+             * @description 状态冲突时：被拒绝的动作的编码
+             * @default null
+             */
+            action: string | null;
             /**
              * Problems
              * @default null
@@ -2468,7 +2516,15 @@ export interface components {
          * @description One thing wrong with a request (the field it is in), or one refused row of an import.
          */
         Problem: {
-            /** Message */
+            /**
+             * Code
+             * @description 机器可读的错误码，如 missing、float_parsing、invalid_row
+             */
+            code: string;
+            /**
+             * Message
+             * @description 给人看的中文说明
+             */
             message: string;
             /**
              * Field
@@ -2546,7 +2602,7 @@ export interface operations {
                     "application/json": components["schemas"]["JurisdictionCollection"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2579,7 +2635,7 @@ export interface operations {
                     "application/json": components["schemas"]["PlacementPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2611,7 +2667,7 @@ export interface operations {
                     "application/json": components["schemas"]["MattersInForce"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2645,7 +2701,7 @@ export interface operations {
                     "application/json": components["schemas"]["MatterSuggestions"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2697,7 +2753,7 @@ export interface operations {
                     "application/json": components["schemas"]["AppConfig"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2730,7 +2786,7 @@ export interface operations {
                     "application/json": components["schemas"]["RoutePreviewResult"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2763,14 +2819,14 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPublic"];
                 };
             };
-            /** @description 用户名或密码错误 wrong username or password */
+            /** @description 用户名或密码错误 */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2779,7 +2835,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description 失败次数过多，暂时锁定 locked out for Retry-After seconds */
+            /** @description 失败次数过多，暂时锁定（Retry-After 秒后再试） */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2828,7 +2884,7 @@ export interface operations {
                     "application/json": components["schemas"]["RefusedLoginPublic"][];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2861,7 +2917,7 @@ export interface operations {
                     "application/json": components["schemas"]["UnlockPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2908,7 +2964,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventsPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2941,7 +2997,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2972,7 +3028,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3009,7 +3065,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3040,7 +3096,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3071,7 +3127,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3106,7 +3162,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3137,7 +3193,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClausesPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3172,7 +3228,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3207,7 +3263,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3242,7 +3298,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3273,7 +3329,7 @@ export interface operations {
                     "application/json": components["schemas"]["RedispatchOptions"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3308,7 +3364,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3343,7 +3399,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3374,7 +3430,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3409,7 +3465,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3444,7 +3500,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3479,7 +3535,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3514,7 +3570,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventDetail"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3553,7 +3609,7 @@ export interface operations {
                     "application/json": components["schemas"]["AssignmentsPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3586,7 +3642,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveriesPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3622,7 +3678,7 @@ export interface operations {
                     "application/json": components["schemas"]["UsersPage"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3655,7 +3711,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserWithPassword"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3690,7 +3746,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserAdminPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3725,7 +3781,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserWithPassword"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3760,7 +3816,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserWithPassword"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3795,7 +3851,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserAdminPublic"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3846,7 +3902,7 @@ export interface operations {
                     "application/json": components["schemas"]["DuplicateCandidates"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3879,7 +3935,7 @@ export interface operations {
                     "application/json": components["schemas"]["DuplicateCandidates"];
                 };
             };
-            /** @description 请求参数有误 (invalid input: the field is named) */
+            /** @description 请求参数有误（错误信息指明字段） */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -6,7 +6,7 @@ const TOKEN_KEY = "sipingtai.token";
 const USER_KEY = "sipingtai.user";
 
 export class ApiError extends Error {
-  constructor(message: string, readonly status: number, readonly field: string | null = null) {
+  constructor(message: string, readonly status: number, readonly field: string | null = null, readonly code: string | null = null) {
     super(message);
   }
 }
@@ -50,20 +50,17 @@ export function toLogin(): void {
   if (!location.hash.startsWith("#/login")) location.hash = "#/login";
 }
 
-/** The message to show for an error body: `detail` as a string, {message}, or FastAPI's list. */
-export function detailMessage(body: unknown, fallback: string): { message: string; field: string | null } {
+/** What to show for an error body: only its Chinese `message` (the `code` is for programs). */
+export function detailMessage(body: unknown, fallback: string): { message: string; field: string | null; code: string | null } {
   const detail = (body as { detail?: unknown } | null)?.detail;
   const field = (body as { field?: unknown } | null)?.field;
-  if (typeof detail === "string") return { message: detail, field: typeof field === "string" ? field : null };
   if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-    const d = detail as { message?: unknown; field?: unknown };
-    if (typeof d.message === "string") return { message: d.message, field: typeof d.field === "string" ? d.field : null };
+    const d = detail as { message?: unknown; field?: unknown; code?: unknown };
+    if (typeof d.message === "string") {
+      return { message: d.message, field: typeof d.field === "string" ? d.field : null, code: typeof d.code === "string" ? d.code : null };
+    }
   }
-  if (Array.isArray(detail) && detail.length > 0) {
-    const first = detail[0] as { msg?: unknown; loc?: unknown[] };
-    return { message: String(first.msg ?? fallback), field: Array.isArray(first.loc) ? String(first.loc.at(-1)) : null };
-  }
-  return { message: fallback, field: null };
+  return { message: fallback, field: typeof field === "string" ? field : null, code: null };
 }
 
 export interface RequestOptions {
@@ -103,8 +100,8 @@ export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T
   }
   if (!res.ok) {
     const fallback = res.status >= 500 ? `服务器错误（${res.status}），请稍后重试` : `请求失败（${res.status}）`;
-    const { message, field } = detailMessage(data, fallback);
-    throw new ApiError(message, res.status, field);
+    const { message, field, code } = detailMessage(data, fallback);
+    throw new ApiError(message, res.status, field, code);
   }
   return data as T;
 }
@@ -119,7 +116,8 @@ export async function blobUrl(path: string): Promise<string> {
 
 export function errorText(err: unknown): string {
   if (err instanceof ApiError || err instanceof NetworkError) return err.message;
-  return `出错了：${String((err as Error)?.message ?? err)}`;
+  console.error(err);
+  return "出错了，请刷新页面后重试";
 }
 
 // Reference data, fetched once per page load.

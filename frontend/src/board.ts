@@ -93,3 +93,8 @@ export const alertOf = (a: Assignment) => (a.status === "pending" ? a.sign_alert
 export function forbiddenBanner(): HTMLElement {
   return h("div", { class: "banner banner-error", testid: "board-forbidden", role: "alert" }, "无权查看该看板");
 }
+
+/** Replace a refused board's page by its banner: said once, no empty board under it. */
+export function refuseBoard(page: HTMLElement): void {
+  page.replaceChildren(forbiddenBanner());
+}

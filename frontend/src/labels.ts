@@ -18,13 +18,9 @@ export const DELTA_TYPE: Record<string, string> = {
   merged: "合并", deadline_near: "临期预警", overdue: "超期", changed: "更新",
 };
 
-export const STEP_ACTION: Record<string, string> = {
-  report: "上报", route: "分拨", dispatch: "派单", need_triage: "转人工研判", handle_on_site: "即报即办",
-  triage_route: "人工分拨", lead_sign: "牵头部门签收", all_fed_back: "全部反馈", verify_pass: "核查通过",
-  verify_fail: "核查不通过", close: "办结", rate_satisfied: "回访（满意）", rate_unsatisfied: "回访（不满意，重启）",
-  mark_invalid: "作废", merge: "合并", merged_in: "并入", sign: "签收", return: "退回", feed_back: "反馈",
-  refuse_return: "不予退回", redispatch: "改派", rework: "重办", cancel: "撤销", close_part: "关闭任务", attach: "上传照片",
-};
+// Every step's name, from the server's table; a step the table does not know reads 流转.
+export const STEP_ACTION: Record<string, string> = vocabulary.step_action;
+export const stepName = (action: string) => STEP_ACTION[action] ?? "流转";
 
 /** Statuses in which someone still has to act (the server's definition of open). */
 const OPEN = new Set<string>(vocabulary.open_event_status);

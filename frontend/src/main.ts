@@ -7,6 +7,7 @@ import { USER_ROLE } from "./labels";
 import type { Page, PageCtx } from "./page";
 import { adminReferencePage } from "./pages/admin-reference";
 import { adminUsersPage } from "./pages/admin-users";
+import { knowsPermissions, mayOpen, PAGE_LABEL } from "./permissions";
 import { countyPage } from "./pages/county";
 import { departmentPage } from "./pages/department";
 import { eventPage } from "./pages/event";
@@ -32,11 +33,6 @@ const PAGES: Record<string, Page> = {
   "admin/reference": adminReferencePage,
 };
 
-// Pages only some roles may open; the others go to their own page.
-const ONLY: Record<string, Role[]> = {
-  events: ["command_centre", "admin"],
-};
-
 const HOME: Record<Role, string> = {
   grid_worker: "report",
   township_operator: "township",
@@ -45,8 +41,9 @@ const HOME: Record<Role, string> = {
   admin: "admin/users",
 };
 
+// The links in the order each role reads them; a link shows only if the user may open it.
 const NAV: Record<Role, [string, string][]> = {
-  grid_worker: [["report", "事件上报"], ["verify", "现场核查"]],
+  grid_worker: [["report", "事件上报"], ["verify", "现场核查"], ["township", "乡镇看板"]],
   township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"]],
   department_staff: [["department", "部门待办"]],
   command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"]],
@@ -63,7 +60,7 @@ function topBar(user: User, current: string): HTMLElement {
   const scope = user.township_name ?? user.department_name ?? "";
   return h("header", { class: "topbar", testid: "topbar" },
     h("a", { class: "brand", href: home(user) }, "四平台"),
-    h("nav", null, (NAV[user.role] ?? []).map(([name, text]) =>
+    h("nav", null, (NAV[user.role] ?? []).filter(([name]) => mayOpen(user, name)).map(([name, text]) =>
       h("a", { href: `#/${name}`, class: name === current ? "on" : "", testid: `nav-${name.replace("/", "-")}` }, text))),
     h("span", { class: "who", testid: "whoami", "data-role": user.role },
       h("b", null, user.display_name || user.username), ` ${USER_ROLE[user.role] ?? user.role}`,
@@ -98,8 +95,17 @@ function route(): void {
   // Reports queued on this phone go whatever page is open (those who may report only).
   if ((NAV[user.role] ?? []).some(([n]) => n === "report")) startOutbox(user.username);
   const page = PAGES[name];
-  if (!page || (name === "event" && !/^\d+$/.test(param ?? "")) || (ONLY[name] && !ONLY[name].includes(user.role))) {
+  if (!page || (name === "event" && !/^\d+$/.test(param ?? ""))) {
     location.replace(home(user));
+    return;
+  }
+  if (!knowsPermissions(user)) {
+    // Stored by an older page: what the user may open comes from /api/auth/me; wait for it.
+    refreshed = true;
+    api<User>("/api/auth/me").then((fresh) => {
+      saveUser(fresh);
+      if (gen === generation) route();
+    }).catch(() => undefined);
     return;
   }
   if (!refreshed) {
@@ -112,6 +118,13 @@ function route(): void {
   }
   const main = h("main", { class: "content" });
   app.append(topBar(user, name), main);
+  if (!mayOpen(user, name)) {
+    // Said once, with nothing of the page under it: the page is not even started.
+    main.append(h("div", { class: "banner banner-error", testid: "page-forbidden", role: "alert" },
+      `${USER_ROLE[user.role] ?? "当前用户"}无权查看${PAGE_LABEL[name] ?? "该页面"}。`,
+      h("a", { href: home(user), testid: "page-forbidden-home" }, "返回我的页面")));
+    return;
+  }
   const ctx: PageCtx = {
     root: main,
     user,

@@ -133,7 +133,7 @@ export class LiveChannel<S extends { seq: number; epoch: string | number }> {
 export function connIndicator(): { el: HTMLElement; set(state: ConnState): void } {
   const el = h("span", { class: "conn", testid: "conn-status", "data-state": "connecting", role: "status" }, "连接中…");
   const text: Record<ConnState, string> = {
-    connecting: "连接中…", live: "实时", reconnecting: "重连中…", forbidden: "无权查看该看板",
+    connecting: "连接中…", live: "实时", reconnecting: "重连中…", forbidden: "无权限",
     notfound: "不存在",
   };
   return {

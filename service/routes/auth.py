@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
+from dispatch.boards.access import signed_in_user
 from dispatch.core.errors import DomainError
 from dispatch.users.models import RefusalReason
 from dispatch.users.policy import Action, authorize
@@ -68,8 +69,8 @@ def client_address(request: Request) -> str:
     "/token",
     response_model=TokenPublic,
     responses={
-        401: {"description": "用户名或密码错误 wrong username or password"},
-        429: {"description": "失败次数过多，暂时锁定 locked out for Retry-After seconds"},
+        401: {"description": "用户名或密码错误"},
+        429: {"description": "失败次数过多，暂时锁定（Retry-After 秒后再试）"},
     },
 )
 def issue(
@@ -93,14 +94,14 @@ def issue(
     return TokenPublic(
         access_token=issue_token(outcome, settings),
         expires_in=int(settings.token_ttl.total_seconds()),
-        user=UserPublic.of(outcome, session),
+        user=signed_in_user(session, outcome),
     )
 
 
 @router.get("/me")
 def me(user: CurrentUser, session: SessionDep) -> UserPublic:
-    """Return the signed-in user, with the names of their township or department."""
-    return UserPublic.of(user, session)
+    """Return the signed-in user: their scope's names, the actions and boards they may use."""
+    return signed_in_user(session, user)
 
 
 @router.get("/refused")

@@ -33,6 +33,7 @@ from dispatch.reference.departments import with_units
 from dispatch.users.policy import Action, authorize
 from dispatch.users.scopes import actor_for
 from dispatch.users.tokens import user_from_token
+from service.deps import NOT_SIGNED_IN
 from service.document import complete_document, component_schemas, model_schemas
 from service.errors import close_code_for
 from service.live import Closing, Hubs, Recheck, SnapshotMaker, Watch, serve_board
@@ -68,7 +69,7 @@ def document_frames(app: FastAPI) -> None:
 def _admit(app: FastAPI, token: str | None, board: Board) -> frozenset[int]:
     """Check the token and the user's scope; return the department ids a department board shows."""
     if not token:
-        raise Unauthorized("未登录，请先登录 Not authenticated: sign in first")
+        raise Unauthorized(NOT_SIGNED_IN)
     with session_scope(app.state.engine) as session:
         user = user_from_token(session, token, app.state.settings)
         actor = actor_for(session, user)

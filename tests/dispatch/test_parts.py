@@ -402,3 +402,15 @@ def test_the_migration_closes_parts_left_open_on_finished_events(tmp_path: objec
     assert by_event[ids[0]][AssignmentRole.LEAD] == AssignmentStatus.FED_BACK
     assert by_event[ids[1]][AssignmentRole.TERRITORIAL] == AssignmentStatus.PENDING
     assert len(repaired) == 1 and "数据修复" in (repaired[0].reason or "")
+
+
+def test_every_action_on_a_part_or_an_event_has_a_chinese_name() -> None:
+    from dispatch.events.lifecycle import (
+        ASSIGNMENT_ACTION_LABELS,
+        EVENT_ACTION_LABELS,
+        AssignmentAction,
+        EventAction,
+    )
+
+    assert set(ASSIGNMENT_ACTION_LABELS) == set(AssignmentAction)
+    assert set(EVENT_ACTION_LABELS) == set(EventAction)

@@ -313,10 +313,10 @@ def test_unknown_matter_code_is_named_and_suggestions_offered() -> None:
 
 
 def test_outside_every_jurisdiction_uses_the_location_reason() -> None:
-    outside = Location(chain=(), reason="坐标不在任何辖区内 (outside every jurisdiction)")
+    outside = Location(chain=(), reason="坐标不在任何辖区内")
     decision = route(outside, code="C-012")
     assert decision.outcome == "needs_triage"
-    assert decision.triage_reasons == ("坐标不在任何辖区内 (outside every jurisdiction)",)
+    assert decision.triage_reasons == ("坐标不在任何辖区内",)
     assert decision.township is None and decision.lead is None
 
 

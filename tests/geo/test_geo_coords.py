@@ -127,20 +127,20 @@ def test_parse_crs_names_accepted_values() -> None:
     with pytest.raises(CoordinateError) as caught:
         parse_crs("cgcs2000")
     assert caught.value.field == "crs"
-    assert "wgs84, gcj02, bd09" in str(caught.value)
+    assert "「wgs84」「gcj02」「bd09」" in str(caught.value)
 
 
 @pytest.mark.parametrize(
     ("lon", "lat", "field", "message"),
     [
-        (math.nan, 30.0, "lon", "lon is NaN"),
-        (120.0, math.inf, "lat", "lat inf is infinite"),
-        (180.5, 30.0, "lon", "lon 180.5 out of range [-180, 180]"),
-        (120.0, 123.5, "lat", "lat 123.5 out of range [-90, 90]"),
-        (31.2, 121.5, "lat", "lat 121.5 out of range [-90, 90]; lon and lat look swapped"),
-        (32.0, 80.0, "lat", "lon 32.0 and lat 80.0 look swapped"),
-        ("x", 30.0, "lon", "lon must be a number"),
-        (120.0, True, "lat", "lat must be a number"),
+        (math.nan, 30.0, "lon", "经度不是有效的数字"),
+        (120.0, math.inf, "lat", "纬度 inf 为无穷大"),
+        (180.5, 30.0, "lon", "经度 180.5 超出 [-180, 180]"),
+        (120.0, 123.5, "lat", "纬度 123.5 超出 [-90, 90]"),
+        (31.2, 121.5, "lat", "纬度 121.5 超出 [-90, 90]；经度和纬度似乎填反了"),
+        (32.0, 80.0, "lat", "经度 32.0、纬度 80.0 似乎填反了"),
+        ("x", 30.0, "lon", "经度应为数字"),
+        (120.0, True, "lat", "纬度应为数字"),
     ],
 )
 def test_validate_lonlat_refuses(lon: object, lat: object, field: str, message: str) -> None:

@@ -138,16 +138,16 @@ def test_near_distance_is_configurable() -> None:
 @pytest.mark.parametrize(
     ("lon", "lat", "field", "fragment"),
     [
-        (float("nan"), 30.0, "lon", "NaN"),
-        (120.0, float("nan"), "lat", "NaN"),
-        (float("inf"), 30.0, "lon", "infinite"),
-        (120.0, float("-inf"), "lat", "infinite"),
-        (200.0, 30.0, "lon", "out of range"),
-        (120.0, 95.0, "lat", "out of range"),
-        (39.9, 116.4, "lat", "look swapped"),
-        (30.0, 80.0, "lat", "look swapped"),
-        ("abc", 30.0, "lon", "number"),
-        (None, 30.0, "lon", "number"),
+        (float("nan"), 30.0, "lon", "不是有效的数字"),
+        (120.0, float("nan"), "lat", "不是有效的数字"),
+        (float("inf"), 30.0, "lon", "无穷大"),
+        (120.0, float("-inf"), "lat", "无穷大"),
+        (200.0, 30.0, "lon", "超出"),
+        (120.0, 95.0, "lat", "超出"),
+        (39.9, 116.4, "lat", "填反"),
+        (30.0, 80.0, "lat", "填反"),
+        ("abc", 30.0, "lon", "应为数字"),
+        (None, 30.0, "lon", "应为数字"),
     ],
 )
 def test_invalid_coordinates_raise_naming_the_field(

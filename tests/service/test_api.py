@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dispatch.core.settings import Settings
+from dispatch.reference.lists.classify import SUGGESTION_FLOOR
 from service.app import create_app
 from tests.helpers import demo_grid_point
 
@@ -139,6 +140,17 @@ def test_suggestions_follow_the_description(client: TestClient) -> None:
     assert "占道" in suggestions[0]["name"] or "摊" in suggestions[0]["name"]
     assert 0 < suggestions[0]["score"] <= 1
     assert client.get("/api/matters/suggest", params={"text": " "}).json() == {"suggestions": []}
+
+
+def test_a_vague_description_gets_no_suggestion_and_a_clear_one_does(client: TestClient) -> None:
+    vague = client.get("/api/matters/suggest", params={"text": "村口那边有点情况，麻烦来看看"})
+    assert vague.json() == {"suggestions": []}
+    clear = client.get(
+        "/api/matters/suggest", params={"text": "菜市场门口有人占道经营，堵塞人行道"}
+    )
+    suggestions = clear.json()["suggestions"]
+    assert suggestions[0]["code"] == "C-004"
+    assert all(s["score"] >= SUGGESTION_FLOOR for s in suggestions)
 
 
 def test_the_pages_say_how_to_build_them_when_they_are_missing(

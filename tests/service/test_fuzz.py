@@ -37,6 +37,7 @@ from service.openapi import openapi_document
 from tests.conftest import demo_database
 from tests.helpers import demo_grid_point
 from tests.loop_fixtures import LiveServer, run_burst_worker
+from tests.service.test_error_words import CODE, english_left
 from tests.service.test_loop import XINSHI, report_body
 
 FUZZ_EXAMPLES = int(os.environ.get("SIPINGTAI_FUZZ_EXAMPLES", "100"))
@@ -158,6 +159,19 @@ def toward_real_rows(case: Case, nth: int) -> None:
             body["matter_code"] = None
 
 
+def wording_failure(response: Any) -> str | None:
+    """Say what is wrong with a refusal's body: no code, or English in a message."""
+    try:
+        detail = response.json()["detail"]
+        items = [detail, *(detail.get("problems") or [])]
+        for item in items:
+            if not CODE.match(item["code"]) or english_left(item["message"]):
+                return json.dumps(item, ensure_ascii=False)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return response.text[:500]
+    return None
+
+
 def fuzz(target: Target, operation: APIOperation, user: str, examples: int) -> Findings:
     """Send `examples` valid and `examples` invalid cases of one operation as one user."""
     findings = Findings()
@@ -176,6 +190,10 @@ def fuzz(target: Target, operation: APIOperation, user: str, examples: int) -> F
         findings.samples.setdefault(
             response.status_code, f"{response.text[:300]}\n{case.as_curl_command()[:700]}"
         )
+        if 400 <= response.status_code < 500:
+            worded = wording_failure(response)
+            if worded:
+                findings.failures.setdefault(f"not worded ({response.status_code})", worded)
         if operation.label == HEALTH and response.status_code not in (200, 503):
             findings.failures.setdefault(f"health answered {response.status_code}", response.text)
         try:

@@ -317,6 +317,7 @@ def test_every_422_in_the_document_is_the_error_body_the_service_sends() -> None
         assert schema == {"$ref": "#/components/schemas/ErrorBody"}
     detail = document["components"]["schemas"]["ErrorDetail"]
     assert detail["properties"]["message"]["type"] == "string"
+    assert {"code", "message"} <= set(detail["required"])
 
 
 def test_a_body_that_is_not_utf8_or_not_json_is_a_422_naming_the_body(loop: Loop) -> None:

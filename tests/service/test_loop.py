@@ -180,7 +180,7 @@ def test_a_return_picks_its_clause_from_the_list_that_routed_the_event(loop: Loo
         {"reason": "市场内经营", "clause_code": "B-009", "clause_note": "菜场内摊位"},
     )
     cited = assignment(returned, "lead")["return_clause"]
-    assert f"清单 v{clauses['list_version']} 第25项" in cited and cited.endswith("菜场内摊位")
+    assert f"清单第{clauses['list_version']}版 第25项" in cited and cited.endswith("菜场内摊位")
 
 
 def test_the_verifier_closes_a_part_over_http_and_the_event_resolves(loop: Loop) -> None:
@@ -278,9 +278,10 @@ def test_forbidden_transitions_answer_409_naming_the_state(loop: Loop) -> None:
     act(loop, "zhifa", f"assignments/{lead['id']}/sign")
     again = loop.client.post(f"/api/assignments/{lead['id']}/sign", headers=loop.token("zhifa"))
     assert again.status_code == 409
-    assert "signed" in again.json()["detail"]["message"]
+    assert "「处置中」" in again.json()["detail"]["message"]
+    assert again.json()["detail"]["status"] == "signed"
     early = loop.client.post(f"/api/events/{event_id}/close", headers=loop.token("township"))
-    assert early.status_code == 409 and "in_progress" in early.json()["detail"]["message"]
+    assert early.status_code == 409 and early.json()["detail"]["status"] == "in_progress"
 
 
 @pytest.mark.parametrize(
@@ -313,7 +314,8 @@ def test_malformed_json_and_oversized_bodies_are_refused(loop: Loop) -> None:
     assert broken.status_code == 422
     huge = loop.client.post("/api/events", content=b"x" * (11 * 1024 * 1024), headers=headers)
     assert huge.status_code == 413
-    assert "too large" in huge.json()["detail"]["message"]
+    assert huge.json()["detail"]["code"] == "too_large"
+    assert "上限" in huge.json()["detail"]["message"]
 
 
 def test_attachments_accept_photos_and_refuse_the_rest(loop: Loop) -> None:

@@ -3,7 +3,7 @@
 // the list of events (#/events), the 待研判 queue (route by hand, 作废) and the 退回 queue (returned.ts).
 
 import { act, getMatters } from "../api";
-import { forbiddenBanner, isOverdueCard, openBoard, type Board } from "../board";
+import { refuseBoard, isOverdueCard, openBoard, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
 import { healthBanner } from "../health";
 import { DELTA_TYPE, EVENT_STATUS, isOpen, label } from "../labels";
@@ -123,7 +123,7 @@ export function countyPage(ctx: PageCtx): void {
     reconcile(feed, b.feed, (d) => String(d.seq), feedRow);
   };
 
-  const board = openBoard("/ws/boards/county", render, () => page.prepend(forbiddenBanner()));
+  const board = openBoard("/ws/boards/county", render, () => refuseBoard(page));
   head.append(board.indicator);
   ctx.onCleanup(() => board.stop());
 }

@@ -2,10 +2,11 @@
 // countdown and the 签收 / 退回 / 反馈 actions.
 
 import { act, api, uploadPhoto } from "../api";
-import { alertOf, forbiddenBanner, isOverdueAssignment, openBoard, runningDeadline, type Board } from "../board";
+import { alertOf, refuseBoard, isOverdueAssignment, openBoard, runningDeadline, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
 import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label } from "../labels";
 import type { PageCtx } from "../page";
+import { may } from "../permissions";
 import { historyView } from "./history";
 import { countdown, parseTime } from "../time";
 import type { Assignment, Card, Clauses } from "../types";
@@ -76,9 +77,10 @@ export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: A
   return {
     el,
     update(a) {
-      sign.hidden = a.status !== "pending";
-      ret.hidden = a.status !== "pending" && a.status !== "signed";
-      feedback.hidden = a.status !== "signed";
+      // Only the buttons the user may use (a grid worker on the township board has none).
+      sign.hidden = a.status !== "pending" || !may("sign");
+      ret.hidden = (a.status !== "pending" && a.status !== "signed") || !may("return_assignment");
+      feedback.hidden = a.status !== "signed" || !may("feed_back");
       el.hidden = sign.hidden && ret.hidden && feedback.hidden;
     },
   };
@@ -171,7 +173,7 @@ export function departmentPage(ctx: PageCtx): void {
       counter("已退回", count((a) => a.status === "returned"), "returned"),
       counter("超期", count((a) => isOverdueAssignment(a)), "overdue"));
   };
-  const board = openBoard(`/ws/boards/department/${user.department_id}`, render, () => page.prepend(forbiddenBanner()));
+  const board = openBoard(`/ws/boards/department/${user.department_id}`, render, () => refuseBoard(page));
   head.append(board.indicator);
   showDone.addEventListener("change", () => render(board));
   ctx.onCleanup(() => board.stop());

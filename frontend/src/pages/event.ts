@@ -4,7 +4,7 @@
 import { blobUrl, errorText, getEvent, getMatters } from "../api";
 import { runningDeadline, alertOf } from "../board";
 import { debounce, fill, h } from "../dom";
-import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label, STEP_ACTION, EVENT_STATUS } from "../labels";
+import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label, stepName, EVENT_STATUS, USER_ROLE } from "../labels";
 import { createMap, disposeMap, gridStyle, L, loadLevel, names, pointMarker } from "../map";
 import type { PageCtx } from "../page";
 import { countdown, fmtFull } from "../time";
@@ -117,12 +117,19 @@ export function eventPage(ctx: PageCtx): void {
       detail ? closePart(detail, a) : null);
   }
 
+  /** Who did a step: the display name and, for a person, the role's label. */
+  function actorText(s: Step): string {
+    if (!s.actor) return "";
+    const role = s.actor_role ? USER_ROLE[s.actor_role] : undefined;
+    return role && role !== s.actor ? `${s.actor}（${role}）` : s.actor;
+  }
+
   function stepRow(s: Step): HTMLElement {
     const orgs = [s.from_org, s.to_org].filter(Boolean).join(" → ");
     const statuses = s.from_status || s.to_status ? `${label(ANY_STATUS, s.from_status)} → ${label(ANY_STATUS, s.to_status)}` : "";
     return h("li", { testid: "timeline-step", "data-action": s.action, "data-step-id": s.id },
-      h("div", { class: "card-line" }, h("b", null, STEP_ACTION[s.action] ?? s.action), h("span", { class: "muted" }, fmtFull(s.at))),
-      s.actor || orgs ? h("div", { class: "small" }, [s.actor, orgs].filter(Boolean).join("　")) : null,
+      h("div", { class: "card-line" }, h("b", { testid: "step-name" }, stepName(s.action)), h("span", { class: "muted" }, fmtFull(s.at))),
+      s.actor || orgs ? h("div", { class: "small" }, h("span", { testid: "step-actor" }, actorText(s)), orgs ? `　${orgs}` : "") : null,
       statuses ? h("div", { class: "muted small" }, statuses) : null,
       s.reason ? h("div", { class: "small" }, `说明：${s.reason}`) : null);
   }

@@ -4,8 +4,6 @@ import { api, getMatters } from "../api";
 import { debounce, fill, h } from "../dom";
 import type { Matter, Suggestions } from "../types";
 
-const MIN_SCORE = 0.05; // below this a suggestion is noise, not a hint
-
 export interface MatterPicker {
   chips: HTMLElement;
   chosen: HTMLElement;
@@ -36,7 +34,12 @@ export function matterPicker(
     try {
       const res = await api<Suggestions>(`/api/matters/suggest?text=${encodeURIComponent(text)}`);
       if (!page.alive() || page.text() !== text) return;
-      chips.replaceChildren(...res.suggestions.filter((s) => s.score >= MIN_SCORE).slice(0, 3).map((s) =>
+      // The server offers only suggestions above its floor; none: the reporter picks the matter.
+      if (res.suggestions.length === 0) {
+        chips.replaceChildren(h("span", { class: "muted", testid: "suggestions-none" }, "请选择事项"));
+        return;
+      }
+      chips.replaceChildren(...res.suggestions.slice(0, 3).map((s) =>
         h("button", {
           type: "button", class: `chip${s.code === current ? " chip-on" : ""}`, testid: "suggestion-chip",
           "data-code": s.code, onclick: () => choose(s.code),

@@ -2,10 +2,11 @@
 // and what only it does: 核查 (pass / fail), 办结, 回访.
 
 import { act, getDepartments } from "../api";
-import { forbiddenBanner, isOverdueCard, openBoard, type Board } from "../board";
+import { refuseBoard, isOverdueCard, openBoard, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
 import { isOpen } from "../labels";
 import type { PageCtx } from "../page";
+import { may } from "../permissions";
 import { chinaDay } from "../time";
 import type { Card } from "../types";
 import { actionButton, actionForm, cardHead, placeOf, statusBadge, urgentBadge, eventLink } from "../ui";
@@ -50,9 +51,9 @@ function todoRow(first: Card): Row<Card> {
     update(c) {
       card = c;
       el.dataset.status = c.status;
-      pass.hidden = fail.hidden = c.status !== "resolved";
-      close.hidden = c.status !== "verified";
-      rate.hidden = c.status !== "closed";
+      pass.hidden = fail.hidden = c.status !== "resolved" || !may("verify");
+      close.hidden = c.status !== "verified" || !may("close");
+      rate.hidden = c.status !== "closed" || !may("rate");
       const feedback = c.assignments.filter((a) => a.feedback).map((a) => h("div", { class: "small" }, `${a.department_name}反馈：${a.feedback}`));
       fill(info, cardHead(c), feedback);
     },
@@ -132,7 +133,7 @@ export function townshipPage(ctx: PageCtx): void {
     reconcile(events, cards.sort((x, y) => y.id - x.id), (c) => String(c.id), eventRow);
     territory.show(cards);
   };
-  const board = openBoard(`/ws/boards/township/${encodeURIComponent(user.township_code)}`, render, () => page.prepend(forbiddenBanner()));
+  const board = openBoard(`/ws/boards/township/${encodeURIComponent(user.township_code)}`, render, () => refuseBoard(page));
   head.append(board.indicator);
   ctx.onCleanup(() => board.stop());
 }
