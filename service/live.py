@@ -24,7 +24,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from dispatch.boards.streams import EPOCH_KEY, Board, entry_seq, seq_key, with_seq
+from dispatch.boards.streams import EPOCH_KEY, Board, BoardKind, entry_seq, seq_key, with_seq
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ VIEWER_BUFFER = 100
 SNAPSHOT_REUSE_S = 1.0
 XREAD_BLOCK_MS = 1000
 CATCH_UP_LIMIT = 5000
+# A board's snapshot carries its last deltas (`recent`, newest first): a reloaded feed keeps them.
+FEED_HISTORY = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,17 @@ class Hub:
                 # appears twice (cards are upserts), never not at all.
                 seq = int(await self.redis.get(seq_key(self.board.stream)) or 0)
                 text = await make()
+                if self.board.kind is not BoardKind.EVENT:
+                    text = f"{text[:-1]},{await recent_deltas(self.redis, self.board, seq)}}}"
                 self.snapshot = Snapshot(seq, text, now)
             return self.snapshot
+
+
+async def recent_deltas(redis: aioredis.Redis, board: Board, upto: int) -> str:
+    """Return `"recent":[…]`: the board's last FEED_HISTORY deltas up to upto, newest first."""
+    entries = _entries(await redis.xrevrange(board.stream, max=f"{upto}-0", count=FEED_HISTORY))
+    deltas = ",".join(with_seq(entry_seq(i), fields[b"d"]) for i, fields in entries)
+    return f'"recent":[{deltas}]'
 
 
 def _entries(raw: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:

@@ -7,10 +7,14 @@ them too.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import ColumnElement, and_, or_
+from sqlmodel import col, select
+
 from dispatch.core.errors import Conflict
-from dispatch.events.models import AssignmentRole
+from dispatch.events.models import Assignment, AssignmentRole, Event
 from dispatch.events.models import AssignmentStatus as A
 from dispatch.events.models import EventStatus as E
 
@@ -38,6 +42,26 @@ FINISHED = (E.CLOSED, E.RATED, E.INVALID, E.MERGED)
 # Open: someone still has to act, the township closing a verified event included. The API,
 # the boards and the pages all use this one definition (the pages read it from the API).
 OPEN = tuple(status for status in E if status not in FINISHED)
+
+
+def overdue(now: datetime) -> ColumnElement[bool]:
+    """Select open events past a deadline: a live part's running one, or the event's handle_by.
+
+    A pending part runs against its sign_by, a signed one against its handle_by (as the
+    boards count overdue); the event is late too once its own handle_by has passed.
+    """
+    late_part = select(Assignment.event_id).where(
+        or_(
+            and_(col(Assignment.status) == A.PENDING, col(Assignment.sign_by) <= now),
+            and_(col(Assignment.status) == A.SIGNED, col(Assignment.handle_by) <= now),
+        )
+    )
+    return and_(
+        col(Event.status).in_([s.value for s in OPEN]),
+        or_(col(Event.id).in_(late_part), col(Event.handle_by) <= now),
+    )
+
+
 # A duplicate is merged while it is being handled, not once it has been verified on site.
 MERGEABLE = tuple(status for status in OPEN if status is not E.VERIFIED)
 

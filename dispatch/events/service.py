@@ -7,15 +7,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, or_, select
+from sqlmodel import Session, col, func, not_, or_, select
 
 from dispatch.core.clock import as_aware, beijing_text, utcnow
 from dispatch.core.errors import InvalidInput, NotFound
 from dispatch.core.outbox import Handoff, outbox_of
-from dispatch.events.lifecycle import EventAction
-from dispatch.events.models import Assignment, Event, EventStatus
+from dispatch.events.lifecycle import EventAction, overdue
+from dispatch.events.models import Assignment, AssignmentStatus, Event, EventStatus
 from dispatch.events.schemas import SOURCE_LABELS, EventCreate, Urgency
 from dispatch.events.steps import add_step, move_event
+from dispatch.reference.departments import with_units
 from dispatch.routing.router import Placement, Router
 from dispatch.users.models import User
 from geo.index import Location
@@ -192,25 +193,34 @@ def _new_event(
 class EventFilter:
     """What a list of events may be narrowed by."""
 
-    status: str | None = None
+    statuses: frozenset[str] | None = None
     township_code: str | None = None
+    # Events where this department (or one of its stationed units) holds a part.
     department_id: int | None = None
     matter_code: str | None = None
     platform_code: str | None = None
+    overdue: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Case-insensitive substring of the description or the address.
+    text: str | None = None
     visible_townships: frozenset[str] | None = None
     visible_departments: frozenset[int] | None = None
     visible_reporter_id: int | None = None
 
 
 def list_events(
-    session: Session, where: EventFilter, *, offset: int = 0, limit: int = 50
+    session: Session,
+    where: EventFilter,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    now: datetime | None = None,
 ) -> tuple[list[Event], int]:
     """Return one page of events, newest first, and how many match in all."""
     query = select(Event)
-    if where.status:
-        query = query.where(Event.status == where.status)
+    if where.statuses:
+        query = query.where(col(Event.status).in_(sorted(where.statuses)))
     if where.township_code:
         query = query.where(Event.township_code == where.township_code)
     if where.matter_code:
@@ -221,6 +231,11 @@ def list_events(
         query = query.where(col(Event.received_at) >= where.since)
     if where.until:
         query = query.where(col(Event.received_at) < where.until)
+    if where.overdue is not None:
+        late = overdue(now or utcnow())
+        query = query.where(late if where.overdue else not_(late))
+    if where.text:
+        query = query.where(_contains_text(where.text))
     if where.visible_townships is not None:
         in_townships: ColumnElement[bool] = col(Event.township_code).in_(
             sorted(where.visible_townships)
@@ -228,12 +243,17 @@ def list_events(
         if where.visible_reporter_id is not None:
             in_townships = or_(in_townships, col(Event.reporter_id) == where.visible_reporter_id)
         query = query.where(in_townships)
-    departments = _department_filter(where)
-    if departments is not None:
-        has_assignment = select(Assignment.event_id).where(
-            col(Assignment.department_id).in_(sorted(departments))
+    if where.visible_departments is not None:
+        seen = select(Assignment.event_id).where(
+            col(Assignment.department_id).in_(sorted(where.visible_departments))
         )
-        query = query.where(col(Event.id).in_(has_assignment))
+        query = query.where(col(Event.id).in_(seen))
+    if where.department_id is not None:
+        holding = select(Assignment.event_id).where(
+            col(Assignment.department_id).in_(sorted(with_units(session, where.department_id))),
+            col(Assignment.status) != AssignmentStatus.CANCELLED,
+        )
+        query = query.where(col(Event.id).in_(holding))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = session.exec(
         query.order_by(col(Event.received_at).desc(), col(Event.id).desc())
@@ -243,12 +263,15 @@ def list_events(
     return list(page), int(total)
 
 
-def _department_filter(where: EventFilter) -> frozenset[int] | None:
-    if where.department_id is None:
-        return where.visible_departments
-    if where.visible_departments is None:
-        return frozenset({where.department_id})
-    return where.visible_departments & {where.department_id}
+def _contains_text(text: str) -> ColumnElement[bool]:
+    """Match text anywhere in the description or the address, ignoring case, literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # Both sides folded by the database's own lower(), so they fold alike.
+    pattern = func.lower(f"%{escaped}%")
+    return or_(
+        func.lower(col(Event.description)).like(pattern, escape="\\"),
+        func.lower(func.coalesce(col(Event.address), "")).like(pattern, escape="\\"),
+    )
 
 
 def location_for_triage(router: Router, code: str) -> Location:

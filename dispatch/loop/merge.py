@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from dispatch.core.clock import utcnow
 from dispatch.core.errors import InvalidInput
 from dispatch.events.lifecycle import (
+    EVENT_LABELS,
     OPEN_PARTS,
     AssignmentAction,
     EventAction,
@@ -41,7 +42,10 @@ def merge(
     duplicate, master = locked[event_id], locked[into_id]
     authorize(actor, Action.MERGE, event=event_scope(session, duplicate))
     if master.status in (EventStatus.MERGED, EventStatus.INVALID):
-        raise InvalidInput(f"主事件 {into_id} 已{master.status}，不能作为合并目标", field="into_id")
+        raise InvalidInput(
+            f"主事件 {into_id} 为「{EVENT_LABELS[master.status]}」，不能作为合并目标",
+            field="into_id",
+        )
     move_event(
         session,
         duplicate,

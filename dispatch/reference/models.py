@@ -20,6 +20,7 @@ class DepartmentKind(StrEnum):
     TOWNSHIP_PLATFORM = "township_platform"
 
 
+
 class ListStatus(StrEnum):
     """Life cycle of one version of a matter list."""
 

@@ -448,6 +448,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/assignments/{assignment_id}/redispatch-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Redispatch Options
+         * @description List the departments a part may be re-dispatched to: the list's lead, then by kind.
+         */
+        get: operations["read_redispatch_options_api_assignments__assignment_id__redispatch_options_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/assignments/{assignment_id}/redispatch": {
         parameters: {
             query?: never;
@@ -1190,6 +1210,17 @@ export interface components {
          */
         DeliveryStatus: "pending" | "sending" | "retrying" | "delivered" | "failed" | "cancelled";
         /**
+         * DepartmentGroup
+         * @description The departments of one kind, with the kind's Chinese name.
+         */
+        DepartmentGroup: {
+            kind: components["schemas"]["DepartmentKind"];
+            /** Label */
+            label: string;
+            /** Departments */
+            departments: components["schemas"]["DepartmentPublic"][];
+        };
+        /**
          * DepartmentKind
          * @description What sort of organisation receives assignments.
          * @enum {string}
@@ -1894,6 +1925,18 @@ export interface components {
             department_id: number;
             /** Reason */
             reason: string;
+        };
+        /**
+         * RedispatchOptions
+         * @description The picker of a re-dispatch: the list's lead for the event's matter, then every group.
+         */
+        RedispatchOptions: {
+            /** Assignment Id */
+            assignment_id: number;
+            /** @description 事件所依清单版本中该事项的牵头部门；无事项或无牵头部门时为 null */
+            lead: components["schemas"]["DepartmentPublic"] | null;
+            /** Groups */
+            groups: components["schemas"]["DepartmentGroup"][];
         };
         /**
          * ReferenceStatus
@@ -2888,13 +2931,21 @@ export interface operations {
     read_events_api_events_get: {
         parameters: {
             query?: {
-                status?: components["schemas"]["EventStatus"] | null;
+                /** @description 可重复：任一状态 */
+                status?: components["schemas"]["EventStatus"][] | null;
                 township?: string | null;
+                /** @description 持有任务的部门（含其派驻机构） */
                 department?: number | null;
                 matter?: string | null;
                 platform?: string | null;
+                /** @description true 超期；false 未超期 */
+                overdue?: boolean | null;
+                /** @description 受理时间起（含） */
                 since?: string | null;
+                /** @description 受理时间止（不含） */
                 until?: string | null;
+                /** @description 描述或地址中的关键词 */
+                q?: string | null;
                 offset?: number;
                 limit?: number;
             };
@@ -3245,6 +3296,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EventDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_redispatch_options_api_assignments__assignment_id__redispatch_options_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedispatchOptions"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */

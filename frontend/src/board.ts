@@ -2,6 +2,7 @@
 // deltas; everything shown (counters, queues, shading) is derived from it, at most 10×/s.
 
 import { h } from "./dom";
+import { isOpen } from "./labels";
 import { parseTime } from "./time";
 import type { Assignment, BoardSnapshot, Card, Delta } from "./types";
 import { connIndicator, LiveChannel } from "./ws";
@@ -9,7 +10,7 @@ import { connIndicator, LiveChannel } from "./ws";
 export interface Board {
   cards: Map<number, Card>;
   departmentIds: number[] | null;
-  /** The deltas received, newest first (at most FEED_SIZE). */
+  /** The snapshot's recent deltas and those received since, newest first (at most FEED_SIZE). */
   feed: Delta[];
   indicator: HTMLElement;
   stop(): void;
@@ -48,6 +49,8 @@ export function openBoard(path: string, render: (board: Board) => void, onForbid
     snapshot(msg) {
       board.cards = new Map((msg.events ?? []).map((c) => [c.id, c]));
       if (msg.department_ids) board.departmentIds = msg.department_ids;
+      // The feed's history comes with every snapshot; later deltas have greater seqs.
+      if (msg.recent) board.feed = msg.recent.slice(0, FEED_SIZE);
       schedule();
     },
     deltas(deltas) {
@@ -79,7 +82,9 @@ export function isOverdueAssignment(a: Assignment, now = Date.now()): boolean {
   return (deadline !== null && deadline <= now) || (a.status === "pending" ? a.sign_alert : a.handle_alert) === 2;
 }
 
-export const isOverdueCard = (c: Card, now = Date.now()) => c.assignments.some((a) => isOverdueAssignment(a, now));
+/** The server's "overdue" (events.lifecycle.overdue): an open event with a late live part, or past its handle_by. */
+export const isOverdueCard = (c: Card, now = Date.now()) =>
+  isOpen(c.status) && (c.assignments.some((a) => isOverdueAssignment(a, now)) || (parseTime(c.handle_by) ?? Infinity) <= now);
 
 /** The countdown's yellow/red level sent by the server for the running deadline. */
 export const alertOf = (a: Assignment) => (a.status === "pending" ? a.sign_alert : a.handle_alert) ?? 0;

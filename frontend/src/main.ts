@@ -11,6 +11,7 @@ import { knowsPermissions, mayOpen, PAGE_LABEL } from "./permissions";
 import { countyPage } from "./pages/county";
 import { departmentPage } from "./pages/department";
 import { eventPage } from "./pages/event";
+import { eventsPage } from "./pages/events";
 import { loginPage } from "./pages/login";
 import { reportPage } from "./pages/report";
 import { startOutbox, stopOutbox } from "./pages/offline";
@@ -27,6 +28,7 @@ const PAGES: Record<string, Page> = {
   township: townshipPage,
   verify: verifyPage,
   event: eventPage,
+  events: eventsPage,
   "admin/users": adminUsersPage,
   "admin/reference": adminReferencePage,
 };
@@ -44,8 +46,8 @@ const NAV: Record<Role, [string, string][]> = {
   grid_worker: [["report", "事件上报"], ["verify", "现场核查"], ["township", "乡镇看板"]],
   township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"]],
   department_staff: [["department", "部门待办"]],
-  command_centre: [["county", "县指挥中心"], ["report", "事件上报"]],
-  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"]],
+  command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"]],
+  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"]],
 };
 
 const home = (user: User) => `#/${HOME[user.role] ?? "login"}`;
@@ -76,7 +78,7 @@ function route(): void {
     }
   }
   app.replaceChildren();
-  const [first = "", second = null] = location.hash.replace(/^#\/?/, "").split("/");
+  const [first = "", second = null] = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
   // #/admin/{part} names a page of its own; elsewhere the second part is the page's parameter.
   const name = first === "admin" && second ? `admin/${second}` : first;
   const param = first === "admin" ? null : second;

@@ -70,6 +70,22 @@ export async function insideTownship(code: string): Promise<{ villages: JFeature
 export const outlineStyle: L.PathOptions = { color: "#1f5fa8", weight: 1.5, fill: true, fillOpacity: 0.04 };
 export const gridStyle: L.PathOptions = { color: "#6b8fb8", weight: 0.8, dashArray: "3 3", fill: false };
 
+/** Permanent names on the areas of a GeoJSON layer, at each area's centre (text, never HTML). */
+export function areaLabels(map: L.Map, areas: L.GeoJSON): L.LayerGroup {
+  const labels = L.layerGroup();
+  areas.eachLayer((layer) => {
+    const props = ((layer as L.Polygon).feature as JFeature | undefined)?.properties;
+    if (!props) return;
+    const el = document.createElement("span");
+    el.textContent = props.name;
+    el.dataset.testid = "map-label";
+    el.dataset.code = props.code;
+    const icon = L.divIcon({ className: "area-label", html: el, iconSize: [0, 0] });
+    L.marker((layer as L.Polygon).getCenter(), { icon, interactive: false, keyboard: false }).addTo(labels);
+  });
+  return labels.addTo(map);
+}
+
 /** A tooltip that shows text as text (never HTML). */
 export function textTooltip(layer: L.Layer, ...lines: string[]): void {
   const el = document.createElement("div");

@@ -18,6 +18,7 @@ export type Suggestions = Schemas["MatterSuggestions"];
 export type ChainItem = Schemas["ChainItem"];
 export type LocateResult = Schemas["PlacementPublic"];
 export type Department = Schemas["DepartmentPublic"];
+export type RedispatchOptions = Schemas["RedispatchOptions"];
 export type EventStatus = Schemas["EventStatus"];
 export type AssignmentStatus = Schemas["AssignmentStatus"];
 export type Step = Schemas["StepPublic"];
@@ -53,6 +54,8 @@ export interface BoardSnapshot {
   key: string;
   events: Card[];
   department_ids?: number[];
+  /** The board's last deltas up to `seq`, newest first: the feed's history after a reload. */
+  recent?: Delta[];
 }
 
 export interface EventSnapshot {

@@ -28,6 +28,7 @@ from dispatch.events.service import EventFilter, get_event, list_events, report_
 from dispatch.loop import assignments, clauses, verification
 from dispatch.loop import merge as merging
 from dispatch.loop import triage as triaging
+from dispatch.loop.choices import RedispatchOptions, redispatch_options
 from dispatch.loop.clauses import ClausesPublic
 from dispatch.users.policy import Action, authorize, visibility
 from service.deps import (
@@ -67,30 +68,37 @@ def read_event(event_id: Id, session: SessionDep, actor: CurrentActor) -> EventD
     return event_detail(session, event)
 
 
+Code = Annotated[str | None, Query(max_length=40)]
+
+
 @router.get("/events", response_model=EventsPublic)
 def read_events(
     session: SessionDep,
     actor: CurrentActor,
-    status: EventStatus | None = None,
-    township: str | None = None,
-    department: Id | None = None,
-    matter: str | None = None,
-    platform: str | None = None,
-    since: Moment | None = None,
-    until: Moment | None = None,
+    status: Annotated[list[EventStatus] | None, Query(description="可重复：任一状态")] = None,
+    township: Code = None,
+    department: Annotated[Id | None, Query(description="持有任务的部门（含其派驻机构）")] = None,
+    matter: Code = None,
+    platform: Code = None,
+    overdue: Annotated[bool | None, Query(description="true 超期；false 未超期")] = None,
+    since: Annotated[Moment | None, Query(description="受理时间起（含）")] = None,
+    until: Annotated[Moment | None, Query(description="受理时间止（不含）")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="描述或地址中的关键词")] = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EventsPublic:
     """List events the user may see, newest first, with filters and pagination."""
     seen = visibility(actor)
     where = EventFilter(
-        status=status.value if status else None,
+        statuses=frozenset(s.value for s in status) if status else None,
         township_code=township,
         department_id=department,
         matter_code=matter,
         platform_code=platform,
+        overdue=overdue,
         since=since,
         until=until,
+        text=q.strip() if q and q.strip() else None,
         visible_townships=seen.townships,
         visible_departments=seen.departments,
         visible_reporter_id=seen.reporter_id,
@@ -287,6 +295,14 @@ def refuse_return(
     """Refuse a return: the assignment goes back to its department."""
     assignment = assignments.refuse_return(session, actor, user, assignment_id, reason=body.reason)
     return _assignment_reply(session, assignment.event_id)
+
+
+@router.get("/assignments/{assignment_id}/redispatch-options", response_model=RedispatchOptions)
+def read_redispatch_options(
+    assignment_id: Id, session: SessionDep, actor: CurrentActor
+) -> RedispatchOptions:
+    """List the departments a part may be re-dispatched to: the list's lead, then by kind."""
+    return redispatch_options(session, actor, assignment_id)
 
 
 @router.post("/assignments/{assignment_id}/redispatch", response_model=EventDetail)

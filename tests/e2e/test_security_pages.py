@@ -129,6 +129,10 @@ def test_each_page_runs_under_its_csp_with_tiles(
     if has_map:
         page.locator(".leaflet-tile-loaded").first.wait_for(timeout=15_000)
         assert visit.tiles > 0
+    if landing == "county":
+        expect(page.get_by_test_id("map-label").first).to_be_visible()
+        page.get_by_test_id("nav-events").click()
+        expect(page.get_by_test_id("events-count")).not_to_have_attribute("data-count", "")
     assert visit.violations(page) == []
     assert visit.foreign == []
 

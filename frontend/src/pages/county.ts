@@ -1,22 +1,20 @@
-// 县指挥中心: the whole county live — townships shaded by open events, the feed of changes,
-// counters, the 待研判 queue (route by hand, 作废) and the 退回 queue (改派, 不予退回).
+// 县指挥中心: the whole county live — townships shaded by open events and named on the map, the
+// feed of changes (its recent history comes with the snapshot), counters and tallies that open
+// the list of events (#/events), the 待研判 queue (route by hand, 作废) and the 退回 queue (returned.ts).
 
-import { act, getDepartments, getMatters } from "../api";
+import { act, getMatters } from "../api";
 import { refuseBoard, isOverdueCard, openBoard, type Board } from "../board";
 import { fill, h, reconcile, type Row } from "../dom";
 import { healthBanner } from "../health";
 import { DELTA_TYPE, EVENT_STATUS, isOpen, label } from "../labels";
-import { createMap, disposeMap, L, loadLevel, names, outlineStyle } from "../map";
+import { type ListFilters, listHref, OPEN_STATUSES } from "../listlink";
+import { areaLabels, createMap, disposeMap, L, loadLevel, names, outlineStyle } from "../map";
 import type { PageCtx } from "../page";
-import { chinaDay, fmtClock, fmtShort } from "../time";
-import type { Assignment, Card, Delta } from "../types";
+import { chinaDay, fmtClock } from "../time";
+import type { Card, Delta } from "../types";
 import { actionForm, cardHead, eventLink, setOptions } from "../ui";
 import { counter } from "./department";
-
-interface Returned {
-  a: Assignment;
-  card: Card;
-}
+import { type Returned, returnedRow } from "./returned";
 
 export function countyPage(ctx: PageCtx): void {
   const mapEl = h("div", { class: "map map-county", testid: "county-map" });
@@ -61,8 +59,11 @@ export function countyPage(ctx: PageCtx): void {
         const tip = h("div");
         layer.bindTooltip(tip, { sticky: true });
         townshipLayers.set(f.properties.code, { layer: layer as L.Path, name: f.properties.name, tip });
+        // An area opens the list of that township's open events.
+        layer.on("click", () => (location.hash = listHref({ township: f.properties.code, status: OPEN_STATUSES })));
       },
     }).addTo(map);
+    areaLabels(map, group);
     townshipNames = new Map(fc.features.map((f) => [f.properties.code, f.properties.name]));
     map.fitBounds(group.getBounds(), { padding: [8, 8] });
     render(board);
@@ -76,14 +77,15 @@ export function countyPage(ctx: PageCtx): void {
     const overdue = open.filter((c) => isOverdueCard(c, now));
 
     fill(counters,
-      counter("在办", open.length, "open"),
-      counter("今日上报", cards.filter((c) => chinaDay(c.received_at) === today).length, "today-reported"),
+      linked(counter("在办", open.length, "open"), { status: OPEN_STATUSES }),
+      linked(counter("今日上报", cards.filter((c) => chinaDay(c.received_at) === today).length, "today-reported"), { since: today }),
       counter("今日办结", cards.filter((c) => c.closed_at && chinaDay(c.closed_at) === today).length, "today-closed"),
-      counter("超期", overdue.length, "overdue"),
-      counter("待研判", open.filter((c) => c.status === "needs_triage").length, "needs-triage"));
-    tally(byStatus, open, (c) => label(EVENT_STATUS, c.status), "status");
-    tally(byPlatform, open, (c) => c.platform_name ?? "未定平台", "platform");
-    tally(byTownship, open, (c) => c.township_name ?? townshipNames.get(c.township_code ?? "") ?? "未定位", "township");
+      linked(counter("超期", overdue.length, "overdue"), { overdue: "true" }),
+      linked(counter("待研判", open.filter((c) => c.status === "needs_triage").length, "needs-triage"), { status: ["needs_triage"] }));
+    tally(byStatus, open, (c) => [label(EVENT_STATUS, c.status), { status: [c.status] }], "status");
+    tally(byPlatform, open, (c) => [c.platform_name ?? "未定平台", c.platform_code ? { platform: c.platform_code, status: OPEN_STATUSES } : null], "platform");
+    tally(byTownship, open, (c) => [c.township_name ?? townshipNames.get(c.township_code ?? "") ?? "未定位",
+      c.township_code ? { township: c.township_code, status: OPEN_STATUSES } : null], "township");
 
     // Shading: open events per township; a red outline where any is overdue.
     const perTown = new Map<string, { open: number; overdue: number }>();
@@ -126,12 +128,24 @@ export function countyPage(ctx: PageCtx): void {
   ctx.onCleanup(() => board.stop());
 }
 
-function tally(ul: HTMLElement, cards: Card[], keyOf: (c: Card) => string, kind: string): void {
-  const counts = new Map<string, number>();
-  for (const c of cards) counts.set(keyOf(c), (counts.get(keyOf(c)) ?? 0) + 1);
-  const rows = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0], "zh-CN"));
-  fill(ul, rows.length ? rows.map(([k, n]) => h("li", { testid: `count-${kind}`, "data-key": k, "data-count": n }, h("span", null, k), h("b", null, String(n))))
-    : h("li", { class: "muted" }, "无"));
+/** A counter that opens the list of the events it counts. */
+const linked = (el: HTMLElement, filters: Partial<ListFilters>) =>
+  h("a", { class: "counter-link", href: listHref(filters), testid: `${el.dataset.testid}-link` }, el);
+
+/** Tally cards by label; each line links to the list filtered as given (null: no link). */
+function tally(ul: HTMLElement, cards: Card[], keyOf: (c: Card) => [string, Partial<ListFilters> | null], kind: string): void {
+  const counts = new Map<string, { n: number; filters: Partial<ListFilters> | null }>();
+  for (const c of cards) {
+    const [key, filters] = keyOf(c);
+    const seen = counts.get(key);
+    counts.set(key, { n: (seen?.n ?? 0) + 1, filters: seen?.filters ?? filters });
+  }
+  const rows = [...counts].sort((a, b) => b[1].n - a[1].n || a[0].localeCompare(b[0], "zh-CN"));
+  fill(ul, rows.length ? rows.map(([k, { n, filters }]) => {
+    const inner = [h("span", null, k), h("b", null, String(n))];
+    return h("li", { testid: `count-${kind}`, "data-key": k, "data-count": n },
+      filters ? h("a", { href: listHref(filters), testid: `count-${kind}-link` }, inner) : inner);
+  }) : h("li", { class: "muted" }, "无"));
 }
 
 function feedRow(d: Delta): Row<Delta> {
@@ -210,48 +224,4 @@ function jurisdictionSelects(): [HTMLSelectElement, HTMLSelectElement, HTMLSelec
     if (village.value) setOptions(grid, [...none("（整个村社区）"), ...(await children("grid", village.value))]);
   });
   return [town, village, grid];
-}
-
-/** A returned assignment: who returned it and why, then 改派 or 不予退回. */
-function returnedRow(first: Returned): Row<Returned> {
-  let current = first;
-  const dept = h("select", null, h("option", { value: "" }, "（选择部门）"));
-  getDepartments().then((ds) => setOptions(dept, [{ value: "", label: "（选择部门）" },
-    ...ds.filter((d) => d.kind !== "township_platform" || d.township_code === current.card.township_code)
-      .map((d) => ({ value: String(d.id), label: d.name }))])).catch(() => undefined);
-  const info = h("div");
-  const el = h("article", { class: "item", testid: `returned-${first.a.id}`, "data-assignment-id": first.a.id }, info,
-    h("div", { class: "actions" },
-      actionForm("改派", "redispatch-toggle", {
-        testid: "redispatch-form",
-        submit: "确认改派",
-        fields: [
-          { name: "department_id", label: "改派给", required: true, control: dept },
-          { name: "reason", label: "改派理由", kind: "textarea", required: true },
-        ],
-        run: (v) => act(`/api/assignments/${current.a.id}/redispatch`, { department_id: Number(v.department_id), reason: v.reason }),
-      }),
-      actionForm("不予退回", "refuse-toggle", {
-        testid: "refuse-form",
-        submit: "确认不予退回",
-        danger: true,
-        fields: [{ name: "reason", label: "理由", kind: "textarea", required: true, placeholder: "如：依据清单第X条属于本部门职责" }],
-        run: (v) => act(`/api/assignments/${current.a.id}/refuse-return`, { reason: v.reason }),
-      })));
-  return {
-    el,
-    update(r) {
-      current = r;
-      const { a, card } = r;
-      el.dataset.eventId = String(card.id);
-      el.dataset.status = a.status;
-      fill(info,
-        h("div", { class: "card-line" }, eventLink(card.id), h("b", { testid: "returned-department" }, a.department_name),
-          h("span", { class: "muted" }, `退回于 ${fmtShort(card.updated_at)}`)),
-        h("div", { class: "card-matter" }, card.matter_name ?? "事项未定", " · ", card.township_name ?? ""),
-        h("div", { class: "card-desc" }, card.description),
-        h("div", { testid: "returned-reason" }, h("span", { class: "muted" }, "退回理由："), a.return_reason ?? ""),
-        h("div", { testid: "returned-clause" }, h("span", { class: "muted" }, "清单依据："), a.return_clause ?? ""));
-    },
-  };
 }
