@@ -150,7 +150,14 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def demo_session(demo_database_url: str) -> Iterator[Session]:
     """Yield a session on the demo county whose writes are rolled back after the test."""
-    engine = make_engine(demo_database_url)
+    with rolled_back_session(demo_database_url) as session:
+        yield session
+
+
+@contextmanager
+def rolled_back_session(url: str) -> Iterator[Session]:
+    """Yield a session on a committed database whose writes are all rolled back at the end."""
+    engine = make_engine(url)
     with engine.connect() as connection:
         outer = connection.begin()
         with Session(

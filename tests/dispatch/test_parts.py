@@ -37,7 +37,7 @@ from dispatch.supervision.alerts import raise_deadline_alerts
 from dispatch.users.models import User
 from dispatch.users.policy import Actor
 from dispatch.users.scopes import actor_for
-from tests.conftest import demo_database
+from tests.conftest import demo_database, rolled_back_session
 from tests.helpers import new_report
 
 ROLES = ("lead", "co", "territorial")
@@ -65,15 +65,8 @@ def router(people_database_url: str) -> Router:
 @pytest.fixture
 def session(people_database_url: str) -> Iterator[Session]:
     """Yield a session whose writes are rolled back after the test."""
-    engine = make_engine(people_database_url)
-    with engine.connect() as connection:
-        outer = connection.begin()
-        with Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        ) as opened:
-            yield opened
-        outer.rollback()
-    engine.dispose()
+    with rolled_back_session(people_database_url) as opened:
+        yield opened
 
 
 class People:
