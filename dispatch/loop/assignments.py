@@ -179,24 +179,38 @@ def agency_of(department: Department) -> int:
     return department.id
 
 
+def other_parts(session: Session, moving: Assignment) -> list[tuple[Assignment, Department]]:
+    """Return the event's other parts that still count (open or fed back), with their holders."""
+    return [
+        (part, holder)
+        for part, holder in session.exec(
+            select(Assignment, Department)
+            .join(Department, col(Department.id) == Assignment.department_id)
+            .where(
+                Assignment.event_id == moving.event_id,
+                Assignment.id != moving.id,
+                col(Assignment.status).in_((*OPEN_PARTS, AssignmentStatus.FED_BACK)),
+            )
+            .with_for_update(of=Assignment)
+        ).all()
+    ]
+
+
+def agencies_of(parts: list[tuple[Assignment, Department]]) -> set[int]:
+    """Return the agencies (county departments, their units folded in) holding these parts."""
+    return {agency_of(holder) for _, holder in parts} | {
+        part.on_behalf_of_id for part, _ in parts if part.on_behalf_of_id is not None
+    }
+
+
 def _same_agency_parts(
     session: Session, moving: Assignment, target: Department
 ) -> list[Assignment]:
     """Return the event's other parts held by the target's agency or one of its units."""
     agency = agency_of(target)
-    others = session.exec(
-        select(Assignment, Department)
-        .join(Department, col(Department.id) == Assignment.department_id)
-        .where(
-            Assignment.event_id == moving.event_id,
-            Assignment.id != moving.id,
-            col(Assignment.status).in_((*OPEN_PARTS, AssignmentStatus.FED_BACK)),
-        )
-        .with_for_update(of=Assignment)
-    ).all()
     return [
         part
-        for part, holder in others
+        for part, holder in other_parts(session, moving)
         if agency_of(holder) == agency or part.on_behalf_of_id == agency
     ]
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, select
 
 from dispatch.core.errors import NotFound
-from dispatch.events.lifecycle import OPEN_PARTS
-from dispatch.events.models import Assignment, AssignmentStatus
+from dispatch.events.models import Assignment, AssignmentRole
 from dispatch.events.scopes import event_scope
 from dispatch.events.service import get_event
-from dispatch.loop.assignments import agency_of
+from dispatch.loop.assignments import agencies_of, agency_of, other_parts
 from dispatch.reference.departments import department_list
 from dispatch.reference.models import KIND_LABELS, Department, DepartmentKind, Matter
 from dispatch.reference.schemas import DepartmentPublic
@@ -37,8 +36,9 @@ class RedispatchOptions(SQLModel):
 def redispatch_options(session: Session, actor: Actor, assignment_id: int) -> RedispatchOptions:
     """Return where a part may be re-dispatched, for the picker.
 
-    Not to its holder, nor to an agency (a department with its stationed units) that already
-    holds another live part of the event: `assignments.redispatch` refuses both.
+    Not to its holder; a cooperating or territorial part not to an agency (a department with
+    its stationed units) already holding another part of the event, which
+    `assignments.redispatch` refuses (for the lead it folds that part in instead).
     """
     assignment = session.get(Assignment, assignment_id)
     if assignment is None:
@@ -53,7 +53,12 @@ def redispatch_options(session: Session, actor: Actor, assignment_id: int) -> Re
             )
         ).first()
     rows = {d.id: d for d in session.exec(select(Department)).all()}
-    taken = _agencies_holding_other_parts(session, assignment, rows)
+    # A lead may go to an agency already holding another part (redispatch folds that part
+    # into the lead); any other part may not.
+    taken = (
+        set() if assignment.role == AssignmentRole.LEAD
+        else agencies_of(other_parts(session, assignment))
+    )
     here = event.township_code
     candidates = [
         d
@@ -76,16 +81,3 @@ def redispatch_options(session: Session, actor: Actor, assignment_id: int) -> Re
     )
 
 
-def _agencies_holding_other_parts(
-    session: Session, moving: Assignment, rows: dict[int | None, Department]
-) -> set[int]:
-    """Return the agencies that hold another live part of the event (redispatch refuses them)."""
-    others = session.exec(
-        select(Assignment).where(
-            Assignment.event_id == moving.event_id,
-            Assignment.id != moving.id,
-            col(Assignment.status).in_((*OPEN_PARTS, AssignmentStatus.FED_BACK)),
-        )
-    ).all()
-    taken = {agency_of(rows[part.department_id]) for part in others}
-    return taken | {part.on_behalf_of_id for part in others if part.on_behalf_of_id is not None}

@@ -42,13 +42,21 @@ def test_redispatch_options_put_the_lists_lead_first_and_group_by_kind(loop: Loo
     assert len(ids) == len(set(ids))
     for group in body["groups"]:
         assert {d["kind"] for d in group["departments"]} == {group["kind"]}
-    # 市场监管所 co-handles it for 县市场监督管理局: that agency, units and all, is not offered
-    # (a department and its own unit never hold two parts of one event).
+    # 市场监管所 co-handles it for 县市场监督管理局: the lead may still go to that agency
+    # (the re-dispatch folds the co part into the lead, so it never holds two parts) ...
     detail = event(loop, event_id)
     co = assignment(detail, "co")
     names = {d["name"] for d in every}
-    assert co["on_behalf_of_name"] == "县市场监督管理局" and co["department_name"] not in names
-    assert "县市场监督管理局" not in names and "县住房和城乡建设局" in names
+    assert co["on_behalf_of_name"] == "县市场监督管理局"
+    assert "县市场监督管理局" in names and "县住房和城乡建设局" in names
+    # ... but the co part may not go to the lead's agency, units and all.
+    refusal = {"reason": "非本局", "clause_code": "C-004"}
+    act(loop, "shichang", f"assignments/{co['id']}/return", refusal)
+    co_options = options(loop, co["id"]).json()
+    co_names = {d["name"] for g in co_options["groups"] for d in g["departments"]}
+    if co_options["lead"]:
+        co_names.add(co_options["lead"]["name"])
+    assert "县综合行政执法局" not in co_names and "县住房和城乡建设局" in co_names
     # Only the platforms of the event's own township.
     platforms = next(g for g in body["groups"] if g["kind"] == "township_platform")
     assert {d["township_code"] for d in platforms["departments"]} == {"320999004"}
