@@ -67,6 +67,8 @@ def board_refusal(actor: Actor, board: Board) -> str | None:
     """Return why the user may not watch a county, township or department board, or None."""
     if actor.role in CENTRE_ROLES:
         return None
+    if board.kind is BoardKind.COUNTY and actor.role is UserRole.STAFFING_OFFICE:
+        return None  # the staffing office watches the county's work, read only
     if board.kind is BoardKind.TOWNSHIP and actor.role in TOWNSHIP_ROLES:
         if actor.township_code == board.key:
             return None

@@ -1,11 +1,12 @@
-"""The closed loop's tables: events, assignments, steps, attachments."""
+"""The closed loop's tables: events, assignments, steps, attachments, and the side paths
+(supervision notices, extension requests, escalations)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
@@ -152,3 +153,136 @@ class Attachment(SQLModel, table=True):
     storage_key: str = Field(max_length=500)
     uploaded_by: int | None = Field(default=None, foreign_key="app_user.id", sa_type=BigId)
     uploaded_at: datetime = Field(default_factory=utcnow)
+
+
+# ---- The loop's side paths: supervision notices, extensions, escalations ------------------
+
+
+class NoticeLevel(StrEnum):
+    """How hard a supervision notice (督办) presses: a reminder, a yellow or a red card."""
+
+    NORMAL = "normal"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+class NoticeStatus(StrEnum):
+    """open (awaiting the department's reply) → acknowledged → closed (the part fed back)."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
+class SupervisionNotice(SQLModel, table=True):
+    """One 督办 notice on a live assignment, by hand (with a note) or by a county rule.
+
+    A rule issues each level at most once per assignment (the partial unique index).
+    """
+
+    __tablename__ = "supervision_notice"
+    __table_args__ = (
+        Index(
+            "uq_supervision_notice_rule_level",
+            "assignment_id",
+            "level",
+            unique=True,
+            sqlite_where=text("automatic"),
+            postgresql_where=text("automatic"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    event_id: int = Field(foreign_key="event.id", index=True, sa_type=BigId)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True, sa_type=BigId)
+    level: NoticeLevel = Field(sa_type=StrEnumType(NoticeLevel, 16))
+    status: NoticeStatus = Field(
+        default=NoticeStatus.OPEN, sa_type=StrEnumType(NoticeStatus, 16), index=True
+    )
+    automatic: bool = False
+    rule: str | None = Field(default=None, max_length=100)  # which county rule issued it
+    note: str = Field(max_length=2000)
+    issued_by_id: int | None = Field(default=None, foreign_key="app_user.id", sa_type=BigId)
+    issued_at: datetime = Field(default_factory=utcnow)
+    reply: str | None = Field(default=None, max_length=2000)
+    replied_by_id: int | None = Field(default=None, foreign_key="app_user.id", sa_type=BigId)
+    replied_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class ExtensionStatus(StrEnum):
+    """A request for more time (延期): pending → approved, refused, or lapsed (已失效)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    LAPSED = "lapsed"
+
+
+class ExtensionRequest(SQLModel, table=True):
+    """A department's request for N more working days on its handling deadline.
+
+    At most one request per assignment is pending at a time (the partial unique index).
+    """
+
+    __tablename__ = "extension_request"
+    __table_args__ = (
+        Index(
+            "uq_extension_request_pending",
+            "assignment_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    event_id: int = Field(foreign_key="event.id", index=True, sa_type=BigId)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True, sa_type=BigId)
+    working_days: int = Field(ge=1, le=366)
+    reason: str = Field(max_length=2000)
+    status: ExtensionStatus = Field(
+        default=ExtensionStatus.PENDING, sa_type=StrEnumType(ExtensionStatus, 16), index=True
+    )
+    requested_by_id: int | None = Field(default=None, foreign_key="app_user.id", sa_type=BigId)
+    requested_at: datetime = Field(default_factory=utcnow)
+    granted_days: int | None = Field(default=None, ge=0, le=366)
+    decided_by_id: int | None = Field(default=None, foreign_key="app_user.id", sa_type=BigId)
+    decided_at: datetime | None = None
+    decision_note: str | None = Field(default=None, max_length=2000)
+    handle_by_before: datetime | None = None
+    handle_by_after: datetime | None = None
+
+
+class EscalationStatus(StrEnum):
+    """乡呼县应: waiting for the centre → answered (a county department given the part)."""
+
+    WAITING = "waiting"
+    ANSWERED = "answered"
+
+
+class Escalation(SQLModel, table=True):
+    """A township's call to the county (乡呼) on a part it cannot handle, and the answer (县应).
+
+    The response is timed from the call: respond_by is the call plus the county's limit,
+    responded_at is when the county department signed.
+    """
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    event_id: int = Field(foreign_key="event.id", index=True, sa_type=BigId)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True, sa_type=BigId)
+    township_code: str | None = Field(default=None, max_length=40, index=True)
+    reason: str = Field(max_length=2000)
+    status: EscalationStatus = Field(
+        default=EscalationStatus.WAITING, sa_type=StrEnumType(EscalationStatus, 16), index=True
+    )
+    called_by_id: int | None = Field(default=None, foreign_key="app_user.id", sa_type=BigId)
+    called_at: datetime = Field(default_factory=utcnow)
+    answered_by_id: int | None = Field(default=None, foreign_key="app_user.id", sa_type=BigId)
+    answered_at: datetime | None = None
+    department_id: int | None = Field(default=None, foreign_key="department.id", sa_type=BigId)
+    response_assignment_id: int | None = Field(
+        default=None, foreign_key="assignment.id", sa_type=BigId
+    )
+    respond_by: datetime | None = None
+    responded_at: datetime | None = None

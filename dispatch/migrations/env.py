@@ -8,6 +8,7 @@ from dispatch.core.db import make_engine
 
 # Importing the model modules registers every table on SQLModel.metadata.
 from dispatch.delivery import models as _delivery  # noqa: F401
+from dispatch.disputes import models as _disputes  # noqa: F401
 from dispatch.events import models as _events  # noqa: F401
 from dispatch.reference import models as _reference  # noqa: F401
 from dispatch.users import models as _users  # noqa: F401

@@ -185,3 +185,29 @@ class ReferenceGeneration(SQLModel, table=True):
     generation: int = Field(default=0, ge=0)
     changed_at: datetime = Field(default_factory=utcnow)
     what: str | None = Field(default=None, max_length=200)
+
+
+DEFAULT_SUPERVISION_RULES: list[dict[str, object]] = [
+    {"deadline": "sign", "overdue_working_days": 0, "level": "normal"},
+    {"deadline": "handle", "overdue_working_days": 1, "level": "yellow"},
+    {"deadline": "handle", "overdue_working_days": 3, "level": "red"},
+]
+
+
+class CountyRules(SQLModel, table=True):
+    """A county's own settings for the loop's side paths; a county without a row has the defaults.
+
+    supervision_rules: which notice (level) the scheduler issues when a deadline ("sign" or
+    "handle") is overdue by a number of working days (0: as soon as it passes).
+    """
+
+    __tablename__ = "county_rules"
+
+    county_code: str = Field(foreign_key="jurisdiction.code", primary_key=True, max_length=40)
+    extension_limit_days: int = Field(default=20, ge=0, le=366)
+    escalation_sign_hours: float = Field(default=2.0, gt=0, le=720)
+    supervision_rules: list[dict[str, object]] = Field(
+        default_factory=lambda: [dict(r) for r in DEFAULT_SUPERVISION_RULES],
+        sa_column=Column(JSON, nullable=False),
+    )
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -20,6 +20,7 @@ class UserRole(StrEnum):
     DEPARTMENT_STAFF = "department_staff"
     COMMAND_CENTRE = "command_centre"
     ADMIN = "admin"
+    STAFFING_OFFICE = "staffing_office"  # 编办: reviews list changes, publishes list versions
 
 
 class User(SQLModel, table=True):

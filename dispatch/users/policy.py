@@ -34,6 +34,13 @@ class Action(StrEnum):
     REQUEST_EXTENSION = "request_extension"
     DECIDE_EXTENSION = "decide_extension"
     SUPERVISE = "supervise"
+    REPLY_SUPERVISION = "reply_supervision"
+    ESCALATE = "escalate"
+    ANSWER_ESCALATION = "answer_escalation"
+    OPEN_DISPUTE = "open_dispute"
+    RULE_DISPUTE = "rule_dispute"
+    PROPOSE_LIST_CHANGE = "propose_list_change"
+    REVIEW_LIST_CHANGE = "review_list_change"
     MANAGE_REFERENCE = "manage_reference"
 
 
@@ -88,7 +95,14 @@ REPORTER_ROLES = frozenset(
     {UserRole.GRID_WORKER, UserRole.TOWNSHIP_OPERATOR, UserRole.COMMAND_CENTRE, UserRole.ADMIN}
 )
 ASSIGNMENT_ACTIONS = frozenset(
-    {Action.SIGN, Action.RETURN_ASSIGNMENT, Action.FEED_BACK, Action.REQUEST_EXTENSION}
+    {
+        Action.SIGN,
+        Action.RETURN_ASSIGNMENT,
+        Action.FEED_BACK,
+        Action.REQUEST_EXTENSION,
+        Action.REPLY_SUPERVISION,
+        Action.ESCALATE,
+    }
 )
 CENTRE_ACTIONS = frozenset(
     {
@@ -99,6 +113,18 @@ CENTRE_ACTIONS = frozenset(
         Action.REDISPATCH,
         Action.DECIDE_EXTENSION,
         Action.SUPERVISE,
+        Action.ANSWER_ESCALATION,
+        Action.OPEN_DISPUTE,
+        Action.RULE_DISPUTE,
+    }
+)
+# Who may apply in writing to change the list: the departments, the townships, the centre.
+PROPOSER_ROLES = frozenset(
+    {
+        UserRole.DEPARTMENT_STAFF,
+        UserRole.TOWNSHIP_OPERATOR,
+        UserRole.COMMAND_CENTRE,
+        UserRole.STAFFING_OFFICE,
     }
 )
 EVENT_ACTIONS = frozenset({Action.VIEW_EVENT, Action.VERIFY, Action.CLOSE, Action.RATE})
@@ -109,6 +135,7 @@ ROLE_LABELS: Mapping[UserRole, str] = {
     UserRole.DEPARTMENT_STAFF: "部门工作人员",
     UserRole.COMMAND_CENTRE: "县社会治理中心",
     UserRole.ADMIN: "系统管理员",
+    UserRole.STAFFING_OFFICE: "县委编办",
 }
 ACTION_LABELS: Mapping[Action, str] = {
     Action.REPORT: "上报事件",
@@ -127,6 +154,13 @@ ACTION_LABELS: Mapping[Action, str] = {
     Action.REQUEST_EXTENSION: "申请延期",
     Action.DECIDE_EXTENSION: "审批延期",
     Action.SUPERVISE: "督办",
+    Action.REPLY_SUPERVISION: "回复督办",
+    Action.ESCALATE: "乡呼县应",
+    Action.ANSWER_ESCALATION: "响应乡呼",
+    Action.OPEN_DISPUTE: "发起争议",
+    Action.RULE_DISPUTE: "裁定争议",
+    Action.PROPOSE_LIST_CHANGE: "申请调整责任清单",
+    Action.REVIEW_LIST_CHANGE: "审核和发布责任清单",
     Action.MANAGE_REFERENCE: "管理基础数据和用户",
 }
 _ASSIGNMENT_PHRASES: Mapping[Action, str] = {
@@ -134,6 +168,8 @@ _ASSIGNMENT_PHRASES: Mapping[Action, str] = {
     Action.RETURN_ASSIGNMENT: "退回「{}」的任务",
     Action.FEED_BACK: "反馈「{}」的任务",
     Action.REQUEST_EXTENSION: "为「{}」的任务申请延期",
+    Action.REPLY_SUPERVISION: "回复「{}」任务的督办",
+    Action.ESCALATE: "将「{}」的任务呼叫县级响应",
 }
 _EVENT_VERBS: Mapping[Action, str] = {
     Action.VIEW_EVENT: "查看",
@@ -143,12 +179,15 @@ _EVENT_VERBS: Mapping[Action, str] = {
 }
 _WHO_MAY: Mapping[Action, str] = {
     Action.REPORT: "网格员、乡镇指挥室、县社会治理中心、系统管理员",
-    Action.VIEW_EVENT: "事件所在乡镇、在事件中有任务的部门、县社会治理中心、系统管理员",
+    Action.VIEW_EVENT: "事件所在乡镇、在事件中有任务的部门、县社会治理中心、县委编办、系统管理员",
     Action.MANAGE_REFERENCE: "系统管理员",
+    Action.PROPOSE_LIST_CHANGE: "部门工作人员、乡镇指挥室、县社会治理中心、县委编办",
+    Action.REVIEW_LIST_CHANGE: "县委编办",
     Action.VERIFY: "事件所在乡镇的网格员和乡镇指挥室",
     Action.CLOSE: "事件所在乡镇的指挥室、县社会治理中心、系统管理员",
     Action.RATE: "事件所在乡镇的指挥室、县社会治理中心、系统管理员",
     **{a: "任务所属部门（乡镇平台的任务由该乡镇指挥室办理）" for a in ASSIGNMENT_ACTIONS},
+    Action.ESCALATE: "乡镇指挥室（本乡镇平台的任务）",
     **{a: "县社会治理中心、系统管理员" for a in CENTRE_ACTIONS},
 }
 
@@ -211,6 +250,10 @@ def _refusal(
         return None if role in REPORTER_ROLES else _role_refused(user, action)
     if action is Action.MANAGE_REFERENCE:
         return None if role is UserRole.ADMIN else _role_refused(user, action)
+    if action is Action.PROPOSE_LIST_CHANGE:
+        return None if role in PROPOSER_ROLES else _role_refused(user, action)
+    if action is Action.REVIEW_LIST_CHANGE:
+        return None if role is UserRole.STAFFING_OFFICE else _role_refused(user, action)
     if action in CENTRE_ACTIONS:
         return None if role in CENTRE_ROLES else _role_refused(user, action)
     if action in ASSIGNMENT_ACTIONS:
@@ -224,6 +267,8 @@ def _event_refusal(user: Actor, action: Action, event: EventScope) -> str | None
     role = user.role
     if role in CENTRE_ROLES and action is not Action.VERIFY:
         return None
+    if role is UserRole.STAFFING_OFFICE and action is Action.VIEW_EVENT:
+        return None  # the staffing office reads every event: the evidence it weighs
     allowed_here = {
         Action.VIEW_EVENT: TOWNSHIP_ROLES | {UserRole.DEPARTMENT_STAFF},
         Action.VERIFY: TOWNSHIP_ROLES,
@@ -250,6 +295,8 @@ def _assignment_refusal(user: Actor, action: Action, assignment: AssignmentScope
     role = user.role
     owner = assignment.department_name or f"部门#{assignment.department_id}"
     refused = f"{_who(user)}不能{_ASSIGNMENT_PHRASES[action].format(owner)}"
+    if action is Action.ESCALATE and role is not UserRole.TOWNSHIP_OPERATOR:
+        return _role_refused(user, action)  # only a township calls the county in
     if role is UserRole.DEPARTMENT_STAFF:
         if assignment.department_id in user.department_ids:
             return None
@@ -299,7 +346,7 @@ def visibility(user: Actor) -> Visibility:
         return Visibility(townships=frozenset({user.township_code or ""}), reporter_id=user.id)
     if user.role is UserRole.DEPARTMENT_STAFF:
         return Visibility(departments=user.department_ids)
-    return Visibility()
+    return Visibility()  # the centre, the administrators and the staffing office see every event
 
 
 def history_departments(user: Actor) -> frozenset[int]:

@@ -20,7 +20,7 @@ TOWNSHIP_LEVEL = "township"
 USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{3,100}")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
-UNSCOPED_ROLES = frozenset({UserRole.COMMAND_CENTRE, UserRole.ADMIN})
+UNSCOPED_ROLES = frozenset({UserRole.COMMAND_CENTRE, UserRole.ADMIN, UserRole.STAFFING_OFFICE})
 
 # The demo county's users, one per role; created by `sipingtai up` in demo mode only.
 DEMO_PASSWORD = "demo-2026"
@@ -31,6 +31,7 @@ DEMO_USERS: tuple[tuple[str, UserRole, str | None, str], ...] = (
     ("shichang", UserRole.DEPARTMENT_STAFF, "县市场监督管理局", "县市场监督管理局（示例）"),
     ("centre", UserRole.COMMAND_CENTRE, None, "县社会治理中心（示例）"),
     ("admin", UserRole.ADMIN, None, "系统管理员（示例）"),
+    ("bianban", UserRole.STAFFING_OFFICE, None, "县委编办（示例）"),
 )
 
 _hasher = PasswordHasher()

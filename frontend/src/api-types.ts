@@ -2293,7 +2293,7 @@ export interface components {
          * @description What a user may do; the scope says where.
          * @enum {string}
          */
-        UserRole: "grid_worker" | "township_operator" | "department_staff" | "command_centre" | "admin";
+        UserRole: "grid_worker" | "township_operator" | "department_staff" | "command_centre" | "admin" | "staffing_office";
         /**
          * UserWithPassword
          * @description The user after the change, and the generated password (shown this once; else null).

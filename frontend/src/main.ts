@@ -39,6 +39,7 @@ const HOME: Record<Role, string> = {
   department_staff: "department",
   command_centre: "county",
   admin: "admin/users",
+  staffing_office: "events",
 };
 
 // The links in the order each role reads them; a link shows only if the user may open it.
@@ -48,6 +49,7 @@ const NAV: Record<Role, [string, string][]> = {
   department_staff: [["department", "部门待办"]],
   command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"]],
   admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"]],
+  staffing_office: [["events", "事件列表"]],
 };
 
 const home = (user: User) => `#/${HOME[user.role] ?? "login"}`;

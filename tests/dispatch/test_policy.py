@@ -40,6 +40,7 @@ ACTORS = {
     ),
     UserRole.COMMAND_CENTRE: Actor(id=4, role=UserRole.COMMAND_CENTRE),
     UserRole.ADMIN: Actor(id=5, role=UserRole.ADMIN),
+    UserRole.STAFFING_OFFICE: Actor(id=6, role=UserRole.STAFFING_OFFICE),
 }
 
 
@@ -81,22 +82,41 @@ SCOPES: dict[UserRole, dict[str, tuple[EventScope, AssignmentScope]]] = {
 SCOPES[UserRole.TOWNSHIP_OPERATOR] = SCOPES[UserRole.GRID_WORKER]
 SCOPES[UserRole.COMMAND_CENTRE] = SCOPES[UserRole.GRID_WORKER]
 SCOPES[UserRole.ADMIN] = SCOPES[UserRole.GRID_WORKER]
+SCOPES[UserRole.STAFFING_OFFICE] = SCOPES[UserRole.GRID_WORKER]
 
 # The rules as specified: "all" anywhere, "own" only in the actor's scope, "none" never.
 Rule = Literal["all", "own", "none"]
-G, T, D, C, A = (
+G, T, D, C, A, S = (
     UserRole.GRID_WORKER,
     UserRole.TOWNSHIP_OPERATOR,
     UserRole.DEPARTMENT_STAFF,
     UserRole.COMMAND_CENTRE,
     UserRole.ADMIN,
+    UserRole.STAFFING_OFFICE,
 )
-CENTRE_ONLY: dict[UserRole, Rule] = {G: "none", T: "none", D: "none", C: "all", A: "all"}
-ASSIGNMENT_WORK: dict[UserRole, Rule] = {G: "none", T: "own", D: "own", C: "none", A: "none"}
-TOWNSHIP_OR_CENTRE: dict[UserRole, Rule] = {G: "none", T: "own", D: "none", C: "all", A: "all"}
+CENTRE_ONLY: dict[UserRole, Rule] = {G: "none", T: "none", D: "none", C: "all", A: "all", S: "none"}
+ASSIGNMENT_WORK: dict[UserRole, Rule] = {
+    G: "none",
+    T: "own",
+    D: "own",
+    C: "none",
+    A: "none",
+    S: "none",
+}
+TOWNSHIP_OR_CENTRE: dict[UserRole, Rule] = {
+    G: "none",
+    T: "own",
+    D: "none",
+    C: "all",
+    A: "all",
+    S: "none",
+}
+NOBODY_BUT: dict[UserRole, dict[UserRole, Rule]] = {
+    role: {other: ("all" if other is role else "none") for other in UserRole} for role in UserRole
+}
 EXPECTED: dict[Action, dict[UserRole, Rule]] = {
-    Action.REPORT: {G: "all", T: "all", D: "none", C: "all", A: "all"},
-    Action.VIEW_EVENT: {G: "own", T: "own", D: "own", C: "all", A: "all"},
+    Action.REPORT: {G: "all", T: "all", D: "none", C: "all", A: "all", S: "none"},
+    Action.VIEW_EVENT: {G: "own", T: "own", D: "own", C: "all", A: "all", S: "all"},
     Action.TRIAGE_ROUTE: CENTRE_ONLY,
     Action.MARK_INVALID: CENTRE_ONLY,
     Action.MERGE: CENTRE_ONLY,
@@ -106,18 +126,27 @@ EXPECTED: dict[Action, dict[UserRole, Rule]] = {
     Action.REQUEST_EXTENSION: ASSIGNMENT_WORK,
     Action.REFUSE_RETURN: CENTRE_ONLY,
     Action.REDISPATCH: CENTRE_ONLY,
-    Action.VERIFY: {G: "own", T: "own", D: "none", C: "none", A: "none"},
+    Action.VERIFY: {G: "own", T: "own", D: "none", C: "none", A: "none", S: "none"},
     Action.CLOSE: TOWNSHIP_OR_CENTRE,
     Action.RATE: TOWNSHIP_OR_CENTRE,
     Action.DECIDE_EXTENSION: CENTRE_ONLY,
     Action.SUPERVISE: CENTRE_ONLY,
-    Action.MANAGE_REFERENCE: {G: "none", T: "none", D: "none", C: "none", A: "all"},
+    Action.REPLY_SUPERVISION: ASSIGNMENT_WORK,
+    Action.ESCALATE: {**NOBODY_BUT[T], T: "own"},
+    Action.ANSWER_ESCALATION: CENTRE_ONLY,
+    Action.OPEN_DISPUTE: CENTRE_ONLY,
+    Action.RULE_DISPUTE: CENTRE_ONLY,
+    Action.PROPOSE_LIST_CHANGE: {G: "none", T: "all", D: "all", C: "all", A: "none", S: "all"},
+    Action.REVIEW_LIST_CHANGE: NOBODY_BUT[S],
+    Action.MANAGE_REFERENCE: NOBODY_BUT[A],
 }
 ASSIGNMENT_ACTIONS = {
     Action.SIGN,
     Action.RETURN_ASSIGNMENT,
     Action.FEED_BACK,
     Action.REQUEST_EXTENSION,
+    Action.REPLY_SUPERVISION,
+    Action.ESCALATE,
 }
 MATRIX = [
     pytest.param(role, action, where, id=f"{role.value}-{action.value}-{where}")
@@ -147,6 +176,13 @@ def test_the_expected_table_covers_every_action_and_role() -> None:
         "request_extension",
         "decide_extension",
         "supervise",
+        "reply_supervision",
+        "escalate",
+        "answer_escalation",
+        "open_dispute",
+        "rule_dispute",
+        "propose_list_change",
+        "review_list_change",
         "manage_reference",
     }
 
@@ -157,6 +193,7 @@ WHO = {
     D: "部门「县市场监督管理局」",
     C: "县社会治理中心",
     A: "系统管理员",
+    S: "县委编办",
 }
 
 
