@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.errors import InvalidInput
@@ -44,7 +44,7 @@ def user(session: Session, name: str) -> User:
 
 
 def another_department(session: Session, *not_these: int | None) -> int:
-    ids = session.exec(select(Department.id).order_by(Department.id)).all()
+    ids = session.exec(select(Department.id).order_by(col(Department.id))).all()
     return next(i for i in ids if i is not None and i not in not_these)
 
 
