@@ -25,6 +25,7 @@ from service.logs import install_log_redaction
 from service.routes import (
     auth,
     boards,
+    county_rules,
     deliveries,
     duplicates,
     events,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deliveries.router, prefix="/api")
     app.include_router(users.router, prefix="/api")
     app.include_router(duplicates.router, prefix="/api")
+    app.include_router(county_rules.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

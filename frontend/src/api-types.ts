@@ -812,6 +812,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/county-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read County Rules
+         * @description Return the county's settings: the extension limit, the escalation time, the rules.
+         */
+        get: operations["read_county_rules_api_county_rules_get"];
+        /**
+         * Change County Rules
+         * @description Change the county's settings (administrators).
+         */
+        put: operations["change_county_rules_api_county_rules_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1134,6 +1158,43 @@ export interface components {
         CloseBody: {
             /** Reason */
             reason: string;
+        };
+        /**
+         * CountyRulesPublic
+         * @description A county's settings for supervision, extensions and escalations, defaults included.
+         */
+        CountyRulesPublic: {
+            /** County Code */
+            county_code: string;
+            /**
+             * Is Default
+             * @description 该县尚未设置，使用默认值
+             */
+            is_default: boolean;
+            /**
+             * Extension Limit Days
+             * @description 延期累计上限（工作日）
+             */
+            extension_limit_days: number;
+            /**
+             * Escalation Sign Hours
+             * @description 乡呼县应：县级部门签收时限（小时）
+             */
+            escalation_sign_hours: number;
+            /** Supervision Rules */
+            supervision_rules: components["schemas"]["SupervisionRuleBody"][];
+        };
+        /**
+         * CountyRulesUpdate
+         * @description New settings for a county: each given field replaces the current one.
+         */
+        CountyRulesUpdate: {
+            /** Extension Limit Days */
+            extension_limit_days?: number | null;
+            /** Escalation Sign Hours */
+            escalation_sign_hours?: number | null;
+            /** Supervision Rules */
+            supervision_rules?: components["schemas"]["SupervisionRuleBody"][] | null;
         };
         /**
          * Crs
@@ -2129,6 +2190,29 @@ export interface components {
             score: number;
             /** Why */
             why: string;
+        };
+        /**
+         * SupervisionRuleBody
+         * @description One automatic supervision rule as the API reads and writes it.
+         */
+        SupervisionRuleBody: {
+            /**
+             * Deadline
+             * @description 时限：sign 签收，handle 办结
+             * @enum {string}
+             */
+            deadline: "sign" | "handle";
+            /**
+             * Overdue Working Days
+             * @description 超期工作日数（0 为一超期即督办）
+             */
+            overdue_working_days: number;
+            /**
+             * Level
+             * @description 督办级别：normal 普通督办，yellow 黄牌督办，red 红牌督办
+             * @enum {string}
+             */
+            level: "normal" | "yellow" | "red";
         };
         /**
          * TimeLimitsPublic
@@ -3933,6 +4017,74 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DuplicateCandidates"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_county_rules_api_county_rules_get: {
+        parameters: {
+            query?: {
+                /** @description 县级辖区编码 county code; 默认: 登录用户所在的县，只导入了一个县时为该县 */
+                county?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CountyRulesPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    change_county_rules_api_county_rules_put: {
+        parameters: {
+            query?: {
+                /** @description 县级辖区编码 county code; 默认: 登录用户所在的县，只导入了一个县时为该县 */
+                county?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CountyRulesUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CountyRulesPublic"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */

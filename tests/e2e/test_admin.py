@@ -162,3 +162,57 @@ def test_only_the_admin_sees_the_admin_pages(sign_in: SignIn) -> None:  # noqa: 
     centre.goto(centre.url.split("#")[0] + "#/admin/users")
     expect(centre.get_by_test_id("page-forbidden")).to_have_count(1)
     expect(centre.get_by_test_id("user-list")).to_have_count(0)
+
+
+def test_the_admin_sets_the_county_rules(
+    sign_in: SignIn,  # noqa: F811
+    service: Service,
+    responses: ResponseWatch,
+    screenshots: Any,
+) -> None:
+    loop = service.loop
+    responses.allow("/api/county-rules", 422)  # the duplicate rule, refused on purpose
+    admin = sign_in("admin")
+    admin.get_by_test_id("nav-admin-reference").click()
+    rules = admin.get_by_test_id("county-rules")
+    expect(rules).to_have_attribute("data-loaded", "1")
+    expect(rules.get_by_test_id("rules-row")).to_have_count(3)
+    expect(rules.get_by_test_id("rules-level").first).to_have_value("normal")
+    try:
+        rules.get_by_test_id("rules-extension-limit").fill("15")
+        rules.get_by_test_id("rules-remove").last.click()  # the red card after 3 days goes
+        rules.get_by_test_id("rules-add").click()
+        added = rules.get_by_test_id("rules-row").last
+        added.get_by_test_id("rules-days").fill("5")
+        added.get_by_test_id("rules-level").select_option("red")
+        rules.get_by_test_id("rules-save").click()
+        expect(admin.get_by_test_id("county-rules-note")).to_have_text("已保存")
+        saved = loop.client.get("/api/county-rules", headers=loop.token("zhifa")).json()
+        assert saved["extension_limit_days"] == 15
+        assert saved["supervision_rules"][-1] == {
+            "deadline": "handle",
+            "overdue_working_days": 5,
+            "level": "red",
+        }
+        assert len(saved["supervision_rules"]) == 3
+        # A duplicate rule is refused in Chinese and nothing changes.
+        rules.get_by_test_id("rules-add").click()
+        rules.get_by_test_id("rules-row").last.get_by_test_id("rules-days").fill("5")
+        rules.get_by_test_id("rules-row").last.get_by_test_id("rules-level").select_option("red")
+        rules.get_by_test_id("rules-save").click()
+        expect(admin.get_by_test_id("county-rules-note")).to_contain_text("督办规则重复")
+        screenshots(admin, "county-rules")
+    finally:
+        loop.client.put(
+            "/api/county-rules",
+            json={
+                "extension_limit_days": 20,
+                "escalation_sign_hours": 2,
+                "supervision_rules": [
+                    {"deadline": "sign", "overdue_working_days": 0, "level": "normal"},
+                    {"deadline": "handle", "overdue_working_days": 1, "level": "yellow"},
+                    {"deadline": "handle", "overdue_working_days": 3, "level": "red"},
+                ],
+            },
+            headers=loop.token("admin"),
+        )

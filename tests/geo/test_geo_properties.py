@@ -176,9 +176,7 @@ def test_to_and_from_wgs84_round_trip(lon: float, lat: float, crs: Crs) -> None:
 
 
 @REPEATABLE
-@given(
-    points=st.lists(st.tuples(china_lon, china_lat), min_size=1, max_size=20), crs=offset_crs
-)
+@given(points=st.lists(st.tuples(china_lon, china_lat), min_size=1, max_size=20), crs=offset_crs)
 def test_the_array_conversions_agree_with_the_scalar_ones(
     points: list[tuple[float, float]], crs: Crs
 ) -> None:
@@ -218,14 +216,12 @@ keys = st.sampled_from(
 )
 junk = st.recursive(
     st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=4), words),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
     max_leaves=30,
 )
-rings = st.lists(
-    st.tuples(st.floats(119.0, 121.0), st.floats(29.0, 31.0)), max_size=6
-).map(lambda r: [list(p) for p in (*r, *r[:1])])
+rings = st.lists(st.tuples(st.floats(119.0, 121.0), st.floats(29.0, 31.0)), max_size=6).map(
+    lambda r: [list(p) for p in (*r, *r[:1])]
+)
 geometries = st.one_of(
     junk,
     st.fixed_dictionaries(

@@ -1,6 +1,6 @@
 // 基础数据 #/admin/reference: what reference data is loaded — jurisdiction layers, departments,
 // the responsibility list's versions (which is in force) and the work calendar's years, with a
-// warning when next year's calendar is due and missing.
+// warning when next year's calendar is due and missing — and the county's own rules (county-rules.ts).
 
 import { api, errorText } from "../api";
 import type { components } from "../api-types";
@@ -9,6 +9,7 @@ import { label } from "../labels";
 import type { PageCtx } from "../page";
 import { fmtFull } from "../time";
 import { note, section } from "../ui";
+import { countyRulesSection } from "./county-rules";
 import vocabulary from "../vocabulary.json";
 
 type Status = components["schemas"]["ReferenceStatus"];
@@ -34,7 +35,7 @@ export function adminReferencePage(ctx: PageCtx): void {
 
   api<Status>("/api/reference/status").then((s) => {
     if (!ctx.alive()) return;
-    fill(body, calendarWarning(s), layers(s), departments(s), lists(s), calendar(s));
+    fill(body, calendarWarning(s), layers(s), departments(s), lists(s), calendar(s), countyRulesSection());
     body.dataset.loaded = "1";
   }).catch((err) => msg.show(errorText(err), "error"));
 }
