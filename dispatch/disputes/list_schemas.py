@@ -77,13 +77,14 @@ class ListChangePublic(SQLModel):
     reviewed_at: datetime | None = Field(default=None, description="审核时间")
     review_note: str | None = Field(default=None, description="审核意见")
     draft_list_id: int | None = Field(default=None, description="采纳后并入的草稿")
-    event_ids: list[int] = Field(default_factory=list, description="作为证据的事件")
+    event_ids: list[int] = Field(description="作为证据的事件")
 
 
 class DisputeBrief(SQLModel):
     """The dispute a ruling's request came from."""
 
     id: int
+    event_id: int = Field(description="争议的事件")
     status: str = Field(description="争议状态")
     minutes_ref: str | None = Field(default=None, description="会议纪要编号")
     reasoning: str | None = Field(default=None, description="裁定理由")
@@ -98,7 +99,7 @@ class EvidenceEvent(SQLModel):
     status: str = Field(description="事件状态")
 
 
-class MatterPublic(SQLModel):
+class ListMatterPublic(SQLModel):
     """One matter of a list version, with department names."""
 
     code: str = Field(description="事项编码")
@@ -108,10 +109,10 @@ class MatterPublic(SQLModel):
     platform_name: str | None = Field(default=None, description="平台名称")
     lead_department_id: int | None = Field(default=None, description="牵头部门")
     lead_name: str | None = Field(default=None, description="牵头部门名称")
-    co_department_ids: list[int] = Field(default_factory=list, description="配合部门")
-    co_names: list[str] = Field(default_factory=list, description="配合部门名称")
+    co_department_ids: list[int] = Field(description="配合部门")
+    co_names: list[str] = Field(description="配合部门名称")
     department_duties: str | None = Field(default=None, description="部门职责")
-    township_duties: list[str] = Field(default_factory=list, description="乡镇职责要点")
+    township_duties: list[str] = Field(description="乡镇职责要点")
     township_duties_text: str | None = Field(default=None, description="乡镇职责")
     legal_basis: str | None = Field(default=None, description="法律依据")
     mode: HandlingMode = Field(description="处置方式")
@@ -119,15 +120,15 @@ class MatterPublic(SQLModel):
     handle_days: float | None = Field(default=None, description="办结时限（工作日）")
     urgent_sign_hours: float | None = Field(default=None, description="紧急签收时限（小时）")
     urgent_handle_hours: float | None = Field(default=None, description="紧急办结时限（小时）")
-    keywords: list[str] = Field(default_factory=list, description="关键词")
+    keywords: list[str] = Field(description="关键词")
 
 
 class ListChangeDetail(ListChangePublic):
     """A change request with its evidence: the dispute, the events, the matter's entry now."""
 
     dispute: DisputeBrief | None = Field(default=None, description="来源争议")
-    events: list[EvidenceEvent] = Field(default_factory=list, description="证据事件")
-    matter: MatterPublic | None = Field(default=None, description="现行清单中的该事项")
+    events: list[EvidenceEvent] = Field(description="证据事件")
+    matter: ListMatterPublic | None = Field(default=None, description="现行清单中的该事项")
 
 
 class MatterListPublic(SQLModel):
@@ -149,7 +150,7 @@ class MatterListPublic(SQLModel):
 class MatterListDetail(MatterListPublic):
     """A version with its matters (those matching the search, when searched)."""
 
-    matters: list[MatterPublic] = Field(default_factory=list, description="事项")
+    matters: list[ListMatterPublic] = Field(description="事项")
 
 
 class ColumnChangePublic(SQLModel):
@@ -167,7 +168,7 @@ class MatterChangePublic(SQLModel):
     code: str = Field(description="事项编码")
     name: str = Field(description="事项名称")
     change: str = Field(description="added 新增、removed 删除、changed 修改")
-    columns: list[ColumnChangePublic] = Field(default_factory=list, description="逐列变化")
+    columns: list[ColumnChangePublic] = Field(description="逐列变化")
 
 
 class ListDiff(SQLModel):
@@ -175,5 +176,5 @@ class ListDiff(SQLModel):
 
     version: MatterListPublic = Field(description="本版本")
     against: MatterListPublic | None = Field(default=None, description="对照版本")
-    matters: list[MatterChangePublic] = Field(default_factory=list, description="逐项变化")
-    changes: list[ListChangePublic] = Field(default_factory=list, description="并入的调整申请")
+    matters: list[MatterChangePublic] = Field(description="逐项变化")
+    changes: list[ListChangePublic] = Field(description="并入的调整申请")

@@ -30,7 +30,7 @@ from dispatch.disputes.list_schemas import (
     MatterChangePublic,
     MatterListDetail,
     MatterListPublic,
-    MatterPublic,
+    ListMatterPublic,
 )
 from dispatch.disputes.models import (
     Dispute,
@@ -276,6 +276,7 @@ def change_detail(session: Session, change: ListChange) -> ListChangeDetail:
         **public.model_dump(),
         dispute=DisputeBrief(
             id=dispute.id,
+            event_id=dispute.event_id,
             status=dispute.status,
             minutes_ref=dispute.minutes_ref,
             reasoning=dispute.reasoning,
@@ -380,9 +381,9 @@ def publish_draft(
 # ---- Reading versions -------------------------------------------------------------------
 
 
-def matter_public(rule: MatterRule, names: _Names) -> MatterPublic:
+def matter_public(rule: MatterRule, names: _Names) -> ListMatterPublic:
     """Return one matter with its department and platform names."""
-    return MatterPublic(
+    return ListMatterPublic(
         code=rule.code,
         row_number=rule.row_number,
         name=rule.name,

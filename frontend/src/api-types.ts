@@ -1449,6 +1449,11 @@ export interface components {
             /** Id */
             id: number;
             /**
+             * Event Id
+             * @description 争议的事件
+             */
+            event_id: number;
+            /**
              * Status
              * @description 争议状态
              */
@@ -2054,16 +2059,16 @@ export interface components {
              * Event Ids
              * @description 作为证据的事件
              */
-            event_ids?: number[];
+            event_ids: number[];
             /** @description 来源争议 */
             dispute?: components["schemas"]["DisputeBrief"] | null;
             /**
              * Events
              * @description 证据事件
              */
-            events?: components["schemas"]["EvidenceEvent"][];
+            events: components["schemas"]["EvidenceEvent"][];
             /** @description 现行清单中的该事项 */
-            matter?: components["schemas"]["dispatch__disputes__list_schemas__MatterPublic"] | null;
+            matter?: components["schemas"]["ListMatterPublic"] | null;
         };
         /**
          * ListChangeKind
@@ -2158,7 +2163,7 @@ export interface components {
              * Event Ids
              * @description 作为证据的事件
              */
-            event_ids?: number[];
+            event_ids: number[];
         };
         /**
          * ListChangeSource
@@ -2185,12 +2190,110 @@ export interface components {
              * Matters
              * @description 逐项变化
              */
-            matters?: components["schemas"]["MatterChangePublic"][];
+            matters: components["schemas"]["MatterChangePublic"][];
             /**
              * Changes
              * @description 并入的调整申请
              */
-            changes?: components["schemas"]["ListChangePublic"][];
+            changes: components["schemas"]["ListChangePublic"][];
+        };
+        /**
+         * ListMatterPublic
+         * @description One matter of a list version, with department names.
+         */
+        ListMatterPublic: {
+            /**
+             * Code
+             * @description 事项编码
+             */
+            code: string;
+            /**
+             * Row Number
+             * @description 序号
+             */
+            row_number: number;
+            /**
+             * Name
+             * @description 事项名称
+             */
+            name: string;
+            /**
+             * Platform Code
+             * @description 平台
+             */
+            platform_code?: string | null;
+            /**
+             * Platform Name
+             * @description 平台名称
+             */
+            platform_name?: string | null;
+            /**
+             * Lead Department Id
+             * @description 牵头部门
+             */
+            lead_department_id?: number | null;
+            /**
+             * Lead Name
+             * @description 牵头部门名称
+             */
+            lead_name?: string | null;
+            /**
+             * Co Department Ids
+             * @description 配合部门
+             */
+            co_department_ids: number[];
+            /**
+             * Co Names
+             * @description 配合部门名称
+             */
+            co_names: string[];
+            /**
+             * Department Duties
+             * @description 部门职责
+             */
+            department_duties?: string | null;
+            /**
+             * Township Duties
+             * @description 乡镇职责要点
+             */
+            township_duties: string[];
+            /**
+             * Township Duties Text
+             * @description 乡镇职责
+             */
+            township_duties_text?: string | null;
+            /**
+             * Legal Basis
+             * @description 法律依据
+             */
+            legal_basis?: string | null;
+            /** @description 处置方式 */
+            mode: components["schemas"]["HandlingMode"];
+            /**
+             * Sign Hours
+             * @description 签收时限（小时）
+             */
+            sign_hours?: number | null;
+            /**
+             * Handle Days
+             * @description 办结时限（工作日）
+             */
+            handle_days?: number | null;
+            /**
+             * Urgent Sign Hours
+             * @description 紧急签收时限（小时）
+             */
+            urgent_sign_hours?: number | null;
+            /**
+             * Urgent Handle Hours
+             * @description 紧急办结时限（小时）
+             */
+            urgent_handle_hours?: number | null;
+            /**
+             * Keywords
+             * @description 关键词
+             */
+            keywords: string[];
         };
         /**
          * ListStatus
@@ -2251,7 +2354,7 @@ export interface components {
              * Columns
              * @description 逐列变化
              */
-            columns?: components["schemas"]["ColumnChangePublic"][];
+            columns: components["schemas"]["ColumnChangePublic"][];
         };
         /**
          * MatterListDetail
@@ -2309,7 +2412,7 @@ export interface components {
              * Matters
              * @description 事项
              */
-            matters?: components["schemas"]["dispatch__disputes__list_schemas__MatterPublic"][];
+            matters: components["schemas"]["ListMatterPublic"][];
         };
         /**
          * MatterListPublic
@@ -2379,6 +2482,33 @@ export interface components {
             effective_from: string | null;
         };
         /**
+         * MatterPublic
+         * @description One matter of the list in force, with its departments by name.
+         */
+        MatterPublic: {
+            /** Code */
+            code: string;
+            /** Name */
+            name: string;
+            /** Row Number */
+            row_number: number;
+            /** Platform Code */
+            platform_code: string | null;
+            /** Platform */
+            platform: string | null;
+            /** Keywords */
+            keywords: string[];
+            mode: components["schemas"]["HandlingMode"];
+            /** Lead Department */
+            lead_department: string | null;
+            /** Cooperating Departments */
+            cooperating_departments: (string | null)[];
+            /** Sign Hours */
+            sign_hours: number | null;
+            /** Handle Days */
+            handle_days: number | null;
+        };
+        /**
          * MatterRefPublic
          * @description The matter that routes the event, and the list version it comes from.
          */
@@ -2424,7 +2554,7 @@ export interface components {
         MattersInForce: {
             list: components["schemas"]["MatterListRef"] | null;
             /** Matters */
-            matters: components["schemas"]["dispatch__reference__schemas__MatterPublic"][];
+            matters: components["schemas"]["MatterPublic"][];
         };
         /**
          * MergeBody
@@ -3017,131 +3147,6 @@ export interface components {
             lon: number;
             /** Lat */
             lat: number;
-        };
-        /**
-         * MatterPublic
-         * @description One matter of a list version, with department names.
-         */
-        dispatch__disputes__list_schemas__MatterPublic: {
-            /**
-             * Code
-             * @description 事项编码
-             */
-            code: string;
-            /**
-             * Row Number
-             * @description 序号
-             */
-            row_number: number;
-            /**
-             * Name
-             * @description 事项名称
-             */
-            name: string;
-            /**
-             * Platform Code
-             * @description 平台
-             */
-            platform_code?: string | null;
-            /**
-             * Platform Name
-             * @description 平台名称
-             */
-            platform_name?: string | null;
-            /**
-             * Lead Department Id
-             * @description 牵头部门
-             */
-            lead_department_id?: number | null;
-            /**
-             * Lead Name
-             * @description 牵头部门名称
-             */
-            lead_name?: string | null;
-            /**
-             * Co Department Ids
-             * @description 配合部门
-             */
-            co_department_ids?: number[];
-            /**
-             * Co Names
-             * @description 配合部门名称
-             */
-            co_names?: string[];
-            /**
-             * Department Duties
-             * @description 部门职责
-             */
-            department_duties?: string | null;
-            /**
-             * Township Duties
-             * @description 乡镇职责要点
-             */
-            township_duties?: string[];
-            /**
-             * Township Duties Text
-             * @description 乡镇职责
-             */
-            township_duties_text?: string | null;
-            /**
-             * Legal Basis
-             * @description 法律依据
-             */
-            legal_basis?: string | null;
-            /** @description 处置方式 */
-            mode: components["schemas"]["HandlingMode"];
-            /**
-             * Sign Hours
-             * @description 签收时限（小时）
-             */
-            sign_hours?: number | null;
-            /**
-             * Handle Days
-             * @description 办结时限（工作日）
-             */
-            handle_days?: number | null;
-            /**
-             * Urgent Sign Hours
-             * @description 紧急签收时限（小时）
-             */
-            urgent_sign_hours?: number | null;
-            /**
-             * Urgent Handle Hours
-             * @description 紧急办结时限（小时）
-             */
-            urgent_handle_hours?: number | null;
-            /**
-             * Keywords
-             * @description 关键词
-             */
-            keywords?: string[];
-        };
-        /**
-         * MatterPublic
-         * @description One matter of the list in force, with its departments by name.
-         */
-        dispatch__reference__schemas__MatterPublic: {
-            /** Code */
-            code: string;
-            /** Name */
-            name: string;
-            /** Row Number */
-            row_number: number;
-            /** Platform Code */
-            platform_code: string | null;
-            /** Platform */
-            platform: string | null;
-            /** Keywords */
-            keywords: string[];
-            mode: components["schemas"]["HandlingMode"];
-            /** Lead Department */
-            lead_department: string | null;
-            /** Cooperating Departments */
-            cooperating_departments: (string | null)[];
-            /** Sign Hours */
-            sign_hours: number | null;
-            /** Handle Days */
-            handle_days: number | null;
         };
         /**
          * AssignmentCard
