@@ -27,10 +27,10 @@ from dispatch.disputes.list_schemas import (
     ListChangeDetail,
     ListChangePublic,
     ListDiff,
+    ListMatterPublic,
     MatterChangePublic,
     MatterListDetail,
     MatterListPublic,
-    ListMatterPublic,
 )
 from dispatch.disputes.models import (
     Dispute,
