@@ -367,6 +367,18 @@ def publish_draft(
         )
     if effective_from < local_date(utcnow()):
         raise InvalidInput("生效日期不能早于今天（北京时间）", field="effective_from")
+    later = session.exec(
+        select(MatterList).where(
+            MatterList.county_code == draft.county_code,
+            col(MatterList.status).in_([ListStatus.PUBLISHED, ListStatus.SUPERSEDED]),
+            col(MatterList.effective_from) > effective_from,
+        )
+    ).first()
+    if later is not None:
+        raise InvalidInput(
+            f"第{later.version}版清单定于 {later.effective_from} 生效，新版本不能早于它",
+            field="effective_from",
+        )
     publish_list(session, list_id, effective_from=effective_from)
     for change in session.exec(
         select(ListChange).where(
@@ -450,9 +462,11 @@ def _list_publics(
     ]
 
 
-def list_summaries(session: Session, county: str) -> list[MatterListPublic]:
-    """Return every version of a county's list, newest first, with counts."""
-    versions = list(reversed(list_versions(session, county)))
+def list_summaries(session: Session, user: User, county: str | None) -> list[MatterListPublic]:
+    """Return every version of the county's list (the user's by default), newest first."""
+    code = county_for(session, county, user)
+    assert code is not None
+    versions = list(reversed(list_versions(session, code)))
     return _list_publics(session, versions, utcnow())
 
 

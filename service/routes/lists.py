@@ -20,7 +20,6 @@ from dispatch.disputes.list_schemas import (
     ReviewNote,
 )
 from dispatch.disputes.models import ListChangeStatus
-from dispatch.users.scopes import county_for
 from service.deps import CurrentUser, SessionDep
 from service.routes.reference import CountyQuery
 
@@ -74,9 +73,7 @@ def lists(
     session: SessionDep, user: CurrentUser, county: CountyQuery = None
 ) -> list[MatterListPublic]:
     """Return the county's list versions, newest first."""
-    code = county_for(session, county, user)
-    assert code is not None
-    return review.list_summaries(session, code)
+    return review.list_summaries(session, user, county)
 
 
 @router.get("/lists/{list_id}")

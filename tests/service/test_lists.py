@@ -8,6 +8,7 @@ makes it the version new events are routed by.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, select
@@ -208,6 +209,9 @@ def test_review_folds_changes_into_one_draft_and_publishing_routes_new_events_by
     assert centre.status_code == 403
     not_draft = post(loop, "bianban", f"lists/{before['id']}/publish", {"effective_from": today})
     assert not_draft.status_code == 409 and "只有草稿" in not_draft.json()["detail"]["message"]
+    yesterday = (local_date(utcnow()) - timedelta(days=1)).isoformat()
+    past = post(loop, "bianban", f"lists/{draft_id}/publish", {"effective_from": yesterday})
+    assert past.status_code == 422 and past.json()["detail"]["field"] == "effective_from"
     published = post(loop, "bianban", f"lists/{draft_id}/publish", {"effective_from": today})
     assert published.status_code == 200, published.text
     assert published.json()["status"] == "published" and published.json()["in_force"]
