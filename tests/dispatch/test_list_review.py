@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from dispatch.core.clock import local_date, utcnow
 from dispatch.core.errors import Forbidden
 from dispatch.disputes.changes import propose_change
-from dispatch.disputes.models import ListChangeSource, ListChangeStatus
+from dispatch.disputes.models import ListChangeKind, ListChangeSource, ListChangeStatus
 from dispatch.disputes.review import accept_change, publish_draft
 from dispatch.disputes.schemas import ListChangeProposal
 from dispatch.reference.lists.versions import list_in_force
@@ -46,7 +46,10 @@ def department(session: Session, name: str) -> int:
 
 def keywords(session: Session, *words: str) -> int:
     body = ListChangeProposal(
-        kind="add_keywords", matter_code="C-004", keywords=list(words), reasons="群众常这样说"
+        kind=ListChangeKind.ADD_KEYWORDS,
+        matter_code="C-004",
+        keywords=list(words),
+        reasons="群众常这样说",
     )
     change = propose_change(
         session,
