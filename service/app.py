@@ -30,6 +30,7 @@ from service.routes import (
     duplicates,
     events,
     history,
+    lists,
     reference,
     users,
 )
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reference.router, prefix="/api")
     app.include_router(auth.router, prefix="/api")
     app.include_router(events.router, prefix="/api")
+    app.include_router(lists.router, prefix="/api")
     app.include_router(history.router, prefix="/api")
     app.include_router(deliveries.router, prefix="/api")
     app.include_router(users.router, prefix="/api")

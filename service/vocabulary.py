@@ -11,6 +11,12 @@ import json
 import sys
 from typing import Any
 
+from dispatch.disputes.list_schemas import (
+    CHANGE_KIND_LABELS,
+    CHANGE_SOURCE_LABELS,
+    CHANGE_STATUS_LABELS,
+    MATTER_CHANGE_LABELS,
+)
 from dispatch.events.came_back import CAME_BACK_LABELS
 from dispatch.events.lifecycle import (
     ASSIGNMENT_LABELS,
@@ -44,6 +50,10 @@ def vocabulary() -> dict[str, Any]:
         "health_reason": {r.value: label for r, label in REASON_LABELS.items()},
         "step_action": dict(STEP_ACTION_LABELS),
         "report_source": {s.value: label for s, label in SOURCE_LABELS.items()},
+        "list_change_kind": {k.value: label for k, label in CHANGE_KIND_LABELS.items()},
+        "list_change_status": {s.value: label for s, label in CHANGE_STATUS_LABELS.items()},
+        "list_change_source": {s.value: label for s, label in CHANGE_SOURCE_LABELS.items()},
+        "matter_change": dict(MATTER_CHANGE_LABELS),
     }
 
 

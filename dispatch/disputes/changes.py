@@ -113,7 +113,7 @@ def check_proposal(
     if kind is ListChangeKind.NEW_MATTER:
         if matter is not None:
             raise InvalidInput(
-                f"事项编码「{matter.code}」已在{rules.label}中（{matter.name}），请换一个编码",
+                f"事项编码「{matter.code}」已在第{rules.version}版清单中（{matter.name}），请换一个编码",
                 field="matter_code",
             )
         if not (proposal.name or "").strip():
@@ -129,7 +129,7 @@ def check_proposal(
         return
     if matter is None:
         raise InvalidInput(
-            f"{rules.label}中没有事项「{proposal.matter_code}」", field="matter_code"
+            f"第{rules.version}版清单中没有事项「{proposal.matter_code}」", field="matter_code"
         )
     if kind is ListChangeKind.MOVE_LEAD:
         if proposal.lead_department_id is None:

@@ -608,6 +608,170 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/list-changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Changes
+         * @description List change requests: all for the staffing office and the centre, else one's own.
+         */
+        get: operations["list_changes_api_list_changes_get"];
+        put?: never;
+        /**
+         * Apply For Change
+         * @description Apply in writing to change the list in force (pending the staffing office's review).
+         */
+        post: operations["apply_for_change_api_list_changes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/list-changes/{change_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Change
+         * @description Return a change request with its evidence: the dispute, the events, the matter now.
+         */
+        get: operations["get_change_api_list_changes__change_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/list-changes/{change_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept Change
+         * @description Accept a pending request: fold it into the draft of the next list version.
+         */
+        post: operations["accept_change_api_list_changes__change_id__accept_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/list-changes/{change_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject Change
+         * @description Reject a pending request, with the reason.
+         */
+        post: operations["reject_change_api_list_changes__change_id__reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lists": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists
+         * @description Return the county's list versions, newest first.
+         */
+        get: operations["lists_api_lists_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lists/{list_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Detail
+         * @description Return a list version with its matters, searchable.
+         */
+        get: operations["list_detail_api_lists__list_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lists/{list_id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Diff
+         * @description Compare a version with the version in force (or another), matter by matter.
+         */
+        get: operations["list_diff_api_lists__list_id__diff_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lists/{list_id}/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish
+         * @description Publish a draft from a date: it supersedes the version in force and routes from then.
+         */
+        post: operations["publish_api_lists__list_id__publish_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/assignments": {
         parameters: {
             query?: never;
@@ -1160,6 +1324,29 @@ export interface components {
             reason: string;
         };
         /**
+         * ColumnChangePublic
+         * @description One column of a matter, old and new.
+         */
+        ColumnChangePublic: {
+            /** Column */
+            column: string;
+            /**
+             * Label
+             * @description 列名
+             */
+            label: string;
+            /**
+             * Old
+             * @description 原内容
+             */
+            old: string;
+            /**
+             * New
+             * @description 新内容
+             */
+            new: string;
+        };
+        /**
          * CountyRulesPublic
          * @description A county's settings for supervision, extensions and escalations, defaults included.
          */
@@ -1314,6 +1501,34 @@ export interface components {
             township_code: string | null;
             /** Platform Code */
             platform_code: string | null;
+        };
+        /**
+         * DisputeBrief
+         * @description The dispute a ruling's request came from.
+         */
+        DisputeBrief: {
+            /** Id */
+            id: number;
+            /**
+             * Event Id
+             * @description 争议的事件
+             */
+            event_id: number;
+            /**
+             * Status
+             * @description 争议状态
+             */
+            status: string;
+            /**
+             * Minutes Ref
+             * @description 会议纪要编号
+             */
+            minutes_ref?: string | null;
+            /**
+             * Reasoning
+             * @description 裁定理由
+             */
+            reasoning?: string | null;
         };
         /**
          * DraftProbe
@@ -1588,6 +1803,29 @@ export interface components {
             limit: number;
         };
         /**
+         * EvidenceEvent
+         * @description An event a request cites, in brief.
+         */
+        EvidenceEvent: {
+            /** Id */
+            id: number;
+            /**
+             * Description
+             * @description 事件描述（节选）
+             */
+            description: string;
+            /**
+             * Matter Code
+             * @description 事项编码
+             */
+            matter_code?: string | null;
+            /**
+             * Status
+             * @description 事件状态
+             */
+            status: string;
+        };
+        /**
          * HandlingMode
          * @description Who does the work for a matter: a department, the township itself, or both together.
          * @enum {string}
@@ -1713,6 +1951,412 @@ export interface components {
          */
         Level: "county" | "township" | "village" | "grid" | "microgrid";
         /**
+         * ListChangeCreate
+         * @description A written application to change the list, optionally naming the county.
+         */
+        ListChangeCreate: {
+            /** @description 调整类型：move_lead 调整牵头部门，add_co 增加配合部门，add_keywords 增加关键词，new_matter 新增事项 */
+            kind: components["schemas"]["ListChangeKind"];
+            /**
+             * Matter Code
+             * @description 事项编码（新增事项时为新编码）
+             */
+            matter_code: string;
+            /**
+             * Lead Department Id
+             * @description 牵头部门（调整牵头、新增事项）
+             */
+            lead_department_id?: number | null;
+            /**
+             * Co Department Ids
+             * @description 配合部门（增加配合、新增事项）
+             */
+            co_department_ids?: number[];
+            /**
+             * Keywords
+             * @description 关键词（增加关键词、新增事项）
+             */
+            keywords?: string[];
+            /**
+             * Name
+             * @description 事项名称（新增事项）
+             */
+            name?: string | null;
+            /**
+             * Platform Code
+             * @description 所属平台（新增事项）
+             */
+            platform_code?: string | null;
+            /**
+             * Department Duties
+             * @description 部门职责
+             */
+            department_duties?: string | null;
+            /**
+             * Township Duties Text
+             * @description 乡镇职责
+             */
+            township_duties_text?: string | null;
+            /**
+             * Legal Basis
+             * @description 法律依据
+             */
+            legal_basis?: string | null;
+            /**
+             * Sign Hours
+             * @description 签收时限（小时）
+             */
+            sign_hours?: number | null;
+            /**
+             * Handle Days
+             * @description 办结时限（工作日）
+             */
+            handle_days?: number | null;
+            /**
+             * Basis
+             * @description 申请依据（文件、条款）
+             */
+            basis?: string | null;
+            /**
+             * Reasons
+             * @description 申请理由
+             */
+            reasons: string;
+            /**
+             * Event Ids
+             * @description 作为证据的事件
+             */
+            event_ids?: number[];
+            /**
+             * County
+             * @description 县级辖区编码；默认为申请人所在的县
+             */
+            county?: string | null;
+        };
+        /**
+         * ListChangeDetail
+         * @description A change request with its evidence: the dispute, the events, the matter's entry now.
+         */
+        ListChangeDetail: {
+            /** Id */
+            id: number;
+            /** County Code */
+            county_code: string;
+            /** @description 调整类型 */
+            kind: components["schemas"]["ListChangeKind"];
+            /**
+             * Matter Code
+             * @description 事项编码
+             */
+            matter_code: string;
+            /**
+             * Matter Name
+             * @description 事项名称（现行清单或新增事项）
+             */
+            matter_name?: string | null;
+            /**
+             * Summary
+             * @description 调整内容
+             */
+            summary: string;
+            /**
+             * Proposal
+             * @description 调整内容（结构化）
+             */
+            proposal: {
+                [key: string]: unknown;
+            };
+            /**
+             * Basis
+             * @description 申请依据
+             */
+            basis?: string | null;
+            /**
+             * Reasons
+             * @description 申请理由
+             */
+            reasons: string;
+            /** @description 来源：争议裁定或书面申请 */
+            source: components["schemas"]["ListChangeSource"];
+            /**
+             * Dispute Id
+             * @description 所属争议
+             */
+            dispute_id?: number | null;
+            /**
+             * Base List Id
+             * @description 申请时的现行清单
+             */
+            base_list_id?: number | null;
+            /**
+             * Applicant
+             * @description 申请单位
+             */
+            applicant?: string | null;
+            /**
+             * Submitted At
+             * Format: date-time
+             * @description 提交时间
+             */
+            submitted_at: string;
+            /** @description 状态 */
+            status: components["schemas"]["ListChangeStatus"];
+            /**
+             * Reviewed At
+             * @description 审核时间
+             */
+            reviewed_at?: string | null;
+            /**
+             * Review Note
+             * @description 审核意见
+             */
+            review_note?: string | null;
+            /**
+             * Draft List Id
+             * @description 采纳后并入的草稿
+             */
+            draft_list_id?: number | null;
+            /**
+             * Event Ids
+             * @description 作为证据的事件
+             */
+            event_ids: number[];
+            /** @description 来源争议 */
+            dispute?: components["schemas"]["DisputeBrief"] | null;
+            /**
+             * Events
+             * @description 证据事件
+             */
+            events: components["schemas"]["EvidenceEvent"][];
+            /** @description 现行清单中的该事项 */
+            matter?: components["schemas"]["ListMatterPublic"] | null;
+        };
+        /**
+         * ListChangeKind
+         * @description What a change request does to the list.
+         * @enum {string}
+         */
+        ListChangeKind: "move_lead" | "add_co" | "add_keywords" | "new_matter";
+        /**
+         * ListChangePublic
+         * @description A change request as lists show it.
+         */
+        ListChangePublic: {
+            /** Id */
+            id: number;
+            /** County Code */
+            county_code: string;
+            /** @description 调整类型 */
+            kind: components["schemas"]["ListChangeKind"];
+            /**
+             * Matter Code
+             * @description 事项编码
+             */
+            matter_code: string;
+            /**
+             * Matter Name
+             * @description 事项名称（现行清单或新增事项）
+             */
+            matter_name?: string | null;
+            /**
+             * Summary
+             * @description 调整内容
+             */
+            summary: string;
+            /**
+             * Proposal
+             * @description 调整内容（结构化）
+             */
+            proposal: {
+                [key: string]: unknown;
+            };
+            /**
+             * Basis
+             * @description 申请依据
+             */
+            basis?: string | null;
+            /**
+             * Reasons
+             * @description 申请理由
+             */
+            reasons: string;
+            /** @description 来源：争议裁定或书面申请 */
+            source: components["schemas"]["ListChangeSource"];
+            /**
+             * Dispute Id
+             * @description 所属争议
+             */
+            dispute_id?: number | null;
+            /**
+             * Base List Id
+             * @description 申请时的现行清单
+             */
+            base_list_id?: number | null;
+            /**
+             * Applicant
+             * @description 申请单位
+             */
+            applicant?: string | null;
+            /**
+             * Submitted At
+             * Format: date-time
+             * @description 提交时间
+             */
+            submitted_at: string;
+            /** @description 状态 */
+            status: components["schemas"]["ListChangeStatus"];
+            /**
+             * Reviewed At
+             * @description 审核时间
+             */
+            reviewed_at?: string | null;
+            /**
+             * Review Note
+             * @description 审核意见
+             */
+            review_note?: string | null;
+            /**
+             * Draft List Id
+             * @description 采纳后并入的草稿
+             */
+            draft_list_id?: number | null;
+            /**
+             * Event Ids
+             * @description 作为证据的事件
+             */
+            event_ids: number[];
+        };
+        /**
+         * ListChangeSource
+         * @description Where a change request came from: a ruling, or a written application.
+         * @enum {string}
+         */
+        ListChangeSource: "ruling" | "written";
+        /**
+         * ListChangeStatus
+         * @description pending (with the staffing office) → accepted (in the draft) → published, or rejected.
+         * @enum {string}
+         */
+        ListChangeStatus: "pending" | "accepted" | "rejected" | "published";
+        /**
+         * ListDiff
+         * @description What a version changes against another (by default the version in force).
+         */
+        ListDiff: {
+            /** @description 本版本 */
+            version: components["schemas"]["MatterListPublic"];
+            /** @description 对照版本 */
+            against?: components["schemas"]["MatterListPublic"] | null;
+            /**
+             * Matters
+             * @description 逐项变化
+             */
+            matters: components["schemas"]["MatterChangePublic"][];
+            /**
+             * Changes
+             * @description 并入的调整申请
+             */
+            changes: components["schemas"]["ListChangePublic"][];
+        };
+        /**
+         * ListMatterPublic
+         * @description One matter of a list version, with department names.
+         */
+        ListMatterPublic: {
+            /**
+             * Code
+             * @description 事项编码
+             */
+            code: string;
+            /**
+             * Row Number
+             * @description 序号
+             */
+            row_number: number;
+            /**
+             * Name
+             * @description 事项名称
+             */
+            name: string;
+            /**
+             * Platform Code
+             * @description 平台
+             */
+            platform_code?: string | null;
+            /**
+             * Platform Name
+             * @description 平台名称
+             */
+            platform_name?: string | null;
+            /**
+             * Lead Department Id
+             * @description 牵头部门
+             */
+            lead_department_id?: number | null;
+            /**
+             * Lead Name
+             * @description 牵头部门名称
+             */
+            lead_name?: string | null;
+            /**
+             * Co Department Ids
+             * @description 配合部门
+             */
+            co_department_ids: number[];
+            /**
+             * Co Names
+             * @description 配合部门名称
+             */
+            co_names: string[];
+            /**
+             * Department Duties
+             * @description 部门职责
+             */
+            department_duties?: string | null;
+            /**
+             * Township Duties
+             * @description 乡镇职责要点
+             */
+            township_duties: string[];
+            /**
+             * Township Duties Text
+             * @description 乡镇职责
+             */
+            township_duties_text?: string | null;
+            /**
+             * Legal Basis
+             * @description 法律依据
+             */
+            legal_basis?: string | null;
+            /** @description 处置方式 */
+            mode: components["schemas"]["HandlingMode"];
+            /**
+             * Sign Hours
+             * @description 签收时限（小时）
+             */
+            sign_hours?: number | null;
+            /**
+             * Handle Days
+             * @description 办结时限（工作日）
+             */
+            handle_days?: number | null;
+            /**
+             * Urgent Sign Hours
+             * @description 紧急签收时限（小时）
+             */
+            urgent_sign_hours?: number | null;
+            /**
+             * Urgent Handle Hours
+             * @description 紧急办结时限（小时）
+             */
+            urgent_handle_hours?: number | null;
+            /**
+             * Keywords
+             * @description 关键词
+             */
+            keywords: string[];
+        };
+        /**
          * ListStatus
          * @description Life cycle of one version of a matter list.
          * @enum {string}
@@ -1746,6 +2390,143 @@ export interface components {
             imported_at: string;
             /** Published At */
             published_at: string | null;
+        };
+        /**
+         * MatterChangePublic
+         * @description One matter that differs between two versions.
+         */
+        MatterChangePublic: {
+            /**
+             * Code
+             * @description 事项编码
+             */
+            code: string;
+            /**
+             * Name
+             * @description 事项名称
+             */
+            name: string;
+            /**
+             * Change
+             * @description added 新增、removed 删除、changed 修改
+             */
+            change: string;
+            /**
+             * Columns
+             * @description 逐列变化
+             */
+            columns: components["schemas"]["ColumnChangePublic"][];
+        };
+        /**
+         * MatterListDetail
+         * @description A version with its matters (those matching the search, when searched).
+         */
+        MatterListDetail: {
+            /** Id */
+            id: number;
+            /** County Code */
+            county_code: string;
+            /**
+             * Version
+             * @description 版本号
+             */
+            version: number;
+            /** @description 状态 */
+            status: components["schemas"]["ListStatus"];
+            /**
+             * Effective From
+             * Format: date
+             * @description 生效日期
+             */
+            effective_from: string;
+            /**
+             * Published At
+             * @description 发布时间
+             */
+            published_at?: string | null;
+            /**
+             * Superseded At
+             * @description 被替代时间
+             */
+            superseded_at?: string | null;
+            /**
+             * Source Document
+             * @description 来源文件
+             */
+            source_document?: string | null;
+            /**
+             * In Force
+             * @description 是否为现行版本
+             */
+            in_force: boolean;
+            /**
+             * Matter Count
+             * @description 事项数
+             */
+            matter_count: number;
+            /**
+             * Change Count
+             * @description 并入的调整申请数
+             */
+            change_count: number;
+            /**
+             * Matters
+             * @description 事项
+             */
+            matters: components["schemas"]["ListMatterPublic"][];
+        };
+        /**
+         * MatterListPublic
+         * @description One version of a county's list.
+         */
+        MatterListPublic: {
+            /** Id */
+            id: number;
+            /** County Code */
+            county_code: string;
+            /**
+             * Version
+             * @description 版本号
+             */
+            version: number;
+            /** @description 状态 */
+            status: components["schemas"]["ListStatus"];
+            /**
+             * Effective From
+             * Format: date
+             * @description 生效日期
+             */
+            effective_from: string;
+            /**
+             * Published At
+             * @description 发布时间
+             */
+            published_at?: string | null;
+            /**
+             * Superseded At
+             * @description 被替代时间
+             */
+            superseded_at?: string | null;
+            /**
+             * Source Document
+             * @description 来源文件
+             */
+            source_document?: string | null;
+            /**
+             * In Force
+             * @description 是否为现行版本
+             */
+            in_force: boolean;
+            /**
+             * Matter Count
+             * @description 事项数
+             */
+            matter_count: number;
+            /**
+             * Change Count
+             * @description 并入的调整申请数
+             */
+            change_count: number;
         };
         /**
          * MatterListRef
@@ -1942,6 +2723,18 @@ export interface components {
             duties_text: string | null;
         };
         /**
+         * PublishList
+         * @description When a draft takes effect.
+         */
+        PublishList: {
+            /**
+             * Effective From
+             * Format: date
+             * @description 生效日期（北京时间）
+             */
+            effective_from: string;
+        };
+        /**
          * RateBody
          * @description The follow-up rating, 1 to 5; a note is required below 3.
          */
@@ -2037,6 +2830,17 @@ export interface components {
             reason: components["schemas"]["RefusalReason"];
         };
         /**
+         * RejectNote
+         * @description The staffing office's reason for rejecting a request (required).
+         */
+        RejectNote: {
+            /**
+             * Note
+             * @description 不予采纳的理由
+             */
+            note: string;
+        };
+        /**
          * ReturnBody
          * @description Why a department says "not ours", and the row of the routing list it relies on.
          */
@@ -2050,6 +2854,17 @@ export interface components {
             clause_code: string;
             /** Clause Note */
             clause_note?: string | null;
+        };
+        /**
+         * ReviewNote
+         * @description The staffing office's note on accepting a request (optional).
+         */
+        ReviewNote: {
+            /**
+             * Note
+             * @description 审核意见
+             */
+            note?: string | null;
         };
         /**
          * RoutePreview
@@ -3652,6 +4467,309 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EventDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_changes_api_list_changes_get: {
+        parameters: {
+            query?: {
+                /** @description 县级辖区编码 county code; 默认: 登录用户所在的县，只导入了一个县时为该县 */
+                county?: string | null;
+                /** @description 状态 */
+                status?: components["schemas"]["ListChangeStatus"] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListChangePublic"][];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    apply_for_change_api_list_changes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListChangeCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListChangeDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_change_api_list_changes__change_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                change_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListChangeDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accept_change_api_list_changes__change_id__accept_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                change_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewNote"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListChangeDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reject_change_api_list_changes__change_id__reject_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                change_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectNote"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListChangeDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    lists_api_lists_get: {
+        parameters: {
+            query?: {
+                /** @description 县级辖区编码 county code; 默认: 登录用户所在的县，只导入了一个县时为该县 */
+                county?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MatterListPublic"][];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_detail_api_lists__list_id__get: {
+        parameters: {
+            query?: {
+                /** @description 按编码、名称、关键词或部门搜索 */
+                q?: string | null;
+            };
+            header?: never;
+            path: {
+                list_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MatterListDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_diff_api_lists__list_id__diff_get: {
+        parameters: {
+            query?: {
+                /** @description 对照版本；默认为现行版本 */
+                against?: number | null;
+            };
+            header?: never;
+            path: {
+                list_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDiff"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    publish_api_lists__list_id__publish_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                list_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PublishList"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MatterListPublic"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */

@@ -12,9 +12,11 @@ import { countyPage } from "./pages/county";
 import { departmentPage } from "./pages/department";
 import { eventPage } from "./pages/event";
 import { eventsPage } from "./pages/events";
+import { listsPage } from "./pages/lists";
 import { loginPage } from "./pages/login";
 import { reportPage } from "./pages/report";
 import { startOutbox, stopOutbox } from "./pages/offline";
+import { staffingPage } from "./pages/staffing";
 import { townshipPage } from "./pages/township";
 import { verifyPage } from "./pages/verify";
 import { registerShellWorker } from "./shell";
@@ -31,6 +33,8 @@ const PAGES: Record<string, Page> = {
   events: eventsPage,
   "admin/users": adminUsersPage,
   "admin/reference": adminReferencePage,
+  lists: listsPage,
+  staffing: staffingPage,
 };
 
 const HOME: Record<Role, string> = {
@@ -39,17 +43,17 @@ const HOME: Record<Role, string> = {
   department_staff: "department",
   command_centre: "county",
   admin: "admin/users",
-  staffing_office: "events",
+  staffing_office: "staffing",
 };
 
 // The links in the order each role reads them; a link shows only if the user may open it.
 const NAV: Record<Role, [string, string][]> = {
-  grid_worker: [["report", "事件上报"], ["verify", "现场核查"], ["township", "乡镇看板"]],
-  township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"]],
-  department_staff: [["department", "部门待办"]],
-  command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"]],
-  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"]],
-  staffing_office: [["events", "事件列表"]],
+  grid_worker: [["report", "事件上报"], ["verify", "现场核查"], ["township", "乡镇看板"], ["lists", "责任清单"]],
+  township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"], ["lists", "责任清单"]],
+  department_staff: [["department", "部门待办"], ["lists", "责任清单"]],
+  command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"], ["lists", "责任清单"]],
+  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"], ["lists", "责任清单"]],
+  staffing_office: [["staffing", "清单审核"], ["lists", "责任清单"], ["events", "事件列表"]],
 };
 
 const home = (user: User) => `#/${HOME[user.role] ?? "login"}`;

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, func, select
 from dispatch.core.errors import ImportRejected, InvalidInput, RowProblem
 from dispatch.reference.calendar import MAX_LIMIT_WORKING_DAYS
 from dispatch.reference.departments import DepartmentDirectory, DepartmentInfo, load_directory
+from dispatch.reference.lists.drafts import next_version, write_version
 from dispatch.reference.lists.rules import (
     MatterRule,
     MatterRules,
@@ -35,7 +36,6 @@ from dispatch.reference.models import (
     JurisdictionRow,
     ListStatus,
     Matter,
-    MatterCooperator,
     MatterList,
 )
 from dispatch.reference.tabular import (
@@ -187,54 +187,20 @@ def import_matter_list(
     if newest is not None and newest.id is not None and list_digest(session, newest.id) == digest:
         return _report_identical(session, newest, digest, effective_from, publish)
 
-    version = (
-        session.exec(
-            select(func.max(MatterList.version)).where(MatterList.county_code == county_code)
-        ).one()
-        or 0
-    ) + 1
+    version = next_version(session, county_code)
     if publish:
         # Refuse before writing, so a refused publication leaves no draft behind either.
         _check_timeline(_published(session, county_code, exclude=None), version, effective_from)
-    matter_list = MatterList(
+    matter_list = write_version(
+        session,
         county_code=county_code,
         version=version,
         effective_from=effective_from,
-        status=ListStatus.DRAFT,
+        matters=(item.rule for item in parsed),
         source_document=source_document,
         source_file=table.source[:500],
     )
-    session.add(matter_list)
-    session.flush()
     assert matter_list.id is not None
-    for item in parsed:
-        rule = item.rule
-        matter = Matter(
-            list_id=matter_list.id,
-            row_number=rule.row_number,
-            code=rule.code,
-            name=rule.name,
-            platform_code=rule.platform_code,
-            keywords=list(rule.keywords),
-            legal_basis=rule.legal_basis,
-            lead_department_id=rule.lead_department_id,
-            department_duties=rule.department_duties,
-            township_duties=list(rule.township_duties),
-            township_duties_text=rule.township_duties_text,
-            handling_mode=rule.mode,
-            sign_hours=rule.sign_hours,
-            handle_days=rule.handle_days,
-            urgent_sign_hours=rule.urgent_sign_hours,
-            urgent_handle_hours=rule.urgent_handle_hours,
-        )
-        session.add(matter)
-        session.flush()
-        assert matter.id is not None
-        session.add_all(
-            MatterCooperator(matter_id=matter.id, department_id=dept_id)
-            for dept_id in rule.co_department_ids
-        )
-    session.flush()
     if publish:
         publish_list(session, matter_list.id)
     return MatterListImportReport(
