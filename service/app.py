@@ -32,6 +32,7 @@ from service.routes import (
     reference,
     users,
 )
+from service.routes import extensions as extension_routes
 from service.security import install_security
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deliveries.router, prefix="/api")
     app.include_router(users.router, prefix="/api")
     app.include_router(duplicates.router, prefix="/api")
+    app.include_router(extension_routes.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)
