@@ -293,7 +293,9 @@ def test_deciding_twice_is_a_conflict_naming_the_state(desk: Desk) -> None:
 def test_a_request_undecided_past_the_deadline_lapses_in_the_scheduler(desk: Desk) -> None:
     request = desk.ask(2)
     deadline = deadline_of(desk.part())
-    assert extensions.lapse_overdue_requests(desk.session, now=deadline - timedelta(minutes=1)) == []
+    assert (
+        extensions.lapse_overdue_requests(desk.session, now=deadline - timedelta(minutes=1)) == []
+    )
     assert request.status == ExtensionStatus.PENDING
     lapsed = extensions.lapse_overdue_requests(desk.session, now=deadline + timedelta(minutes=1))
     assert lapsed == [request.id]
