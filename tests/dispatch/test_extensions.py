@@ -24,6 +24,7 @@ from dispatch.events.models import (
     Step,
 )
 from dispatch.events.steps import STEP_ACTION_LABELS
+from dispatch.jobs.scheduler import lapse_extensions
 from dispatch.loop import assignments
 from dispatch.reference.calendar import WorkCalendar, load_calendar
 from dispatch.reference.models import CountyRules
@@ -419,3 +420,41 @@ def test_requests_are_read_within_scope(desk: Desk) -> None:
         desk.session, desk.people.actor("shichang"), co_request.id or 0
     )
     assert found.id == co_request.id and isinstance(event, Event)
+
+
+# ---- The scheduler's round, on a committed database ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def committed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A demo county of its own: the scheduler's round commits."""
+    with demo_database(tmp_path_factory.mktemp("ext-jobs"), "extjobs", with_users=True) as url:
+        yield url
+
+
+def test_the_schedulers_round_lapses_what_the_clock_passed(committed_url: str) -> None:
+    engine = make_engine(committed_url)
+    with session_scope(engine) as session:
+        router = Router.load(session, near_distance_m=50.0, threshold=0.5)
+        desk = Desk(session, router)
+        asked = desk.ask(2)
+        kept = desk.ask(1, role="co", user="shichang")
+        lead_deadline = deadline_of(desk.part())
+        co = desk.part("co")
+        co.handle_by = lead_deadline + timedelta(days=3)  # its own, later deadline
+        session.add(co)
+        ids = (asked.id, kept.id)
+    try:
+        assert lapse_extensions(engine, None, now=lead_deadline - timedelta(minutes=1)) == 0
+        assert lapse_extensions(engine, None, now=lead_deadline + timedelta(minutes=1)) == 1
+        assert lapse_extensions(engine, None, now=lead_deadline + timedelta(minutes=2)) == 0
+        with Session(engine) as session:
+            statuses = [session.get(ExtensionRequest, i) for i in ids]
+            assert [r.status if r else None for r in statuses] == [
+                ExtensionStatus.LAPSED,
+                ExtensionStatus.PENDING,
+            ]
+            (step,) = session.exec(select(Step).where(Step.action == "extension_lapsed")).all()
+            assert step.actor == "系统" and step.at is not None
+    finally:
+        engine.dispose()

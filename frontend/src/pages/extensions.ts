@@ -133,7 +133,6 @@ function extensionRow(first: Extension, refresh: () => void): Row<Extension> {
     },
   });
   const actions = h("div", { class: "actions" }, approve, refuse);
-  actions.hidden = !may("decide_extension");
   const el = h("article", { class: "item", testid: `extension-${first.id}` }, info, actions);
   return {
     el,
@@ -157,7 +156,8 @@ function extensionRow(first: Extension, refresh: () => void): Row<Extension> {
 }
 
 /** The county board's 延期申请 panel: the pending requests, each with 批准 / 不批准. */
-export function extensionsPanel(onCleanup: (stop: () => void) => void): HTMLElement {
+export function extensionsPanel(onCleanup: (stop: () => void) => void): HTMLElement | null {
+  if (!may("decide_extension")) return null; // only the centre decides (others see no panel)
   const list = h("div", { class: "list", testid: "extension-queue" });
   const empty = h("p", { class: "muted", testid: "extension-empty" }, "暂无延期申请");
   const problem = h("p", { class: "muted small", hidden: true });
