@@ -34,6 +34,7 @@ from service.routes import (
     reference,
     users,
 )
+from service.routes import extensions as extension_routes
 from service.security import install_security
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router, prefix="/api")
     app.include_router(duplicates.router, prefix="/api")
     app.include_router(county_rules.router, prefix="/api")
+    app.include_router(extension_routes.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

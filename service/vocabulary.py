@@ -29,6 +29,7 @@ from dispatch.events.schemas import SOURCE_LABELS
 from dispatch.events.steps import STEP_ACTION_LABELS
 from dispatch.jobs.health import REASON_LABELS
 from dispatch.reference.models import KIND_LABELS, LIST_STATUS_LABELS, MODE_LABELS
+from dispatch.supervision.extensions import EXTENSION_LABELS
 from dispatch.users.policy import ROLE_LABELS
 from geo.levels import LEVEL_LABELS
 
@@ -54,6 +55,7 @@ def vocabulary() -> dict[str, Any]:
         "list_change_status": {s.value: label for s, label in CHANGE_STATUS_LABELS.items()},
         "list_change_source": {s.value: label for s, label in CHANGE_SOURCE_LABELS.items()},
         "matter_change": dict(MATTER_CHANGE_LABELS),
+        "extension_status": {s.value: label for s, label in EXTENSION_LABELS.items()},
     }
 
 

@@ -27,6 +27,10 @@ STEP_ACTION_LABELS: dict[str, str] = {
     "merged_in": "并入",
     "deadline_near": "临期预警",
     "overdue": "超期",
+    "extension_requested": "申请延期",
+    "extension_approved": "批准延期",
+    "extension_refused": "不予延期",
+    "extension_lapsed": "延期申请失效",
     **{action.value: label for action, label in EVENT_ACTION_LABELS.items()},
     **{action.value: label for action, label in ASSIGNMENT_ACTION_LABELS.items()},
 }

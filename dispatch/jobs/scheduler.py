@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import redis
@@ -16,6 +16,7 @@ from dispatch.core.db import session_scope
 from dispatch.core.queues import offer_for_routing
 from dispatch.loop.dispatching import waiting_for_routing
 from dispatch.supervision.alerts import raise_deadline_alerts
+from dispatch.supervision.extensions import lapse_overdue_requests
 from dispatch.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,17 @@ def alert_deadlines(engine: Engine, connection: redis.Redis | None) -> int:
     if alerts:
         log.info("raised %d deadline warnings", len(alerts))
     return len(alerts)
+
+
+def lapse_extensions(
+    engine: Engine, connection: redis.Redis | None, *, now: datetime | None = None
+) -> int:
+    """Lapse the extension requests left undecided past their part's deadline; return how many."""
+    with transaction(engine, connection) as session:
+        lapsed = lapse_overdue_requests(session, now=now)
+    if lapsed:
+        log.info("lapsed %d undecided extension requests", len(lapsed))
+    return len(lapsed)
 
 
 def beat(path: Path = BEAT_FILE) -> None:

@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.core.errors import InvalidInput, NotFound
 from dispatch.events.lifecycle import (
+    ASSIGNMENT_LABELS,
     HANDLING,
     LIVE_PARTS,
     OPEN_PARTS,
@@ -15,7 +16,13 @@ from dispatch.events.lifecycle import (
     EventAction,
     next_assignment_status,
 )
-from dispatch.events.models import Assignment, AssignmentStatus, Event
+from dispatch.events.models import (
+    Assignment,
+    AssignmentStatus,
+    Event,
+    ExtensionRequest,
+    ExtensionStatus,
+)
 from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step, move_event
 from dispatch.reference.models import Department
@@ -85,6 +92,41 @@ def move_assignment(
         data=data,
         at=now,
     )
+    if before in EXTENDABLE and assignment.status not in EXTENDABLE:
+        lapse_extensions(session, event, assignment, now=now)
+
+
+# A part whose handling deadline can still move by an extension (延期).
+EXTENDABLE = (AssignmentStatus.PENDING, AssignmentStatus.SIGNED)
+
+
+def lapse_extensions(
+    session: Session, event: Event, assignment: Assignment, *, now: datetime
+) -> None:
+    """Lapse (已失效) the part's pending extension request: the part stopped being live."""
+    pending = session.exec(
+        select(ExtensionRequest)
+        .where(
+            ExtensionRequest.assignment_id == assignment.id,
+            ExtensionRequest.status == ExtensionStatus.PENDING,
+        )
+        .with_for_update()
+    ).all()
+    label = ASSIGNMENT_LABELS[AssignmentStatus(assignment.status)]
+    for request in pending:
+        request.status, request.decided_at = ExtensionStatus.LAPSED, now
+        session.add(request)
+        add_step(
+            session,
+            event,
+            action="extension_lapsed",
+            actor_label="系统",
+            assignment=assignment,
+            to_org=department_name(session, assignment.department_id),
+            reason=f"延期申请（{request.working_days} 个工作日）已失效：任务已转为「{label}」",
+            data={"extension_id": request.id},
+            at=now,
+        )
 
 
 def live_parts(session: Session, event: Event) -> list[Assignment]:

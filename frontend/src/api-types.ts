@@ -1000,6 +1000,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/assignments/{assignment_id}/extension": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Standing
+         * @description Where a part stands for an extension: time left to its deadline, days still grantable.
+         */
+        get: operations["read_standing_api_assignments__assignment_id__extension_get"];
+        put?: never;
+        /**
+         * Request Extension
+         * @description Ask for more working days on a part, before its handling deadline (申请延期).
+         */
+        post: operations["request_extension_api_assignments__assignment_id__extension_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/extensions/{extension_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve
+         * @description Approve a pending request, with as many days as asked or fewer (批准延期).
+         */
+        post: operations["approve_api_extensions__extension_id__approve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/extensions/{extension_id}/refuse": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refuse
+         * @description Refuse a pending request, saying why (不予延期).
+         */
+        post: operations["refuse_api_extensions__extension_id__refuse_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/extensions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Extensions
+         * @description List the requests the user may read, newest first (at most 200).
+         */
+        get: operations["read_extensions_api_extensions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/extensions/{extension_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Extension
+         * @description Return one request with its part's deadline and what the limit leaves.
+         */
+        get: operations["read_extension_api_extensions__extension_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1824,6 +1928,187 @@ export interface components {
              * @description 事件状态
              */
             status: string;
+        };
+        /**
+         * ExtensionApproval
+         * @description The centre's approval: fewer days than asked if it says so, and its note.
+         */
+        ExtensionApproval: {
+            /**
+             * Working Days
+             * @description 批准的工作日数（1 至申请天数）；不填则按申请天数
+             */
+            working_days?: number | null;
+            /**
+             * Note
+             * @description 审批意见
+             */
+            note: string;
+        };
+        /**
+         * ExtensionAsk
+         * @description How many more working days, and why.
+         */
+        ExtensionAsk: {
+            /**
+             * Working Days
+             * @description 工作日数
+             */
+            working_days: number;
+            /**
+             * Reason
+             * @description 延期理由
+             */
+            reason: string;
+        };
+        /**
+         * ExtensionPublic
+         * @description One request as the centre and the department read it, with the part it is about.
+         */
+        ExtensionPublic: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: number;
+            /** Assignment Id */
+            assignment_id: number;
+            /**
+             * Working Days
+             * @description 申请延期的工作日数
+             */
+            working_days: number;
+            /**
+             * Reason
+             * @description 延期理由
+             */
+            reason: string;
+            /** @description 待审批、已批准、未批准或已失效 */
+            status: components["schemas"]["ExtensionStatus"];
+            /**
+             * Requested At
+             * Format: date-time
+             */
+            requested_at: string;
+            /**
+             * Granted Days
+             * @description 批准的工作日数（未批准为 0，未审批为空）
+             */
+            granted_days: number | null;
+            /**
+             * Decided At
+             * @description 审批或失效的时间
+             */
+            decided_at: string | null;
+            /**
+             * Decision Note
+             * @description 审批意见
+             */
+            decision_note: string | null;
+            /**
+             * Handle By Before
+             * @description 申请时的办结时限
+             */
+            handle_by_before: string | null;
+            /**
+             * Handle By After
+             * @description 批准后的办结时限
+             */
+            handle_by_after: string | null;
+            /** Department Id */
+            department_id: number;
+            /**
+             * Department Name
+             * @description 申请延期的部门
+             */
+            department_name: string;
+            role: components["schemas"]["AssignmentRole"];
+            assignment_status: components["schemas"]["AssignmentStatus"];
+            /** Event Description */
+            event_description: string;
+            /** Event Address */
+            event_address: string | null;
+            /**
+             * Requested By
+             * @description 申请人
+             */
+            requested_by: string | null;
+            /**
+             * Decided By
+             * @description 审批人
+             */
+            decided_by: string | null;
+            /** @description 任务当前的时限与延期余量 */
+            part: components["schemas"]["ExtensionStanding"];
+        };
+        /**
+         * ExtensionRefusal
+         * @description Why the centre refuses.
+         */
+        ExtensionRefusal: {
+            /**
+             * Note
+             * @description 不予批准的理由
+             */
+            note: string;
+        };
+        /**
+         * ExtensionStanding
+         * @description Where a part stands for an extension: its deadline, time left, what the limit leaves.
+         */
+        ExtensionStanding: {
+            /** Assignment Id */
+            assignment_id: number;
+            /**
+             * Handle By
+             * @description 当前办结时限
+             */
+            handle_by: string | null;
+            /**
+             * Working Days Left
+             * @description 距当前办结时限的工作日数（一位小数，超期为负）；任务不在办理中时为空
+             */
+            working_days_left: number | null;
+            /**
+             * Limit Days
+             * @description 本县延期累计上限（工作日）
+             */
+            limit_days: number;
+            /**
+             * Granted Days
+             * @description 该任务已批准延期的工作日数
+             */
+            granted_days: number;
+            /**
+             * Grantable Days
+             * @description 该任务还可延期的工作日数
+             */
+            grantable_days: number;
+            /**
+             * May Request
+             * @description 现在能否申请延期
+             */
+            may_request: boolean;
+            /**
+             * Pending Id
+             * @description 待审批的延期申请编号
+             */
+            pending_id: number | null;
+        };
+        /**
+         * ExtensionStatus
+         * @description A request for more time (延期): pending → approved, refused, or lapsed (已失效).
+         * @enum {string}
+         */
+        ExtensionStatus: "pending" | "approved" | "refused" | "lapsed";
+        /**
+         * ExtensionsPublic
+         * @description The requests the user may read, newest first.
+         */
+        ExtensionsPublic: {
+            /** Data */
+            data: components["schemas"]["ExtensionPublic"][];
+            /** Count */
+            count: number;
         };
         /**
          * HandlingMode
@@ -5203,6 +5488,204 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CountyRulesPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_standing_api_assignments__assignment_id__extension_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtensionStanding"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    request_extension_api_assignments__assignment_id__extension_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtensionAsk"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtensionPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    approve_api_extensions__extension_id__approve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                extension_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtensionApproval"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtensionPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    refuse_api_extensions__extension_id__refuse_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                extension_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtensionRefusal"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtensionPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_extensions_api_extensions_get: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["ExtensionStatus"] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtensionsPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_extension_api_extensions__extension_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                extension_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtensionPublic"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */

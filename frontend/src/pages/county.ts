@@ -14,6 +14,7 @@ import { chinaDay, fmtClock } from "../time";
 import type { Card, Delta } from "../types";
 import { actionForm, cardHead, eventLink, setOptions } from "../ui";
 import { counter } from "./department";
+import { extensionsPanel } from "./extensions";
 import { type Returned, returnedRow } from "./returned";
 
 export function countyPage(ctx: PageCtx): void {
@@ -40,6 +41,7 @@ export function countyPage(ctx: PageCtx): void {
       h("div", { class: "board-side" },
         h("section", { class: "panel" }, h("h2", null, "待研判"), triage, triageEmpty),
         h("section", { class: "panel" }, h("h2", null, "退回待处理"), returned, returnedEmpty),
+        extensionsPanel(ctx.onCleanup),
         h("section", { class: "panel" }, h("h2", null, "实时动态"), feed))));
   ctx.root.append(page);
   const health = healthBanner();

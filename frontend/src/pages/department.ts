@@ -7,6 +7,7 @@ import { fill, h, reconcile, type Row } from "../dom";
 import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label } from "../labels";
 import type { PageCtx } from "../page";
 import { may } from "../permissions";
+import { extensionControl } from "./extensions";
 import { historyView } from "./history";
 import { countdown, parseTime } from "../time";
 import type { Assignment, Card, Clauses } from "../types";
@@ -73,7 +74,8 @@ export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: A
       for (const f of files) await uploadPhoto(a.event_id, f, a.id);
     },
   });
-  const el = h("div", { class: "actions" }, sign, ret, feedback);
+  const extension = extensionControl(id);
+  const el = h("div", { class: "actions" }, sign, ret, feedback, extension.el);
   return {
     el,
     update(a) {
@@ -81,7 +83,8 @@ export function taskActions(getTask: () => Task): { el: HTMLElement; update(a: A
       sign.hidden = a.status !== "pending" || !may("sign");
       ret.hidden = (a.status !== "pending" && a.status !== "signed") || !may("return_assignment");
       feedback.hidden = a.status !== "signed" || !may("feed_back");
-      el.hidden = sign.hidden && ret.hidden && feedback.hidden;
+      extension.update(a);
+      el.hidden = sign.hidden && ret.hidden && feedback.hidden && extension.el.hidden;
     },
   };
 }
