@@ -27,6 +27,8 @@ STEP_ACTION_LABELS: dict[str, str] = {
     "merged_in": "并入",
     "deadline_near": "临期预警",
     "overdue": "超期",
+    "escalate": "乡呼县应",
+    "answer_escalation": "县应（移交部门）",
     **{action.value: label for action, label in EVENT_ACTION_LABELS.items()},
     **{action.value: label for action, label in ASSIGNMENT_ACTION_LABELS.items()},
 }
