@@ -812,10 +812,107 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events/{event_id}/escalate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Escalate
+         * @description Call the county in (乡呼) on the township's own open platform part of the event.
+         */
+        post: operations["escalate_api_events__event_id__escalate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/escalations/{escalation_id}/answer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Answer
+         * @description Answer a call (县应): the township's part goes to a county department.
+         */
+        post: operations["answer_api_escalations__escalation_id__answer_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/escalations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Escalations
+         * @description List calls: the centre and the staffing office all, a township its own.
+         */
+        get: operations["read_escalations_api_escalations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/escalations/{escalation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Escalation
+         * @description Return one call with its answer and the response time.
+         */
+        get: operations["read_escalation_api_escalations__escalation_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AnswerBody
+         * @description Which county department takes the part: one named, or the list's lead of the matter.
+         */
+        AnswerBody: {
+            /**
+             * Department Id
+             * @description 承接的县级部门
+             */
+            department_id?: number | null;
+            /**
+             * By List
+             * @description 按清单分派：事项的牵头部门
+             * @default false
+             */
+            by_list: boolean;
+        };
         /**
          * AppConfig
          * @description What the web pages need to start: the map's tile layer and centre, the county.
@@ -1318,6 +1415,114 @@ export interface components {
             window_hours: number;
             /** Candidates */
             candidates: components["schemas"]["DuplicateCandidate"][];
+        };
+        /**
+         * EscalateBody
+         * @description Why the township cannot handle its part and calls the county in.
+         */
+        EscalateBody: {
+            /**
+             * Reason
+             * @description 乡呼理由
+             */
+            reason: string;
+        };
+        /**
+         * EscalationPublic
+         * @description One 乡呼县应 as the centre, the township and the staffing office read it.
+         */
+        EscalationPublic: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: number;
+            /**
+             * Assignment Id
+             * @description 乡镇被呼叫移交的任务
+             */
+            assignment_id: number;
+            /**
+             * Role
+             * @description 该任务的角色：牵头或属地
+             */
+            role: string;
+            /** Township Code */
+            township_code: string | null;
+            /** Township Name */
+            township_name: string | null;
+            /**
+             * Reason
+             * @description 乡呼理由
+             */
+            reason: string;
+            status: components["schemas"]["EscalationStatus"];
+            /**
+             * Called At
+             * Format: date-time
+             * @description 呼叫时间
+             */
+            called_at: string;
+            /**
+             * Called By
+             * @description 呼叫人
+             */
+            called_by: string | null;
+            /**
+             * Respond By
+             * @description 县级部门应签收的时限
+             */
+            respond_by: string | null;
+            /** Answered At */
+            answered_at: string | null;
+            /** Answered By */
+            answered_by: string | null;
+            /**
+             * Department Id
+             * @description 响应的县级部门
+             */
+            department_id: number | null;
+            /** Department Name */
+            department_name: string | null;
+            /**
+             * Response Assignment Id
+             * @description 交给县级部门的新任务
+             */
+            response_assignment_id: number | null;
+            /**
+             * Responded At
+             * @description 县级部门签收的时间
+             */
+            responded_at: string | null;
+            /**
+             * Response Minutes
+             * @description 自呼叫至签收的分钟数
+             */
+            response_minutes: number | null;
+            /**
+             * On Time
+             * @description 是否在时限内签收
+             */
+            on_time: boolean | null;
+            /** Event Description */
+            event_description?: string | null;
+            /** Matter Code */
+            matter_code?: string | null;
+        };
+        /**
+         * EscalationStatus
+         * @description 乡呼县应: waiting for the centre → answered (a county department given the part).
+         * @enum {string}
+         */
+        EscalationStatus: "waiting" | "answered";
+        /**
+         * EscalationsPublic
+         * @description Escalations, newest call first.
+         */
+        EscalationsPublic: {
+            /** Data */
+            data: components["schemas"]["EscalationPublic"][];
+            /** Count */
+            count: number;
         };
         /**
          * EventCreate
@@ -3933,6 +4138,140 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DuplicateCandidates"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    escalate_api_events__event_id__escalate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EscalateBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EscalationPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    answer_api_escalations__escalation_id__answer_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                escalation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnswerBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EscalationPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_escalations_api_escalations_get: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["EscalationStatus"] | null;
+                /** @description 只看一个事件的乡呼 */
+                event_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EscalationsPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_escalation_api_escalations__escalation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                escalation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EscalationPublic"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */
