@@ -28,7 +28,7 @@ from dispatch.events.models import (
     EscalationStatus,
     Event,
 )
-from dispatch.events.scopes import assignment_scope
+from dispatch.events.scopes import assignment_scope, event_scope
 from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step
 from dispatch.loop.assignments import agency_of, other_parts
@@ -129,6 +129,7 @@ def escalate(
     if actor.role is not UserRole.TOWNSHIP_OPERATOR:
         authorize(actor, Action.ESCALATE, assignment=_any_scope(actor))
     event = lock_event(session, event_id)
+    authorize(actor, Action.VIEW_EVENT, event=event_scope(session, event))
     part = _own_part(session, actor, event)
     part = session.exec(select(Assignment).where(Assignment.id == part.id).with_for_update()).one()
     authorize(actor, Action.ESCALATE, assignment=assignment_scope(session, part, event))

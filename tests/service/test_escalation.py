@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 
+from dispatch.core.errors import Forbidden
 from dispatch.events.models import Escalation, Event, Step
-from dispatch.loop.escalation import on_time, response_minutes
+from dispatch.loop import escalation as escalation_service
+from dispatch.loop.escalation import get_escalation, list_escalations, on_time, response_minutes
 from dispatch.reference.models import Department
+from dispatch.users.models import User, UserRole
+from dispatch.users.policy import Actor
 from tests.loop_fixtures import Loop
 from tests.service.test_loop import act, assignment, event, report
 
@@ -233,3 +238,17 @@ def test_the_response_time_counts_minutes_from_the_call() -> None:
     assert response_minutes(row) == 95 and on_time(row) is True
     row.responded_at = called + timedelta(hours=2, minutes=1)
     assert response_minutes(row) == 121 and on_time(row) is False
+
+
+def test_a_township_reads_and_calls_only_its_own(loop: Loop) -> None:
+    event_id = report(loop)
+    called = escalate(loop, event_id)
+    with Session(loop.engine) as session:
+        other = Actor(id=1, role=UserRole.TOWNSHIP_OPERATOR, township_code="320999001")
+        with pytest.raises(Forbidden):
+            get_escalation(session, other, called["id"])
+        assert list_escalations(session, other).count == 0
+        user = session.exec(select(User).where(User.username == "township")).one()
+        with pytest.raises(Forbidden):
+            escalation_service.escalate(session, other, user, event_id, reason="人手不足")
+        session.rollback()
