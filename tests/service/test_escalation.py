@@ -244,7 +244,7 @@ def test_a_township_reads_and_calls_only_its_own(loop: Loop) -> None:
     event_id = report(loop)
     called = escalate(loop, event_id)
     with Session(loop.engine) as session:
-        other = Actor(id=1, role=UserRole.TOWNSHIP_OPERATOR, township_code="320999001")
+        other = Actor(id=10**9, role=UserRole.TOWNSHIP_OPERATOR, township_code="320999001")
         with pytest.raises(Forbidden):
             get_escalation(session, other, called["id"])
         assert list_escalations(session, other).count == 0
