@@ -29,7 +29,7 @@ export function countyPage(ctx: PageCtx): void {
   const triageEmpty = h("p", { class: "muted" }, "暂无待研判事件");
   const returnedEmpty = h("p", { class: "muted" }, "暂无退回");
   const head = h("div", { class: "page-head" }, h("h1", null, "县指挥中心"));
-  const escalations = waitingEscalations();
+  const escalations = waitingEscalations(ctx.user);
   ctx.onCleanup(() => escalations.stop());
   const page = h("div", { class: "page page-county" }, head,
     h("div", { class: "board-grid" },

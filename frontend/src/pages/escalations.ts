@@ -89,9 +89,10 @@ interface OwnPart {
 
 /** The township board's 乡呼县应 panel: its own open platform parts, each with the form or its waiting call. */
 export function townshipEscalations(user: User) {
+  const calls = may("escalate");
   const list = h("div", { class: "list", testid: "township-escalations" });
   const empty = h("p", { class: "muted" }, "暂无可乡呼的任务");
-  const el = h("section", { class: "panel", testid: "township-escalation-panel" }, h("h2", null, "乡呼县应"), list, empty);
+  const el = h("section", { class: "panel", testid: "township-escalation-panel", hidden: !calls }, h("h2", null, "乡呼县应"), list, empty);
   let platforms = new Set<number>();
   let waiting: Escalation[] = [];
   let cards: Card[] = [];
@@ -104,6 +105,7 @@ export function townshipEscalations(user: User) {
     empty.hidden = parts.length > 0;
   };
   const refresh = debounce(() => {
+    if (!calls) return;
     listWaiting().then((w) => {
       waiting = w;
       show();
@@ -143,10 +145,12 @@ export function townshipEscalations(user: User) {
 }
 
 /** The county board's 乡呼待响应 panel: each waiting call, answered by a department or by the list. */
-export function waitingEscalations() {
+export function waitingEscalations(user: User) {
+  const reads = readsEscalations(user);
+  const answers = may("answer_escalation");
   const list = h("div", { class: "list", testid: "escalation-queue" });
   const empty = h("p", { class: "muted" }, "暂无乡呼");
-  const el = h("section", { class: "panel", testid: "escalation-panel" }, h("h2", null, "乡呼待响应"), list, empty);
+  const el = h("section", { class: "panel", testid: "escalation-panel", hidden: !reads }, h("h2", null, "乡呼待响应"), list, empty);
   let departments: Department[] = [];
   let rows: Escalation[] = [];
   const show = () => {
@@ -154,12 +158,13 @@ export function waitingEscalations() {
     empty.hidden = rows.length > 0;
   };
   const refresh = debounce(() => {
+    if (!reads) return;
     listWaiting().then((w) => {
       rows = w.sort((x, y) => x.id - y.id);
       show();
     }).catch(() => undefined);
   }, 300);
-  getDepartments().then((ds) => {
+  if (answers) getDepartments().then((ds) => {
     departments = ds.filter((d) => d.kind !== "township_platform");
     list.querySelectorAll<HTMLSelectElement>("select[name=department_id]").forEach(fillDepartments);
   }).catch(() => undefined);
@@ -175,7 +180,7 @@ export function waitingEscalations() {
     const select = h("select", { name: "department_id" }, h("option", { value: "" }, "（选择县级部门）"));
     fillDepartments(select);
     const el = h("article", { class: "item", testid: `escalation-${first.id}`, "data-event-id": first.event_id, "data-escalation-id": first.id }, info,
-      h("div", { class: "actions" },
+      h("div", { class: "actions", hidden: !answers },
         actionForm("指定部门响应", "answer-toggle", {
           testid: "answer-form",
           submit: "移交该部门",
