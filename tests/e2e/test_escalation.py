@@ -49,6 +49,10 @@ def test_the_township_escalates_the_centre_answers_the_department_signs(
     expect(call.get_by_test_id("escalation-reason")).to_contain_text("乡镇无执法权")
     expect(call.get_by_test_id("escalation-since")).to_contain_text("已呼叫")
     screenshots(centre, "county")
+    listing = sign_in("centre")
+    listing.goto(listing.url.split("#")[0] + "#/events")
+    listed = listing.locator(f"[data-testid=events-row][data-event-id='{event_id}']")
+    expect(listed.get_by_test_id("escalation-badge")).to_have_text("乡呼")
     call.get_by_test_id("answer-by-list").click()
     expect(call).to_have_count(0)
 

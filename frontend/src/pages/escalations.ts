@@ -206,3 +206,14 @@ export function waitingEscalations(user: User) {
   refresh();
   return { el, refresh, stop: () => refresh.cancel() };
 }
+
+/** The events list: a 乡呼 badge on each row whose event has a call waiting (rows carry data-event-id). */
+export function markEscalated(body: HTMLElement, user: User): void {
+  if (!readsEscalations(user)) return;
+  listWaiting().then((w) => {
+    for (const e of w) {
+      const cell = body.querySelector(`tr[data-event-id="${e.event_id}"] td:nth-child(2)`);
+      if (cell && !cell.querySelector("[data-testid=escalation-badge]")) cell.append(" ", escalationBadge(e));
+    }
+  }).catch(() => undefined);
+}
