@@ -28,6 +28,7 @@ from service.routes import (
     county_rules,
     deliveries,
     duplicates,
+    escalations,
     events,
     history,
     lists,
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(duplicates.router, prefix="/api")
     app.include_router(county_rules.router, prefix="/api")
     app.include_router(extension_routes.router, prefix="/api")
+    app.include_router(escalations.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

@@ -31,6 +31,8 @@ STEP_ACTION_LABELS: dict[str, str] = {
     "extension_approved": "批准延期",
     "extension_refused": "不予延期",
     "extension_lapsed": "延期申请失效",
+    "escalate": "乡呼县应",
+    "answer_escalation": "县应（移交部门）",
     **{action.value: label for action, label in EVENT_ACTION_LABELS.items()},
     **{action.value: label for action, label in ASSIGNMENT_ACTION_LABELS.items()},
 }

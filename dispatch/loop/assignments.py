@@ -19,7 +19,14 @@ from dispatch.events.lifecycle import (
     AssignmentAction,
     EventAction,
 )
-from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event, EventStatus
+from dispatch.events.models import (
+    Assignment,
+    AssignmentRole,
+    AssignmentStatus,
+    Escalation,
+    Event,
+    EventStatus,
+)
 from dispatch.events.scopes import assignment_scope, event_scope
 from dispatch.events.steps import add_step, move_event
 from dispatch.loop.clauses import cite
@@ -61,6 +68,7 @@ def sign(
         reason=f"{name} 签收",
     )
     assignment.signed_at = now
+    _record_escalation_response(session, assignment, now)
     if assignment.role == AssignmentRole.LEAD and event.status in (
         EventStatus.DISPATCHED,
         EventStatus.REOPENED,
@@ -74,6 +82,20 @@ def sign(
             reason=f"牵头单位 {name} 已签收",
         )
     return assignment
+
+
+def _record_escalation_response(session: Session, assignment: Assignment, now: datetime) -> None:
+    """Note when the county department an escalation (乡呼县应) was handed to signed, once."""
+    for escalation in session.exec(
+        select(Escalation)
+        .where(
+            Escalation.response_assignment_id == assignment.id,
+            col(Escalation.responded_at).is_(None),
+        )
+        .with_for_update()
+    ).all():
+        escalation.responded_at = now
+        session.add(escalation)
 
 
 def return_assignment(

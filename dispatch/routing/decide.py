@@ -287,6 +287,11 @@ def _suggestion_list(suggestions: list[Suggestion]) -> str:
     return "、".join(f"{s.code} {s.name} ({s.score:.2f})" for s in suggestions)
 
 
+def time_limits(matter: MatterRule, *, urgent: bool) -> TimeLimits:
+    """Return a matter's time limits as routing applies them (urgent or not)."""
+    return _limits(matter, urgent, [])
+
+
 def _limits(matter: MatterRule, urgent: bool, reasons: list[str]) -> TimeLimits:
     if not urgent:
         limits = TimeLimits(False, matter.sign_hours, matter.handle_days, None)

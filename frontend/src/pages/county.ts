@@ -16,6 +16,7 @@ import { actionForm, cardHead, eventLink, setOptions } from "../ui";
 import { counter } from "./department";
 import { extensionsPanel } from "./extensions";
 import { type Returned, returnedRow } from "./returned";
+import { waitingEscalations } from "./escalations";
 
 export function countyPage(ctx: PageCtx): void {
   const mapEl = h("div", { class: "map map-county", testid: "county-map" });
@@ -29,6 +30,8 @@ export function countyPage(ctx: PageCtx): void {
   const triageEmpty = h("p", { class: "muted" }, "暂无待研判事件");
   const returnedEmpty = h("p", { class: "muted" }, "暂无退回");
   const head = h("div", { class: "page-head" }, h("h1", null, "县指挥中心"));
+  const escalations = waitingEscalations(ctx.user);
+  ctx.onCleanup(() => escalations.stop());
   const page = h("div", { class: "page page-county" }, head,
     h("div", { class: "board-grid" },
       h("div", { class: "board-main" },
@@ -42,6 +45,7 @@ export function countyPage(ctx: PageCtx): void {
         h("section", { class: "panel" }, h("h2", null, "待研判"), triage, triageEmpty),
         h("section", { class: "panel" }, h("h2", null, "退回待处理"), returned, returnedEmpty),
         extensionsPanel(ctx.onCleanup),
+        escalations.el,
         h("section", { class: "panel" }, h("h2", null, "实时动态"), feed))));
   ctx.root.append(page);
   const health = healthBanner();
@@ -123,6 +127,7 @@ export function countyPage(ctx: PageCtx): void {
     returnedEmpty.hidden = back.length > 0;
 
     reconcile(feed, b.feed, (d) => String(d.seq), feedRow);
+    escalations.refresh();
   };
 
   const board = openBoard("/ws/boards/county", render, () => refuseBoard(page));

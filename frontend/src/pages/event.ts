@@ -13,6 +13,7 @@ import { cameBackLine, note, statusBadge, urgentBadge } from "../ui";
 import { LiveChannel, connIndicator } from "../ws";
 import { closePartActions } from "./closepart";
 import { mergePanel } from "./event-merge";
+import { eventEscalation } from "./escalations";
 
 const ANY_STATUS = { ...EVENT_STATUS, ...ASSIGNMENT_STATUS };
 const CRS: Record<string, string> = { wgs84: "WGS84", gcj02: "GCJ-02", bd09: "BD-09" };
@@ -26,6 +27,8 @@ export function eventPage(ctx: PageCtx): void {
   const light = connIndicator();
   const msg = note("event-error");
   const closePart = closePartActions(ctx.user);
+  const escalation = eventEscalation(ctx.user, id, () => render());
+  ctx.onCleanup(() => escalation.cancel());
 
   const title = h("h1", null, `事件 #${id}`);
   const statusEl = h("span", { testid: "event-status", "data-status": "" });
@@ -69,7 +72,7 @@ export function eventPage(ctx: PageCtx): void {
     if (!d || !ctx.alive()) return;
     drawMap(d);
     merging.update(d);
-    fill(statusEl, statusBadge(d.status), " ", urgentBadge(d.urgent));
+    fill(statusEl, statusBadge(d.status), " ", urgentBadge(d.urgent), " ", escalation.badge());
     statusEl.dataset.status = d.status;
     const place = [d.township_code, d.village_code, d.grid_code].map((c) => (c ? (placeNames[c] ?? c) : null)).filter(Boolean).join(" · ");
     const matter = d.matter_code ? `${d.matter_code} ${matterNames.get(d.matter_code) ?? ""}` : "未定（待研判）";
@@ -114,7 +117,8 @@ export function eventPage(ctx: PageCtx): void {
         ? h("div", { testid: "detail-return" }, `退回理由：${a.return_reason}`, a.return_clause ? `（依据：${a.return_clause}）` : "")
         : null,
       live ? cameBackLine(a) : null,
-      detail ? closePart(detail, a) : null);
+      detail ? closePart(detail, a) : null,
+      escalation.forPart(a));
   }
 
   /** Who did a step: the display name and, for a person, the role's label. */
@@ -203,6 +207,7 @@ export function eventPage(ctx: PageCtx): void {
       for (const d of deltas) applyDelta(d.event, d.steps ?? []);
       render();
       refetch();
+      escalation.refresh();
     },
     state(s) {
       light.set(s);

@@ -11,6 +11,7 @@ import { fmtShort } from "../time";
 import type { Department, EventPublic } from "../types";
 import { eventLink, note, statusBadge, urgentBadge } from "../ui";
 import vocabulary from "../vocabulary.json";
+import { markEscalated } from "./escalations";
 
 const PAGE_SIZE = 20;
 const DEPARTMENT_KIND: Record<string, string> = vocabulary.department_kind;
@@ -107,6 +108,7 @@ export function eventsPage(ctx: PageCtx): void {
       count.dataset.count = String(page.count);
       count.textContent = `共 ${page.count} 件`;
       fill(body, page.data.map((e) => row(e, townNames, matterNames)));
+      markEscalated(body, ctx.user);
       empty.hidden = page.data.length > 0;
       pageNo.dataset.page = String(f.page);
       pageNo.textContent = `第 ${f.page} / ${pages} 页`;

@@ -12,6 +12,7 @@ import type { Card } from "../types";
 import { actionButton, actionForm, cardHead, placeOf, statusBadge, urgentBadge, eventLink } from "../ui";
 import { territoryMap } from "../territory";
 import { byDeadline, counter, taskRow, type Task } from "./department";
+import { townshipEscalations } from "./escalations";
 
 const RATINGS = [
   { value: "5", label: "5 分 · 非常满意" },
@@ -88,13 +89,16 @@ export function townshipPage(ctx: PageCtx): void {
   const dutiesEmpty = h("p", { class: "muted" }, "暂无属地任务");
   const todoEmpty = h("p", { class: "muted" }, "暂无待核查、待办结或待回访事件");
   const territory = territoryMap(user.township_code);
+  const escalations = townshipEscalations(user);
+  ctx.onCleanup(() => escalations.stop());
   ctx.onCleanup(() => territory.remove());
   const head = h("div", { class: "page-head" }, h("h1", null, user.township_name ? `${user.township_name}指挥室` : "乡镇看板"));
   page.append(head, counters,
     h("div", { class: "board-grid" },
       h("div", { class: "board-main" },
         h("section", { class: "panel" }, h("h2", null, "核查 · 办结 · 回访"), todo, todoEmpty),
-        h("section", { class: "panel" }, h("h2", null, "属地任务"), duties, dutiesEmpty)),
+        h("section", { class: "panel" }, h("h2", null, "属地任务"), duties, dutiesEmpty),
+        escalations.el),
       h("div", { class: "board-side" },
         h("section", { class: "panel" }, h("h2", null, "辖区地图"), territory.el),
         h("section", { class: "panel" }, h("h2", null, "辖区事件"), events))));
@@ -132,6 +136,7 @@ export function townshipPage(ctx: PageCtx): void {
 
     reconcile(events, cards.sort((x, y) => y.id - x.id), (c) => String(c.id), eventRow);
     territory.show(cards);
+    escalations.update(cards);
   };
   const board = openBoard(`/ws/boards/township/${encodeURIComponent(user.township_code)}`, render, () => refuseBoard(page));
   head.append(board.indicator);
