@@ -26,6 +26,7 @@ from service.routes import (
     auth,
     boards,
     deliveries,
+    disputes,
     duplicates,
     events,
     history,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deliveries.router, prefix="/api")
     app.include_router(users.router, prefix="/api")
     app.include_router(duplicates.router, prefix="/api")
+    app.include_router(disputes.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

@@ -27,6 +27,8 @@ STEP_ACTION_LABELS: dict[str, str] = {
     "merged_in": "并入",
     "deadline_near": "临期预警",
     "overdue": "超期",
+    "dispute_open": "发起争议",
+    "dispute_rule": "裁定争议",
     **{action.value: label for action, label in EVENT_ACTION_LABELS.items()},
     **{action.value: label for action, label in ASSIGNMENT_ACTION_LABELS.items()},
 }
