@@ -59,7 +59,7 @@ def test_the_centre_rules_a_dispute_and_the_new_lead_gets_the_part(
     centre = sign_in("centre")
     live(centre)
     queue = centre.get_by_test_id("dispute-queue")
-    row = queue.locator(f"[data-event-id='{event_id}']")
+    row = queue.locator(f"article[data-event-id='{event_id}']")
     expect(row).to_be_visible()
     expect(row.get_by_test_id("dispute-parties")).to_contain_text("县市场监督管理局")
     screenshots(centre, "board")
