@@ -86,6 +86,11 @@ def _check_parties(
             )
 
 
+def _agency(session: Session, part: Assignment) -> int:
+    holder = session.get(Department, part.department_id)
+    return agency_id(holder) if holder is not None else part.department_id
+
+
 def _next_round(session: Session, event: Event, role: AssignmentRole, department_id: int) -> int:
     rounds = session.exec(
         select(Assignment.round).where(
@@ -249,6 +254,7 @@ def rule(
         )
 
     ruled_co = {c.id for c in co}
+    ruled = {agency_id(d) for d in (lead, *co)}
     held: set[int] = set()
     for part in (p for p in parts if p.role == AssignmentRole.CO):
         if part.department_id in ruled_co and part.department_id not in held:
@@ -266,8 +272,8 @@ def rule(
                     reason=f"{why}由 {name_of(part)} 配合",
                 )
             continue
-        if part.status == AssignmentStatus.FED_BACK and part.department_id != lead.id:
-            continue  # work already reported stays on the record
+        if part.status == AssignmentStatus.FED_BACK and _agency(session, part) not in ruled:
+            continue  # work already reported stays, unless its agency now holds another part
         move_assignment(
             session,
             event,

@@ -28,7 +28,7 @@ def test_two_rulings_at_once_apply_exactly_one(loop: Loop, server: LiveServer) -
     market = department_id(loop, "县市场监督管理局")
     squad = department_id(loop, "执法中队")
     unit = department_id(loop, "新市市场监管所")
-    rulings = [
+    rulings: list[dict[str, Any]] = [
         {"lead_department_id": market, "co_department_ids": [squad]},
         {"lead_department_id": squad, "co_department_ids": [unit]},
     ]
