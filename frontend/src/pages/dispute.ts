@@ -2,7 +2,7 @@
 // for the centre), and the dispute page #/dispute/{id}: each side's return and the clause it
 // cited, the matter's list entry, and the centre's ruling form (with an optional 清单调整).
 
-import { api, errorText, getDepartments } from "../api";
+import { api, errorText, getDepartments, getUser } from "../api";
 import type { components } from "../api-types";
 import { debounce, fill, h } from "../dom";
 import { ASSIGNMENT_ROLE, EVENT_STATUS, label } from "../labels";
@@ -74,7 +74,9 @@ export function eventDisputeSection(eventId: number, alive: () => boolean): { el
     : null;
   const el = h("section", { class: "panel", testid: "event-dispute-panel", hidden: true }, h("h2", null, "争议"), line, opener);
   let lastStatus = "";
-  const load = () =>
+  // Townships and grid workers do not read disputes: ask only for those who may.
+  const reads = ["command_centre", "admin", "staffing_office", "department_staff"].includes(getUser()?.role ?? "");
+  const load = () => !reads ? undefined :
     api<DisputeList>(`/api/disputes?event_id=${eventId}`).then((r) => {
       if (!alive()) return;
       const open = r.items.find((d) => d.status === "open");
