@@ -27,6 +27,7 @@ from service.routes import (
     boards,
     county_rules,
     deliveries,
+    disputes,
     duplicates,
     escalations,
     events,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(county_rules.router, prefix="/api")
     app.include_router(extension_routes.router, prefix="/api")
     app.include_router(escalations.router, prefix="/api")
+    app.include_router(disputes.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

@@ -33,6 +33,8 @@ STEP_ACTION_LABELS: dict[str, str] = {
     "extension_lapsed": "延期申请失效",
     "escalate": "乡呼县应",
     "answer_escalation": "县应（移交部门）",
+    "dispute_open": "发起争议",
+    "dispute_rule": "裁定争议",
     **{action.value: label for action, label in EVENT_ACTION_LABELS.items()},
     **{action.value: label for action, label in ASSIGNMENT_ACTION_LABELS.items()},
 }

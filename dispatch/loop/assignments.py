@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from dispatch.core.clock import utcnow
 from dispatch.core.errors import InvalidInput
 from dispatch.core.outbox import Handoff, outbox_of
+from dispatch.disputes.opening import after_return
 from dispatch.events.lifecycle import (
     OPEN_PARTS,
     AssignmentAction,
@@ -131,6 +132,7 @@ def return_assignment(
         data={"clause": citation, "cited": particulars},
     )
     assignment.return_reason, assignment.return_clause = reason, citation
+    after_return(session, event, user=user, now=now)
     return assignment
 
 

@@ -10,6 +10,7 @@ import { adminUsersPage } from "./pages/admin-users";
 import { knowsPermissions, mayOpen, PAGE_LABEL } from "./permissions";
 import { countyPage } from "./pages/county";
 import { departmentPage } from "./pages/department";
+import { disputePage } from "./pages/dispute";
 import { eventPage } from "./pages/event";
 import { eventsPage } from "./pages/events";
 import { listsPage } from "./pages/lists";
@@ -30,6 +31,7 @@ const PAGES: Record<string, Page> = {
   township: townshipPage,
   verify: verifyPage,
   event: eventPage,
+  dispute: disputePage,
   events: eventsPage,
   "admin/users": adminUsersPage,
   "admin/reference": adminReferencePage,
@@ -101,7 +103,7 @@ function route(): void {
   // Reports queued on this phone go whatever page is open (those who may report only).
   if ((NAV[user.role] ?? []).some(([n]) => n === "report")) startOutbox(user.username);
   const page = PAGES[name];
-  if (!page || (name === "event" && !/^\d+$/.test(param ?? ""))) {
+  if (!page || ((name === "event" || name === "dispute") && !/^\d+$/.test(param ?? ""))) {
     location.replace(home(user));
     return;
   }

@@ -13,6 +13,7 @@ const PAGE_NEEDS: Record<string, { board?: string; action?: string }> = {
   department: { board: "department" },
   verify: { action: "verify" },
   event: {},
+  dispute: {},
   "admin/users": { action: "manage_reference" },
   "admin/reference": { action: "manage_reference" },
   lists: {},
@@ -22,7 +23,7 @@ const PAGE_NEEDS: Record<string, { board?: string; action?: string }> = {
 export const PAGE_LABEL: Record<string, string> = {
   report: "事件上报", county: "县指挥中心看板", township: "乡镇看板", department: "部门待办", event: "事件详情",
   verify: "现场核查", "admin/users": "用户管理", "admin/reference": "基础数据",
-  events: "事件列表", lists: "责任清单", staffing: "清单审核",
+  events: "事件列表", lists: "责任清单", staffing: "清单审核", dispute: "争议详情",
 };
 
 /** Whether the stored user carries the server's permissions (an older stored user does not). */

@@ -17,6 +17,7 @@ import { counter } from "./department";
 import { extensionsPanel } from "./extensions";
 import { type Returned, returnedRow } from "./returned";
 import { waitingEscalations } from "./escalations";
+import { openDisputesPanel } from "./dispute";
 
 export function countyPage(ctx: PageCtx): void {
   const mapEl = h("div", { class: "map map-county", testid: "county-map" });
@@ -32,6 +33,7 @@ export function countyPage(ctx: PageCtx): void {
   const head = h("div", { class: "page-head" }, h("h1", null, "县指挥中心"));
   const escalations = waitingEscalations(ctx.user);
   ctx.onCleanup(() => escalations.stop());
+  const disputes = openDisputesPanel(ctx.alive);
   const page = h("div", { class: "page page-county" }, head,
     h("div", { class: "board-grid" },
       h("div", { class: "board-main" },
@@ -46,6 +48,7 @@ export function countyPage(ctx: PageCtx): void {
         h("section", { class: "panel" }, h("h2", null, "退回待处理"), returned, returnedEmpty),
         extensionsPanel(ctx.onCleanup),
         escalations.el,
+        disputes.el,
         h("section", { class: "panel" }, h("h2", null, "实时动态"), feed))));
   ctx.root.append(page);
   const health = healthBanner();
@@ -128,6 +131,7 @@ export function countyPage(ctx: PageCtx): void {
 
     reconcile(feed, b.feed, (d) => String(d.seq), feedRow);
     escalations.refresh();
+    disputes.refresh();
   };
 
   const board = openBoard("/ws/boards/county", render, () => refuseBoard(page));

@@ -14,6 +14,7 @@ import { LiveChannel, connIndicator } from "../ws";
 import { closePartActions } from "./closepart";
 import { mergePanel } from "./event-merge";
 import { eventEscalation } from "./escalations";
+import { eventDisputeSection } from "./dispute";
 
 const ANY_STATUS = { ...EVENT_STATUS, ...ASSIGNMENT_STATUS };
 const CRS: Record<string, string> = { wgs84: "WGS84", gcj02: "GCJ-02", bd09: "BD-09" };
@@ -38,6 +39,7 @@ export function eventPage(ctx: PageCtx): void {
   const photosEl = h("div", { class: "thumbs thumbs-large", testid: "event-photos" });
   const timeline = h("ol", { class: "timeline", testid: "timeline" });
   const merging = mergePanel(id, ctx.user.role, ctx.alive);
+  const dispute = eventDisputeSection(id, ctx.alive);
   ctx.root.append(h("div", { class: "page page-event" },
     h("div", { class: "page-head" }, title, statusEl, light.el),
     msg.el,
@@ -45,6 +47,7 @@ export function eventPage(ctx: PageCtx): void {
       h("section", { class: "panel" }, mapEl, fields),
       h("div", null,
         merging.el,
+        dispute.el,
         h("section", { class: "panel" }, h("h2", null, "处置部门"), assignmentsEl),
         h("section", { class: "panel" }, h("h2", null, "照片"), photosEl),
         h("section", { class: "panel" }, h("h2", null, "办理过程"), timeline)))));
@@ -72,6 +75,7 @@ export function eventPage(ctx: PageCtx): void {
     if (!d || !ctx.alive()) return;
     drawMap(d);
     merging.update(d);
+    dispute.update(d);
     fill(statusEl, statusBadge(d.status), " ", urgentBadge(d.urgent), " ", escalation.badge());
     statusEl.dataset.status = d.status;
     const place = [d.township_code, d.village_code, d.grid_code].map((c) => (c ? (placeNames[c] ?? c) : null)).filter(Boolean).join(" · ");
