@@ -1104,10 +1104,187 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events/{event_id}/escalate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Escalate
+         * @description Call the county in (乡呼) on the township's own open platform part of the event.
+         */
+        post: operations["escalate_api_events__event_id__escalate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/escalations/{escalation_id}/answer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Answer
+         * @description Answer a call (县应): the township's part goes to a county department.
+         */
+        post: operations["answer_api_escalations__escalation_id__answer_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/escalations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Escalations
+         * @description List calls: the centre and the staffing office all, a township its own.
+         */
+        get: operations["read_escalations_api_escalations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/escalations/{escalation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Escalation
+         * @description Return one call with its answer and the response time.
+         */
+        get: operations["read_escalation_api_escalations__escalation_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events/{event_id}/dispute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Open Dispute
+         * @description Open a dispute on an event by hand (the centre); 409 if one is already open.
+         */
+        post: operations["open_dispute_api_events__event_id__dispute_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/disputes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Disputes
+         * @description List the disputes the user may read, newest first.
+         */
+        get: operations["read_disputes_api_disputes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/disputes/{dispute_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Dispute
+         * @description Return one dispute: its event, parties, the matter's list entries, the ruling.
+         */
+        get: operations["read_dispute_api_disputes__dispute_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/disputes/{dispute_id}/rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rule Dispute
+         * @description Rule a dispute (the centre) and re-dispatch its event; 409 once it is ruled.
+         */
+        post: operations["rule_dispute_api_disputes__dispute_id__rule_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AnswerBody
+         * @description Which county department takes the part: one named, or the list's lead of the matter.
+         */
+        AnswerBody: {
+            /**
+             * Department Id
+             * @description 承接的县级部门
+             */
+            department_id?: number | null;
+            /**
+             * By List
+             * @description 按清单分派：事项的牵头部门
+             * @default false
+             */
+            by_list: boolean;
+        };
         /**
          * AppConfig
          * @description What the web pages need to start: the map's tile layer and centre, the county.
@@ -1635,6 +1812,231 @@ export interface components {
             reasoning?: string | null;
         };
         /**
+         * DisputeDetail
+         * @description One dispute with its parties, the matter's list entries, the ruling and its change.
+         */
+        DisputeDetail: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: number;
+            status: components["schemas"]["DisputeStatus"];
+            /**
+             * Status Label
+             * @description 待裁定或已裁定
+             */
+            status_label: string;
+            trigger: components["schemas"]["DisputeTrigger"];
+            /**
+             * Trigger Label
+             * @description 争议如何发起
+             */
+            trigger_label: string;
+            /**
+             * Reason
+             * @description 发起理由（人工发起时）
+             */
+            reason: string | null;
+            /** Matter Code */
+            matter_code: string | null;
+            /**
+             * Matter Name
+             * @description 分拨所依据的事项
+             */
+            matter_name: string | null;
+            /** Event Description */
+            event_description: string;
+            /** Event Address */
+            event_address: string | null;
+            /** Township Name */
+            township_name: string | null;
+            /**
+             * Party Names
+             * @description 争议各方
+             */
+            party_names: string[];
+            /**
+             * Opened At
+             * Format: date-time
+             */
+            opened_at: string;
+            /** Ruled At */
+            ruled_at: string | null;
+            /**
+             * Minutes Ref
+             * @description 纪要号
+             */
+            minutes_ref: string | null;
+            /** Event Status */
+            event_status: string;
+            /** Parties */
+            parties: components["schemas"]["DisputePartyPublic"][];
+            /** @description 现行清单中的该事项 */
+            current_entry: components["schemas"]["ListEntryPublic"] | null;
+            /** @description 派单所依据的清单版本中的该事项（与现行不同时） */
+            routing_entry: components["schemas"]["ListEntryPublic"] | null;
+            /**
+             * Reasoning
+             * @description 裁定理由
+             */
+            reasoning: string | null;
+            /** Lead Department Id */
+            lead_department_id: number | null;
+            /**
+             * Lead Department Name
+             * @description 裁定的牵头部门
+             */
+            lead_department_name: string | null;
+            /** Co Department Ids */
+            co_department_ids: number[];
+            /**
+             * Co Department Names
+             * @description 裁定的配合部门
+             */
+            co_department_names: string[];
+            /**
+             * List Changes
+             * @description 裁定同时提出的清单调整
+             */
+            list_changes: components["schemas"]["DisputeListChangePublic"][];
+        };
+        /**
+         * DisputeListChangePublic
+         * @description A list change a ruling proposed.
+         */
+        DisputeListChangePublic: {
+            /** Id */
+            id: number;
+            kind: components["schemas"]["ListChangeKind"];
+            /** Matter Code */
+            matter_code: string;
+            /** Proposal */
+            proposal: {
+                [key: string]: unknown;
+            };
+            /** Basis */
+            basis: string | null;
+            /** Reasons */
+            reasons: string;
+            status: components["schemas"]["ListChangeStatus"];
+        };
+        /**
+         * DisputePartyPublic
+         * @description One side of a dispute: a department's return, its reason and the clause it cited.
+         */
+        DisputePartyPublic: {
+            /** Assignment Id */
+            assignment_id: number;
+            /** Department Id */
+            department_id: number;
+            /**
+             * Department Name
+             * @description 退回的部门
+             */
+            department_name: string;
+            /**
+             * Role
+             * @description 所退回任务的角色：lead 牵头，co 协办，territorial 属地
+             */
+            role: string;
+            /**
+             * Return Reason
+             * @description 退回理由
+             */
+            return_reason: string | null;
+            /**
+             * Return Clause
+             * @description 援引的清单条款
+             */
+            return_clause: string | null;
+            /**
+             * Clause Code
+             * @description 援引条款的事项编码
+             */
+            clause_code: string | null;
+            /** Returned At */
+            returned_at: string | null;
+        };
+        /**
+         * DisputePublic
+         * @description A dispute as the lists show it.
+         */
+        DisputePublic: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: number;
+            status: components["schemas"]["DisputeStatus"];
+            /**
+             * Status Label
+             * @description 待裁定或已裁定
+             */
+            status_label: string;
+            trigger: components["schemas"]["DisputeTrigger"];
+            /**
+             * Trigger Label
+             * @description 争议如何发起
+             */
+            trigger_label: string;
+            /**
+             * Reason
+             * @description 发起理由（人工发起时）
+             */
+            reason: string | null;
+            /** Matter Code */
+            matter_code: string | null;
+            /**
+             * Matter Name
+             * @description 分拨所依据的事项
+             */
+            matter_name: string | null;
+            /** Event Description */
+            event_description: string;
+            /** Event Address */
+            event_address: string | null;
+            /** Township Name */
+            township_name: string | null;
+            /**
+             * Party Names
+             * @description 争议各方
+             */
+            party_names: string[];
+            /**
+             * Opened At
+             * Format: date-time
+             */
+            opened_at: string;
+            /** Ruled At */
+            ruled_at: string | null;
+            /**
+             * Minutes Ref
+             * @description 纪要号
+             */
+            minutes_ref: string | null;
+        };
+        /**
+         * DisputeStatus
+         * @description open (waiting for the centre's ruling) → ruled.
+         * @enum {string}
+         */
+        DisputeStatus: "open" | "ruled";
+        /**
+         * DisputeTrigger
+         * @description How a dispute opened: the lead returned twice, two departments returned, or by hand.
+         * @enum {string}
+         */
+        DisputeTrigger: "second_return" | "two_departments" | "manual";
+        /**
+         * DisputesPublic
+         * @description Disputes, newest first.
+         */
+        DisputesPublic: {
+            /** Items */
+            items: components["schemas"]["DisputePublic"][];
+            /** Total */
+            total: number;
+        };
+        /**
          * DraftProbe
          * @description A report not yet submitted: where, what (a matter, or a description to suggest one), when.
          */
@@ -1698,6 +2100,114 @@ export interface components {
             window_hours: number;
             /** Candidates */
             candidates: components["schemas"]["DuplicateCandidate"][];
+        };
+        /**
+         * EscalateBody
+         * @description Why the township cannot handle its part and calls the county in.
+         */
+        EscalateBody: {
+            /**
+             * Reason
+             * @description 乡呼理由
+             */
+            reason: string;
+        };
+        /**
+         * EscalationPublic
+         * @description One 乡呼县应 as the centre, the township and the staffing office read it.
+         */
+        EscalationPublic: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: number;
+            /**
+             * Assignment Id
+             * @description 乡镇被呼叫移交的任务
+             */
+            assignment_id: number;
+            /**
+             * Role
+             * @description 该任务的角色：牵头或属地
+             */
+            role: string;
+            /** Township Code */
+            township_code: string | null;
+            /** Township Name */
+            township_name: string | null;
+            /**
+             * Reason
+             * @description 乡呼理由
+             */
+            reason: string;
+            status: components["schemas"]["EscalationStatus"];
+            /**
+             * Called At
+             * Format: date-time
+             * @description 呼叫时间
+             */
+            called_at: string;
+            /**
+             * Called By
+             * @description 呼叫人
+             */
+            called_by: string | null;
+            /**
+             * Respond By
+             * @description 县级部门应签收的时限
+             */
+            respond_by: string | null;
+            /** Answered At */
+            answered_at: string | null;
+            /** Answered By */
+            answered_by: string | null;
+            /**
+             * Department Id
+             * @description 响应的县级部门
+             */
+            department_id: number | null;
+            /** Department Name */
+            department_name: string | null;
+            /**
+             * Response Assignment Id
+             * @description 交给县级部门的新任务
+             */
+            response_assignment_id: number | null;
+            /**
+             * Responded At
+             * @description 县级部门签收的时间
+             */
+            responded_at: string | null;
+            /**
+             * Response Minutes
+             * @description 自呼叫至签收的分钟数
+             */
+            response_minutes: number | null;
+            /**
+             * On Time
+             * @description 是否在时限内签收
+             */
+            on_time: boolean | null;
+            /** Event Description */
+            event_description?: string | null;
+            /** Matter Code */
+            matter_code?: string | null;
+        };
+        /**
+         * EscalationStatus
+         * @description 乡呼县应: waiting for the centre → answered (a county department given the part).
+         * @enum {string}
+         */
+        EscalationStatus: "waiting" | "answered";
+        /**
+         * EscalationsPublic
+         * @description Escalations, newest call first.
+         */
+        EscalationsPublic: {
+            /** Data */
+            data: components["schemas"]["EscalationPublic"][];
+            /** Count */
+            count: number;
         };
         /**
          * EventCreate
@@ -2423,6 +2933,84 @@ export interface components {
          */
         ListChangeKind: "move_lead" | "add_co" | "add_keywords" | "new_matter";
         /**
+         * ListChangeProposal
+         * @description One change to the list: which matter, what changes, on what basis and why.
+         */
+        ListChangeProposal: {
+            /** @description 调整类型：move_lead 调整牵头部门，add_co 增加配合部门，add_keywords 增加关键词，new_matter 新增事项 */
+            kind: components["schemas"]["ListChangeKind"];
+            /**
+             * Matter Code
+             * @description 事项编码（新增事项时为新编码）
+             */
+            matter_code: string;
+            /**
+             * Lead Department Id
+             * @description 牵头部门（调整牵头、新增事项）
+             */
+            lead_department_id?: number | null;
+            /**
+             * Co Department Ids
+             * @description 配合部门（增加配合、新增事项）
+             */
+            co_department_ids?: number[];
+            /**
+             * Keywords
+             * @description 关键词（增加关键词、新增事项）
+             */
+            keywords?: string[];
+            /**
+             * Name
+             * @description 事项名称（新增事项）
+             */
+            name?: string | null;
+            /**
+             * Platform Code
+             * @description 所属平台（新增事项）
+             */
+            platform_code?: string | null;
+            /**
+             * Department Duties
+             * @description 部门职责
+             */
+            department_duties?: string | null;
+            /**
+             * Township Duties Text
+             * @description 乡镇职责
+             */
+            township_duties_text?: string | null;
+            /**
+             * Legal Basis
+             * @description 法律依据
+             */
+            legal_basis?: string | null;
+            /**
+             * Sign Hours
+             * @description 签收时限（小时）
+             */
+            sign_hours?: number | null;
+            /**
+             * Handle Days
+             * @description 办结时限（工作日）
+             */
+            handle_days?: number | null;
+            /**
+             * Basis
+             * @description 申请依据（文件、条款）
+             */
+            basis?: string | null;
+            /**
+             * Reasons
+             * @description 申请理由
+             */
+            reasons: string;
+            /**
+             * Event Ids
+             * @description 作为证据的事件
+             */
+            event_ids?: number[];
+        };
+        /**
          * ListChangePublic
          * @description A change request as lists show it.
          */
@@ -2542,6 +3130,51 @@ export interface components {
              * @description 并入的调整申请
              */
             changes: components["schemas"]["ListChangePublic"][];
+        };
+        /**
+         * ListEntryPublic
+         * @description One matter as a list version has it: who leads, who cooperates, on what basis.
+         */
+        ListEntryPublic: {
+            /** List Id */
+            list_id: number | null;
+            /** List Version */
+            list_version: number;
+            /** Code */
+            code: string;
+            /** Row Number */
+            row_number: number;
+            /** Name */
+            name: string;
+            /** Lead Department Id */
+            lead_department_id: number | null;
+            /**
+             * Lead Department Name
+             * @description 牵头部门
+             */
+            lead_department_name: string | null;
+            /** Co Department Ids */
+            co_department_ids: number[];
+            /**
+             * Co Department Names
+             * @description 配合部门
+             */
+            co_department_names: string[];
+            /**
+             * Department Duties
+             * @description 部门职责
+             */
+            department_duties: string | null;
+            /**
+             * Township Duties Text
+             * @description 乡镇职责
+             */
+            township_duties_text: string | null;
+            /**
+             * Legal Basis
+             * @description 法律依据
+             */
+            legal_basis: string | null;
         };
         /**
          * ListMatterPublic
@@ -2962,6 +3595,17 @@ export interface components {
             note: string;
         };
         /**
+         * OpenDisputeBody
+         * @description Why the centre puts an event's ownership in dispute.
+         */
+        OpenDisputeBody: {
+            /**
+             * Reason
+             * @description 发起争议的理由
+             */
+            reason: string;
+        };
+        /**
          * PlacePublic
          * @description A jurisdiction or platform by code and name.
          */
@@ -3213,6 +3857,34 @@ export interface components {
             /** Classified */
             classified: boolean;
             near_boundary: components["schemas"]["NeighbourPublic"] | null;
+        };
+        /**
+         * RuleBody
+         * @description The centre's ruling: who leads, who cooperates, under which minutes and why.
+         */
+        RuleBody: {
+            /**
+             * Lead Department Id
+             * @description 裁定的牵头部门
+             */
+            lead_department_id: number;
+            /**
+             * Co Department Ids
+             * @description 裁定的配合部门
+             */
+            co_department_ids?: number[];
+            /**
+             * Minutes Ref
+             * @description 纪要号，如「县社治〔2026〕3号」
+             */
+            minutes_ref: string;
+            /**
+             * Reasoning
+             * @description 裁定理由
+             */
+            reasoning: string;
+            /** @description 同时提出的清单调整（可选） */
+            list_change?: components["schemas"]["ListChangeProposal"] | null;
         };
         /**
          * ScopeChange
@@ -5686,6 +6358,275 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExtensionPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    escalate_api_events__event_id__escalate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EscalateBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EscalationPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    answer_api_escalations__escalation_id__answer_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                escalation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnswerBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EscalationPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_escalations_api_escalations_get: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["EscalationStatus"] | null;
+                /** @description 只看一个事件的乡呼 */
+                event_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EscalationsPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_escalation_api_escalations__escalation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                escalation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EscalationPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    open_dispute_api_events__event_id__dispute_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenDisputeBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DisputeDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_disputes_api_disputes_get: {
+        parameters: {
+            query?: {
+                /** @description open 待裁定，ruled 已裁定 */
+                status?: components["schemas"]["DisputeStatus"] | null;
+                /** @description 只看该事件的争议 */
+                event_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DisputesPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_dispute_api_disputes__dispute_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dispute_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DisputeDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rule_dispute_api_disputes__dispute_id__rule_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dispute_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DisputeDetail"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */
