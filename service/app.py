@@ -30,6 +30,7 @@ from service.routes import (
     events,
     history,
     reference,
+    supervision,
     users,
 )
 from service.security import install_security
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deliveries.router, prefix="/api")
     app.include_router(users.router, prefix="/api")
     app.include_router(duplicates.router, prefix="/api")
+    app.include_router(supervision.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

@@ -23,6 +23,7 @@ from dispatch.events.schemas import SOURCE_LABELS
 from dispatch.events.steps import STEP_ACTION_LABELS
 from dispatch.jobs.health import REASON_LABELS
 from dispatch.reference.models import KIND_LABELS, LIST_STATUS_LABELS, MODE_LABELS
+from dispatch.supervision.notices import NOTICE_LEVEL_LABELS, NOTICE_STATUS_LABELS
 from dispatch.users.policy import ROLE_LABELS
 from geo.levels import LEVEL_LABELS
 
@@ -44,6 +45,8 @@ def vocabulary() -> dict[str, Any]:
         "health_reason": {r.value: label for r, label in REASON_LABELS.items()},
         "step_action": dict(STEP_ACTION_LABELS),
         "report_source": {s.value: label for s, label in SOURCE_LABELS.items()},
+        "notice_level": {lv.value: label for lv, label in NOTICE_LEVEL_LABELS.items()},
+        "notice_status": {s.value: label for s, label in NOTICE_STATUS_LABELS.items()},
     }
 
 

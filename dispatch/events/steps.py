@@ -27,6 +27,9 @@ STEP_ACTION_LABELS: dict[str, str] = {
     "merged_in": "并入",
     "deadline_near": "临期预警",
     "overdue": "超期",
+    "supervise": "督办",
+    "supervision_reply": "回复督办",
+    "supervision_closed": "督办关闭",
     **{action.value: label for action, label in EVENT_ACTION_LABELS.items()},
     **{action.value: label for action, label in ASSIGNMENT_ACTION_LABELS.items()},
 }

@@ -1,4 +1,4 @@
-"""The scheduler's work: re-offer unrouted events, raise deadline warnings."""
+"""The scheduler's work: re-offer unrouted events, raise deadline warnings and rule notices."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from dispatch.core.db import session_scope
 from dispatch.core.queues import offer_for_routing
 from dispatch.loop.dispatching import waiting_for_routing
 from dispatch.supervision.alerts import raise_deadline_alerts
+from dispatch.supervision.rules import issue_rule_notices
 from dispatch.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,26 @@ def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:
 
 
 def alert_deadlines(engine: Engine, connection: redis.Redis | None) -> int:
-    """Raise the deadline warnings now due, publishing them to the boards; return how many."""
+    """Raise the deadline warnings now due, publishing them to the boards; return how many.
+
+    The county rules' supervision notices (督办) are issued in the same round, in their own
+    transaction, so a failure of one never holds the other back.
+    """
     with transaction(engine, connection) as session:
         alerts = raise_deadline_alerts(session)
     if alerts:
         log.info("raised %d deadline warnings", len(alerts))
+    supervise_by_rules(engine, connection)
     return len(alerts)
+
+
+def supervise_by_rules(engine: Engine, connection: redis.Redis | None) -> int:
+    """Issue the notices the county rules now call for, publishing them; return how many."""
+    with transaction(engine, connection) as session:
+        notices = issue_rule_notices(session)
+    if notices:
+        log.info("issued %d supervision notices by the county rules", len(notices))
+    return len(notices)
 
 
 def beat(path: Path = BEAT_FILE) -> None:

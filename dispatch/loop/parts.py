@@ -18,6 +18,7 @@ from dispatch.events.lifecycle import (
 from dispatch.events.models import Assignment, AssignmentStatus, Event
 from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step, move_event
+from dispatch.loop.notices import close_notices
 from dispatch.reference.models import Department
 from dispatch.users.models import User
 
@@ -85,6 +86,7 @@ def move_assignment(
         data=data,
         at=now,
     )
+    close_notices(session, event, assignment, user=user, now=now)
 
 
 def live_parts(session: Session, event: Event) -> list[Assignment]:
