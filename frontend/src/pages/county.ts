@@ -14,6 +14,7 @@ import { chinaDay, fmtClock } from "../time";
 import type { Card, Delta } from "../types";
 import { actionForm, cardHead, eventLink, setOptions } from "../ui";
 import { counter } from "./department";
+import { noticesPanel } from "./notices";
 import { type Returned, returnedRow } from "./returned";
 
 export function countyPage(ctx: PageCtx): void {
@@ -28,6 +29,7 @@ export function countyPage(ctx: PageCtx): void {
   const triageEmpty = h("p", { class: "muted" }, "暂无待研判事件");
   const returnedEmpty = h("p", { class: "muted" }, "暂无退回");
   const head = h("div", { class: "page-head" }, h("h1", null, "县指挥中心"));
+  const notices = noticesPanel();
   const page = h("div", { class: "page page-county" }, head,
     h("div", { class: "board-grid" },
       h("div", { class: "board-main" },
@@ -40,6 +42,7 @@ export function countyPage(ctx: PageCtx): void {
       h("div", { class: "board-side" },
         h("section", { class: "panel" }, h("h2", null, "待研判"), triage, triageEmpty),
         h("section", { class: "panel" }, h("h2", null, "退回待处理"), returned, returnedEmpty),
+        notices.el,
         h("section", { class: "panel" }, h("h2", null, "实时动态"), feed))));
   ctx.root.append(page);
   const health = healthBanner();
@@ -121,6 +124,7 @@ export function countyPage(ctx: PageCtx): void {
     returnedEmpty.hidden = back.length > 0;
 
     reconcile(feed, b.feed, (d) => String(d.seq), feedRow);
+    notices.refresh();
   };
 
   const board = openBoard("/ws/boards/county", render, () => refuseBoard(page));

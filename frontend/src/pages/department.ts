@@ -8,6 +8,7 @@ import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label } from "../labels";
 import type { PageCtx } from "../page";
 import { may } from "../permissions";
 import { historyView } from "./history";
+import { inboxNotices } from "./notices";
 import { countdown, parseTime } from "../time";
 import type { Assignment, Card, Clauses } from "../types";
 import { actionButton, actionForm, cameBackLine, eventLink, placeOf, setOptions, urgentBadge } from "../ui";
@@ -154,6 +155,7 @@ export function departmentPage(ctx: PageCtx): void {
   page.append(head, tabs, counters,
     h("label", { class: "check" }, showDone, " 显示已反馈"), list, empty);
 
+  const notices = inboxNotices(list);
   const render = (b: Board) => {
     const ids = new Set(b.departmentIds ?? [user.department_id as number]);
     const tasks: Task[] = [];
@@ -165,6 +167,7 @@ export function departmentPage(ctx: PageCtx): void {
     }
     tasks.sort(byDeadline);
     reconcile(list, tasks, (t) => String(t.a.id), taskRow);
+    notices();
     empty.hidden = tasks.length > 0;
     const count = (pred: (a: Assignment) => boolean) => tasks.filter((t) => pred(t.a)).length;
     fill(counters,

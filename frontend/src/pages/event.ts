@@ -13,6 +13,7 @@ import { cameBackLine, note, statusBadge, urgentBadge } from "../ui";
 import { LiveChannel, connIndicator } from "../ws";
 import { closePartActions } from "./closepart";
 import { mergePanel } from "./event-merge";
+import { superviseActions } from "./notices";
 
 const ANY_STATUS = { ...EVENT_STATUS, ...ASSIGNMENT_STATUS };
 const CRS: Record<string, string> = { wgs84: "WGS84", gcj02: "GCJ-02", bd09: "BD-09" };
@@ -26,6 +27,7 @@ export function eventPage(ctx: PageCtx): void {
   const light = connIndicator();
   const msg = note("event-error");
   const closePart = closePartActions(ctx.user);
+  const supervise = superviseActions();
 
   const title = h("h1", null, `事件 #${id}`);
   const statusEl = h("span", { testid: "event-status", "data-status": "" });
@@ -114,7 +116,8 @@ export function eventPage(ctx: PageCtx): void {
         ? h("div", { testid: "detail-return" }, `退回理由：${a.return_reason}`, a.return_clause ? `（依据：${a.return_clause}）` : "")
         : null,
       live ? cameBackLine(a) : null,
-      detail ? closePart(detail, a) : null);
+      detail ? closePart(detail, a) : null,
+      detail ? supervise(detail, a) : null);
   }
 
   /** Who did a step: the display name and, for a person, the role's label. */
