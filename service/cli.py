@@ -555,7 +555,7 @@ def scheduler(
 
     from dispatch.core.redis import connect
     from dispatch.delivery.webhooks import retry_due_deliveries
-    from dispatch.jobs.scheduler import alert_deadlines, beat, sweep
+    from dispatch.jobs.scheduler import alert_deadlines, beat, supervise_by_rules, sweep
 
     engine = make_engine(settings().effective_database_url)
     connection = connect(_require_redis_url())
@@ -564,6 +564,7 @@ def scheduler(
             swept = sweep(engine, connection)
             retry_due_deliveries(engine, connection)
             alert_deadlines(engine, connection)
+            supervise_by_rules(engine, connection)
             beat()
             if once:
                 typer.echo(f"清扫 swept: {swept}")

@@ -39,21 +39,19 @@ def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:
 
 
 def alert_deadlines(engine: Engine, connection: redis.Redis | None) -> int:
-    """Raise the deadline warnings now due, publishing them to the boards; return how many.
-
-    The county rules' supervision notices (督办) are issued in the same round, in their own
-    transaction, so a failure of one never holds the other back.
-    """
+    """Raise the deadline warnings now due, publishing them to the boards; return how many."""
     with transaction(engine, connection) as session:
         alerts = raise_deadline_alerts(session)
     if alerts:
         log.info("raised %d deadline warnings", len(alerts))
-    supervise_by_rules(engine, connection)
     return len(alerts)
 
 
 def supervise_by_rules(engine: Engine, connection: redis.Redis | None) -> int:
-    """Issue the notices the county rules now call for, publishing them; return how many."""
+    """Issue the notices the county rules now call for, publishing them; return how many.
+
+    Each round of the scheduler calls it after the deadline warnings, in its own transaction.
+    """
     with transaction(engine, connection) as session:
         notices = issue_rule_notices(session)
     if notices:

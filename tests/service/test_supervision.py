@@ -19,11 +19,12 @@ from dispatch.core.clock import CHINA_TZ, utcnow
 from dispatch.core.redis import connect
 from dispatch.events.models import Assignment, Event, NoticeLevel, SupervisionNotice
 from dispatch.events.steps import STEP_ACTION_LABELS
-from dispatch.jobs.scheduler import alert_deadlines
+from dispatch.jobs.scheduler import supervise_by_rules
 from dispatch.reference.models import CountyRules
 from dispatch.supervision.rules import issue_rule_notices
 from dispatch.transaction import transaction
 from tests.loop_fixtures import Loop
+from tests.service.test_health_cli import sipingtai
 from tests.service.test_loop import act, assignment, event, report
 
 
@@ -124,7 +125,9 @@ def test_only_a_live_part_is_supervised(loop: Loop) -> None:
     fed_back = post(
         loop, "centre", f"assignments/{co['id']}/supervise", {"level": "red", "note": "催"}
     )
-    assert fed_back.status_code == 409 and "已反馈" in fed_back.json()["detail"]["message"], fed_back.text
+    assert fed_back.status_code == 409 and "已反馈" in fed_back.json()["detail"]["message"], (
+        fed_back.text
+    )
     act(
         loop,
         "zhifa",
@@ -344,8 +347,18 @@ def test_the_scheduler_issues_rule_notices_each_round(loop: Loop) -> None:
     past = utcnow() - timedelta(days=30)
     _set_deadlines(loop, lead["id"], sign_by=past, handle_by=past + timedelta(hours=1))
     connection = connect(loop.redis_url)
-    alert_deadlines(loop.engine, connection)
+    assert supervise_by_rules(loop.engine, connection) >= 3
     assert _automatic(loop, lead["id"]) == ["normal", "yellow", "red"]
-    alert_deadlines(loop.engine, connection)
+    assert supervise_by_rules(loop.engine, connection) == 0
     assert _automatic(loop, lead["id"]) == ["normal", "yellow", "red"]
     assert datetime.now(UTC) > past
+
+
+def test_a_round_of_the_scheduler_issues_them(loop: Loop) -> None:
+    event_id = report(loop)
+    co = assignment(event(loop, event_id), "co")
+    past = utcnow() - timedelta(days=30)
+    _set_deadlines(loop, co["id"], sign_by=past, handle_by=past + timedelta(hours=1))
+    once = sipingtai("scheduler", "--once")  # the loop's database and Redis, from the env
+    assert once.returncode == 0, once.stderr
+    assert _automatic(loop, co["id"]) == ["normal", "yellow", "red"]
