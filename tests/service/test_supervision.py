@@ -8,6 +8,8 @@ working day → 黄牌, by 3 → 红牌, each once per assignment and level.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,8 @@ from dispatch.jobs.scheduler import supervise_by_rules
 from dispatch.reference.models import CountyRules
 from dispatch.supervision.rules import issue_rule_notices
 from dispatch.transaction import transaction
-from tests.loop_fixtures import Loop
+from tests.loop_fixtures import LiveServer, Loop
+from tests.service.test_concurrency import fire
 from tests.service.test_health_cli import sipingtai
 from tests.service.test_loop import act, assignment, event, report
 
@@ -362,3 +365,35 @@ def test_a_round_of_the_scheduler_issues_them(loop: Loop) -> None:
     once = sipingtai("scheduler", "--once")  # the loop's database and Redis, from the env
     assert once.returncode == 0, once.stderr
     assert _automatic(loop, co["id"]) == ["normal", "yellow", "red"]
+
+
+@pytest.mark.postgres
+def test_eight_replies_at_once_acknowledge_once(loop: Loop) -> None:
+    event_id = report(loop)
+    lead = assignment(event(loop, event_id), "lead")
+    notice = supervise(loop, lead["id"])
+    with LiveServer(loop.settings) as server:
+        fire(server, loop.token("zhifa"), f"supervision/{notice['id']}/reply", {"note": "收到"})
+    replies = [s for s in event(loop, event_id)["steps"] if s["action"] == "supervision_reply"]
+    assert len(replies) == 1
+
+
+@pytest.mark.postgres
+def test_two_rule_scans_at_once_issue_each_level_once(loop: Loop) -> None:
+    event_id = report(loop)
+    lead = assignment(event(loop, event_id), "lead")
+    _set_deadlines(loop, lead["id"], sign_by=beijing(20, 9), handle_by=beijing(20, 10))
+    barrier = threading.Barrier(2)
+
+    def scan(_: int) -> str:
+        barrier.wait()
+        try:
+            _rules(loop, beijing(30, 10))
+        except IntegrityError:
+            return "refused"  # the index: a second copy is never committed
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(scan, range(2)))
+    assert "ok" in outcomes
+    assert sorted(_automatic(loop, lead["id"])) == ["normal", "red", "yellow"]
