@@ -5,7 +5,7 @@
 
 import { api } from "../api";
 import type { components } from "../api-types";
-import { fill, h, reconcile, type Row } from "../dom";
+import { debounce, fill, h, reconcile, type Row } from "../dom";
 import { label } from "../labels";
 import { may } from "../permissions";
 import { fmtFull, fmtShort } from "../time";
@@ -21,7 +21,10 @@ const STATUS: Record<string, string> = vocabulary.notice_status;
 const LEVELS = ["red", "yellow", "normal"] as const;
 const LIVE_PART = new Set(["pending", "signed"]);
 
-/** Fetch the notices not yet closed, one request at a time; a call during one asks for another. */
+/**
+ * Fetch the notices not yet closed, one request at a time, a burst of board updates asking
+ * once; a call while one is under way asks for another after it.
+ */
 function notClosed(onLoad: (notices: Notice[]) => void): () => void {
   let busy = false;
   let again = false;
@@ -44,7 +47,7 @@ function notClosed(onLoad: (notices: Notice[]) => void): () => void {
       }
     }
   };
-  return () => void load();
+  return debounce(() => void load(), 200);
 }
 
 const levelBadge = (level: string) =>
