@@ -272,10 +272,18 @@ def _user_names(session: Session, rows: Sequence[Row]) -> dict[int, str]:
 
 
 def deadline_of(notice: SupervisionNotice, assignment: Assignment) -> tuple[str, datetime | None]:
-    """Return which deadline a notice is about, and when it is (or was) due."""
-    if notice.rule and notice.rule.startswith("sign"):
-        return "sign", assignment.sign_by
-    return "handle", assignment.handle_by
+    """Return which deadline a notice is about, and when it is (or was) due.
+
+    A rule's notice is about its rule's deadline; one by hand about the part's running one
+    (signing while it is pending, handling after).
+    """
+    if notice.rule is not None:
+        kind = "sign" if notice.rule.startswith("sign") else "handle"
+    elif assignment.status == AssignmentStatus.PENDING and assignment.sign_by is not None:
+        kind = "sign"
+    else:
+        kind = "handle"
+    return kind, assignment.sign_by if kind == "sign" else assignment.handle_by
 
 
 def _public(row: Row, names: dict[int, str]) -> NoticePublic:

@@ -65,7 +65,8 @@ def test_the_centre_issues_and_the_department_acknowledges_once(loop: Loop) -> N
     assert notice["assignment_id"] == lead["id"] and notice["event_id"] == event_id
     assert notice["department_name"] == lead["department_name"]
     assert notice["automatic"] is False and notice["rule"] is None
-    assert notice["deadline_kind"] == "handle" and notice["deadline"] == lead["handle_by"]
+    # by hand: about the running deadline, signing while the part is pending
+    assert notice["deadline_kind"] == "sign" and notice["deadline"] == lead["sign_by"]
     assert notice["note"] == "该事件群众反映强烈，请今日内处置"
     steps = event(loop, event_id)["steps"]
     issued = [s for s in steps if s["action"] == "supervise"]
@@ -150,7 +151,8 @@ def test_a_notice_closes_when_its_part_is_fed_back(loop: Loop) -> None:
     act(loop, "zhifa", f"supervision/{acknowledged['id']}/reply", {"note": "收到"})
     unanswered = supervise(loop, lead["id"], "red", "再次催办")
     act(loop, "zhifa", f"assignments/{lead['id']}/sign")
-    assert get(loop, "centre", f"supervision/{unanswered['id']}").json()["status"] == "open"
+    running = get(loop, "centre", f"supervision/{unanswered['id']}").json()
+    assert running["status"] == "open" and running["deadline_kind"] == "handle"
     act(loop, "zhifa", f"assignments/{lead['id']}/feedback", {"note": "已劝离摊贩"})
     for notice in (acknowledged, unanswered):
         now = get(loop, "centre", f"supervision/{notice['id']}").json()

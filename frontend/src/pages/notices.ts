@@ -104,7 +104,7 @@ export function inboxNotices(list: HTMLElement): () => void {
       let box = boxes.get(id);
       if (!box && !mine.length) continue;
       if (!box) boxes.set(id, (box = h("div", { class: "notices", testid: "notices" })));
-      if (box.parentElement !== card) card.append(box);
+      if (box.parentElement !== card) card.insertBefore(box, card.querySelector(":scope > .actions"));
       reconcile(box, mine, (n) => String(n.id), inboxRow);
       box.hidden = mine.length === 0;
       card.classList.toggle("supervised", mine.some((n) => n.status === "open"));
