@@ -555,7 +555,13 @@ def scheduler(
 
     from dispatch.core.redis import connect
     from dispatch.delivery.webhooks import retry_due_deliveries
-    from dispatch.jobs.scheduler import alert_deadlines, beat, lapse_extensions, sweep
+    from dispatch.jobs.scheduler import (
+        alert_deadlines,
+        beat,
+        lapse_extensions,
+        supervise_by_rules,
+        sweep,
+    )
 
     engine = make_engine(settings().effective_database_url)
     connection = connect(_require_redis_url())
@@ -565,6 +571,7 @@ def scheduler(
             retry_due_deliveries(engine, connection)
             alert_deadlines(engine, connection)
             lapse_extensions(engine, connection)
+            supervise_by_rules(engine, connection)
             beat()
             if once:
                 typer.echo(f"清扫 swept: {swept}")

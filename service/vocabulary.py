@@ -30,6 +30,7 @@ from dispatch.events.steps import STEP_ACTION_LABELS
 from dispatch.jobs.health import REASON_LABELS
 from dispatch.reference.models import KIND_LABELS, LIST_STATUS_LABELS, MODE_LABELS
 from dispatch.supervision.extensions import EXTENSION_LABELS
+from dispatch.supervision.notices import NOTICE_LEVEL_LABELS, NOTICE_STATUS_LABELS
 from dispatch.users.policy import ROLE_LABELS
 from geo.levels import LEVEL_LABELS
 
@@ -56,6 +57,8 @@ def vocabulary() -> dict[str, Any]:
         "list_change_source": {s.value: label for s, label in CHANGE_SOURCE_LABELS.items()},
         "matter_change": dict(MATTER_CHANGE_LABELS),
         "extension_status": {s.value: label for s, label in EXTENSION_LABELS.items()},
+        "notice_level": {lv.value: label for lv, label in NOTICE_LEVEL_LABELS.items()},
+        "notice_status": {s.value: label for s, label in NOTICE_STATUS_LABELS.items()},
     }
 
 

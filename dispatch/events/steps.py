@@ -35,6 +35,9 @@ STEP_ACTION_LABELS: dict[str, str] = {
     "answer_escalation": "县应（移交部门）",
     "dispute_open": "发起争议",
     "dispute_rule": "裁定争议",
+    "supervise": "督办",
+    "supervision_reply": "回复督办",
+    "supervision_closed": "督办关闭",
     **{action.value: label for action, label in EVENT_ACTION_LABELS.items()},
     **{action.value: label for action, label in ASSIGNMENT_ACTION_LABELS.items()},
 }

@@ -1,4 +1,4 @@
-"""The scheduler's work: re-offer unrouted events, raise deadline warnings."""
+"""The scheduler's work: re-offer unrouted events, raise deadline warnings and rule notices."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dispatch.core.queues import offer_for_routing
 from dispatch.loop.dispatching import waiting_for_routing
 from dispatch.supervision.alerts import raise_deadline_alerts
 from dispatch.supervision.extensions import lapse_overdue_requests
+from dispatch.supervision.rules import issue_rule_notices
 from dispatch.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,18 @@ def lapse_extensions(
     if lapsed:
         log.info("lapsed %d undecided extension requests", len(lapsed))
     return len(lapsed)
+
+
+def supervise_by_rules(engine: Engine, connection: redis.Redis | None) -> int:
+    """Issue the notices the county rules now call for, publishing them; return how many.
+
+    Each round of the scheduler calls it after the deadline warnings, in its own transaction.
+    """
+    with transaction(engine, connection) as session:
+        notices = issue_rule_notices(session)
+    if notices:
+        log.info("issued %d supervision notices by the county rules", len(notices))
+    return len(notices)
 
 
 def beat(path: Path = BEAT_FILE) -> None:

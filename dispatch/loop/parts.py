@@ -25,6 +25,7 @@ from dispatch.events.models import (
 )
 from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step, move_event
+from dispatch.loop.notices import close_notices
 from dispatch.reference.models import Department
 from dispatch.users.models import User
 
@@ -92,8 +93,11 @@ def move_assignment(
         data=data,
         at=now,
     )
+    # A part that stops being live takes its side paths with it: a pending extension request
+    # lapses, and its supervision notices close once it is fed back or cancelled.
     if before in EXTENDABLE and assignment.status not in EXTENDABLE:
         lapse_extensions(session, event, assignment, now=now)
+    close_notices(session, event, assignment, user=user, now=now)
 
 
 # A part whose handling deadline can still move by an extension (延期).

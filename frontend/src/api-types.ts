@@ -1264,6 +1264,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/assignments/{assignment_id}/supervise": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Supervise
+         * @description Issue a supervision notice on a live part (督办; the command centre, with a note).
+         */
+        post: operations["supervise_api_assignments__assignment_id__supervise_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervision/{notice_id}/reply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reply
+         * @description Acknowledge a notice with a note (回复督办), once; it closes when the part is fed back.
+         */
+        post: operations["reply_api_supervision__notice_id__reply_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Notices
+         * @description List the notices the user may read, newest first.
+         */
+        get: operations["read_notices_api_supervision_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervision/{notice_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Notice
+         * @description Return one supervision notice.
+         */
+        get: operations["read_notice_api_supervision__notice_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3595,6 +3675,114 @@ export interface components {
             note: string;
         };
         /**
+         * NoticeLevel
+         * @description How hard a supervision notice (督办) presses: a reminder, a yellow or a red card.
+         * @enum {string}
+         */
+        NoticeLevel: "normal" | "yellow" | "red";
+        /**
+         * NoticePublic
+         * @description A notice with the part it chases: its department, state and the deadline it is about.
+         */
+        NoticePublic: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: number;
+            /** Assignment Id */
+            assignment_id: number;
+            /** @description 督办等级：普通、黄牌、红牌 */
+            level: components["schemas"]["NoticeLevel"];
+            /** @description 待回复、已回复（待反馈）、已关闭 */
+            status: components["schemas"]["NoticeStatus"];
+            /**
+             * Automatic
+             * @description 是否由县里的督办规则自动发出
+             */
+            automatic: boolean;
+            /**
+             * Rule
+             * @description 自动督办所依据的规则，如 handle+1：办结超期 1 个工作日
+             */
+            rule: string | null;
+            /**
+             * Note
+             * @description 督办内容
+             */
+            note: string;
+            /**
+             * Issued At
+             * Format: date-time
+             */
+            issued_at: string;
+            /**
+             * Reply
+             * @description 部门的回复
+             */
+            reply: string | null;
+            /** Replied At */
+            replied_at: string | null;
+            /**
+             * Closed At
+             * @description 任务反馈（或撤销、关闭）而关闭督办的时间
+             */
+            closed_at: string | null;
+            /** Department Id */
+            department_id: number;
+            /**
+             * Department Name
+             * @description 被督办的部门
+             */
+            department_name: string;
+            assignment_role: components["schemas"]["AssignmentRole"];
+            assignment_status: components["schemas"]["AssignmentStatus"];
+            /**
+             * Deadline Kind
+             * @description 所督办的时限：sign 签收，handle 办结
+             */
+            deadline_kind: string;
+            /**
+             * Deadline
+             * @description 所督办的时限
+             */
+            deadline: string | null;
+            /**
+             * Issued By
+             * @description 发出督办的人，自动督办为「系统」
+             */
+            issued_by: string;
+            /**
+             * Replied By
+             * @description 回复督办的人
+             */
+            replied_by: string | null;
+            /**
+             * Event Summary
+             * @description 事件描述（前 80 字）
+             */
+            event_summary: string;
+        };
+        /**
+         * NoticeStatus
+         * @description open (awaiting the department's reply) → acknowledged → closed (the part fed back).
+         * @enum {string}
+         */
+        NoticeStatus: "open" | "acknowledged" | "closed";
+        /**
+         * NoticesPublic
+         * @description One page of notices, newest first.
+         */
+        NoticesPublic: {
+            /** Data */
+            data: components["schemas"]["NoticePublic"][];
+            /** Count */
+            count: number;
+            /** Offset */
+            offset: number;
+            /** Limit */
+            limit: number;
+        };
+        /**
          * OpenDisputeBody
          * @description Why the centre puts an event's ownership in dispute.
          */
@@ -3766,6 +3954,17 @@ export interface components {
             /**
              * Note
              * @description 不予采纳的理由
+             */
+            note: string;
+        };
+        /**
+         * ReplyBody
+         * @description The department's reply to a notice (回复).
+         */
+        ReplyBody: {
+            /**
+             * Note
+             * @description 回复内容
              */
             note: string;
         };
@@ -3962,6 +4161,19 @@ export interface components {
             score: number;
             /** Why */
             why: string;
+        };
+        /**
+         * SuperviseBody
+         * @description The level of a notice issued by hand, and what it asks of the department.
+         */
+        SuperviseBody: {
+            /** @description normal 普通督办，yellow 黄牌督办，red 红牌督办 */
+            level: components["schemas"]["NoticeLevel"];
+            /**
+             * Note
+             * @description 督办内容
+             */
+            note: string;
         };
         /**
          * SupervisionRuleBody
@@ -6627,6 +6839,146 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DisputeDetail"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    supervise_api_assignments__assignment_id__supervise_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                assignment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuperviseBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoticePublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reply_api_supervision__notice_id__reply_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notice_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplyBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoticePublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_notices_api_supervision_get: {
+        parameters: {
+            query?: {
+                /** @description 可重复：任一状态；open 待回复，acknowledged 已回复待反馈，closed 已关闭 */
+                status?: components["schemas"]["NoticeStatus"][] | null;
+                level?: components["schemas"]["NoticeLevel"] | null;
+                /** @description 只看该事件的督办 */
+                event?: number | null;
+                /** @description 只看该任务的督办 */
+                assignment?: number | null;
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoticesPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_notice_api_supervision__notice_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notice_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoticePublic"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */

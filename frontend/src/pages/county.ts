@@ -15,6 +15,7 @@ import type { Card, Delta } from "../types";
 import { actionForm, cardHead, eventLink, setOptions } from "../ui";
 import { counter } from "./department";
 import { extensionsPanel } from "./extensions";
+import { noticesPanel } from "./notices";
 import { type Returned, returnedRow } from "./returned";
 import { waitingEscalations } from "./escalations";
 import { openDisputesPanel } from "./dispute";
@@ -34,6 +35,7 @@ export function countyPage(ctx: PageCtx): void {
   const escalations = waitingEscalations(ctx.user);
   ctx.onCleanup(() => escalations.stop());
   const disputes = openDisputesPanel(ctx.alive);
+  const notices = noticesPanel();
   const page = h("div", { class: "page page-county" }, head,
     h("div", { class: "board-grid" },
       h("div", { class: "board-main" },
@@ -49,6 +51,7 @@ export function countyPage(ctx: PageCtx): void {
         extensionsPanel(ctx.onCleanup),
         escalations.el,
         disputes.el,
+        notices.el,
         h("section", { class: "panel" }, h("h2", null, "实时动态"), feed))));
   ctx.root.append(page);
   const health = healthBanner();
@@ -132,6 +135,7 @@ export function countyPage(ctx: PageCtx): void {
     reconcile(feed, b.feed, (d) => String(d.seq), feedRow);
     escalations.refresh();
     disputes.refresh();
+    notices.refresh();
   };
 
   const board = openBoard("/ws/boards/county", render, () => refuseBoard(page));

@@ -9,6 +9,7 @@ import type { PageCtx } from "../page";
 import { may } from "../permissions";
 import { extensionControl } from "./extensions";
 import { historyView } from "./history";
+import { inboxNotices } from "./notices";
 import { countdown, parseTime } from "../time";
 import type { Assignment, Card, Clauses } from "../types";
 import { actionButton, actionForm, cameBackLine, eventLink, placeOf, setOptions, urgentBadge } from "../ui";
@@ -157,6 +158,7 @@ export function departmentPage(ctx: PageCtx): void {
   page.append(head, tabs, counters,
     h("label", { class: "check" }, showDone, " 显示已反馈"), list, empty);
 
+  const notices = inboxNotices(list);
   const render = (b: Board) => {
     const ids = new Set(b.departmentIds ?? [user.department_id as number]);
     const tasks: Task[] = [];
@@ -168,6 +170,7 @@ export function departmentPage(ctx: PageCtx): void {
     }
     tasks.sort(byDeadline);
     reconcile(list, tasks, (t) => String(t.a.id), taskRow);
+    notices();
     empty.hidden = tasks.length > 0;
     const count = (pred: (a: Assignment) => boolean) => tasks.filter((t) => pred(t.a)).length;
     fill(counters,

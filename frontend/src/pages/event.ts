@@ -15,6 +15,7 @@ import { closePartActions } from "./closepart";
 import { mergePanel } from "./event-merge";
 import { eventEscalation } from "./escalations";
 import { eventDisputeSection } from "./dispute";
+import { superviseActions } from "./notices";
 
 const ANY_STATUS = { ...EVENT_STATUS, ...ASSIGNMENT_STATUS };
 const CRS: Record<string, string> = { wgs84: "WGS84", gcj02: "GCJ-02", bd09: "BD-09" };
@@ -30,6 +31,7 @@ export function eventPage(ctx: PageCtx): void {
   const closePart = closePartActions(ctx.user);
   const escalation = eventEscalation(ctx.user, id, () => render());
   ctx.onCleanup(() => escalation.cancel());
+  const supervise = superviseActions();
 
   const title = h("h1", null, `事件 #${id}`);
   const statusEl = h("span", { testid: "event-status", "data-status": "" });
@@ -122,7 +124,8 @@ export function eventPage(ctx: PageCtx): void {
         : null,
       live ? cameBackLine(a) : null,
       detail ? closePart(detail, a) : null,
-      escalation.forPart(a));
+      escalation.forPart(a),
+      detail ? supervise(detail, a) : null);
   }
 
   /** Who did a step: the display name and, for a person, the role's label. */

@@ -13,6 +13,7 @@ import { actionButton, actionForm, cardHead, placeOf, statusBadge, urgentBadge, 
 import { territoryMap } from "../territory";
 import { byDeadline, counter, taskRow, type Task } from "./department";
 import { townshipEscalations } from "./escalations";
+import { inboxNotices } from "./notices";
 
 const RATINGS = [
   { value: "5", label: "5 分 · 非常满意" },
@@ -84,6 +85,7 @@ export function townshipPage(ctx: PageCtx): void {
   }
   const counters = h("div", { class: "counters", testid: "township-counters" });
   const duties = h("div", { class: "list", testid: "township-duties" });
+  const dutyNotices = inboxNotices(duties);
   const todo = h("div", { class: "list", testid: "township-todo" });
   const events = h("ul", { class: "event-list", testid: "township-events" });
   const dutiesEmpty = h("p", { class: "muted" }, "暂无属地任务");
@@ -132,6 +134,7 @@ export function townshipPage(ctx: PageCtx): void {
       .map((a) => ({ a, card })));
     tasks.sort(byDeadline);
     reconcile(duties, tasks, (t) => String(t.a.id), taskRow);
+    dutyNotices();
     dutiesEmpty.hidden = tasks.length > 0;
 
     reconcile(events, cards.sort((x, y) => y.id - x.id), (c) => String(c.id), eventRow);
