@@ -36,6 +36,7 @@ from dispatch.loop.parts import (
     department_name,
     lock_assignment,
     move_assignment,
+    new_round,
     required_text,
     resolve_if_done,
 )
@@ -227,9 +228,7 @@ def agencies_of(parts: list[tuple[Assignment, Department]]) -> set[int]:
     }
 
 
-def _same_agency_parts(
-    session: Session, moving: Assignment, target: Department
-) -> list[Assignment]:
+def same_agency_parts(session: Session, moving: Assignment, target: Department) -> list[Assignment]:
     """Return the event's other parts held by the target's agency or one of its units."""
     agency = agency_of(target)
     return [
@@ -259,7 +258,7 @@ def redispatch(
         raise InvalidInput(f"部门 {department_id} 不存在", field="department_id")
     if target.id == assignment.department_id:
         raise InvalidInput("改派对象与原单位相同", field="department_id")
-    folded = _same_agency_parts(session, assignment, target)
+    folded = same_agency_parts(session, assignment, target)
     if folded and assignment.role != AssignmentRole.LEAD:
         holder = department_name(session, folded[0].department_id)
         raise InvalidInput(
@@ -278,26 +277,16 @@ def redispatch(
         to_org=target.name,
         reason=reason,
     )
-    last_round = max(
-        session.exec(
-            select(Assignment.round).where(
-                Assignment.event_id == event.id, Assignment.role == assignment.role
-            )
-        ).all()
-    )
-    fresh = Assignment(
-        event_id=assignment.event_id,
-        department_id=target.id,
-        role=assignment.role,
-        round=last_round + 1,
-        duties=list(assignment.duties),
-        duties_text=assignment.duties_text,
+    fresh = new_round(
+        session,
+        event,
+        department=target,
+        role=AssignmentRole(assignment.role),
+        like=assignment,
         sign_by=assignment.sign_by,
         handle_by=assignment.handle_by,
-        created_at=now,
+        now=now,
     )
-    session.add(fresh)
-    session.flush()
     assert fresh.id is not None
     for part in folded:
         move_assignment(

@@ -56,7 +56,8 @@ def redispatch_options(session: Session, actor: Actor, assignment_id: int) -> Re
     # A lead may go to an agency already holding another part (redispatch folds that part
     # into the lead); any other part may not.
     taken = (
-        set() if assignment.role == AssignmentRole.LEAD
+        set()
+        if assignment.role == AssignmentRole.LEAD
         else agencies_of(other_parts(session, assignment))
     )
     here = event.township_code
@@ -79,5 +80,3 @@ def redispatch_options(session: Session, actor: Actor, assignment_id: int) -> Re
     return RedispatchOptions(
         assignment_id=assignment_id, lead=lead, groups=[g for g in groups if g.departments]
     )
-
-

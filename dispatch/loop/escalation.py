@@ -31,10 +31,16 @@ from dispatch.events.models import (
 from dispatch.events.scopes import assignment_scope, event_scope
 from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step
-from dispatch.loop.assignments import agency_of, other_parts
+from dispatch.loop.assignments import same_agency_parts
 from dispatch.loop.clauses import routing_rules
 from dispatch.loop.dispatching import deadlines
-from dispatch.loop.parts import COMMAND_CENTRE, department_name, move_assignment, required_text
+from dispatch.loop.parts import (
+    COMMAND_CENTRE,
+    department_name,
+    move_assignment,
+    new_round,
+    required_text,
+)
 from dispatch.reference.calendar import WorkCalendar
 from dispatch.reference.county_rules import county_settings
 from dispatch.reference.jurisdictions import jurisdiction_name
@@ -285,12 +291,7 @@ def answer(
     target = list_lead(session, event) if by_list else _department(session, department_id)
     assert target.id is not None
     role = AssignmentRole.LEAD if part.role == AssignmentRole.LEAD else AssignmentRole.CO
-    agency = agency_of(target)
-    same = [
-        other
-        for other, holder in other_parts(session, part)
-        if agency_of(holder) == agency or other.on_behalf_of_id == agency
-    ]
+    same = same_agency_parts(session, part, target)
     if same and role != AssignmentRole.LEAD:
         holder = department_name(session, same[0].department_id)
         raise Conflict(
@@ -377,33 +378,16 @@ def _new_part(
     if matter is not None:
         _, computed = deadlines(calendar, now, time_limits(matter, urgent=event.urgent))
         handle_by = computed or handle_by
-    last_round = max(
-        session.exec(
-            select(Assignment.round).where(Assignment.event_id == event.id, Assignment.role == role)
-        ).all(),
-        default=0,
-    )
-    on_behalf = (
-        target.parent_id
-        if target.kind == DepartmentKind.STATIONED_UNIT and target.parent_id is not None
-        else None
-    )
-    fresh = Assignment(
-        event_id=part.event_id,
-        department_id=target.id or 0,
+    return new_round(
+        session,
+        event,
+        department=target,
         role=role,
-        round=last_round + 1,
-        status=AssignmentStatus.PENDING,
-        on_behalf_of_id=on_behalf,
-        duties=list(part.duties),
-        duties_text=part.duties_text,
+        like=part,
         sign_by=escalation.respond_by,
         handle_by=handle_by,
-        created_at=now,
+        now=now,
     )
-    session.add(fresh)
-    session.flush()
-    return fresh
 
 
 # ---- Reading ------------------------------------------------------------------------------

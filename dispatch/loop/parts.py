@@ -18,6 +18,7 @@ from dispatch.events.lifecycle import (
 )
 from dispatch.events.models import (
     Assignment,
+    AssignmentRole,
     AssignmentStatus,
     Event,
     ExtensionRequest,
@@ -26,7 +27,7 @@ from dispatch.events.models import (
 from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step, move_event
 from dispatch.loop.notices import close_notices
-from dispatch.reference.models import Department
+from dispatch.reference.models import Department, DepartmentKind
 from dispatch.users.models import User
 
 COMMAND_CENTRE = "县社会治理中心"
@@ -168,3 +169,43 @@ def resolve_if_done(session: Session, event: Event, user: User | None, now: date
             at=now,
             reason="各项任务（牵头、协办、属地）均已反馈或关闭，待属地核查",
         )
+
+
+def new_round(
+    session: Session,
+    event: Event,
+    *,
+    department: Department,
+    role: AssignmentRole,
+    like: Assignment | None,
+    sign_by: datetime | None,
+    handle_by: datetime | None,
+    now: datetime,
+) -> Assignment:
+    """Add a department's part in the next round of its role (re-dispatch, ruling, 县应).
+
+    The round is past every earlier one of the role, so the (event, department, role, round)
+    key never clashes; a stationed unit's part names the department it acts for; the duties
+    are those of the part it continues (like), if any. The caller writes the step and hands
+    the part to delivery.
+    """
+    assert event.id is not None and department.id is not None
+    last = session.exec(
+        select(Assignment.round).where(Assignment.event_id == event.id, Assignment.role == role)
+    ).all()
+    acts_for = department.kind == DepartmentKind.STATIONED_UNIT and department.parent_id
+    fresh = Assignment(
+        event_id=event.id,
+        department_id=department.id,
+        role=role,
+        round=max(last, default=0) + 1,
+        on_behalf_of_id=department.parent_id if acts_for else None,
+        duties=list(like.duties) if like else [],
+        duties_text=like.duties_text if like else None,
+        sign_by=sign_by,
+        handle_by=handle_by,
+        created_at=now,
+    )
+    session.add(fresh)
+    session.flush()
+    return fresh

@@ -27,7 +27,7 @@ from dispatch.events.lifecycle import OPEN_PARTS, AssignmentAction
 from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event
 from dispatch.events.service import lock_event
 from dispatch.events.steps import add_step
-from dispatch.loop.parts import COMMAND_CENTRE, move_assignment, required_text
+from dispatch.loop.parts import COMMAND_CENTRE, move_assignment, new_round, required_text
 from dispatch.reference.models import Department
 from dispatch.users.models import User
 from dispatch.users.policy import Action, Actor, authorize
@@ -91,22 +91,6 @@ def _agency(session: Session, part: Assignment) -> int:
     return agency_id(holder) if holder is not None else part.department_id
 
 
-def _next_round(session: Session, event: Event, role: AssignmentRole, department_id: int) -> int:
-    rounds = session.exec(
-        select(Assignment.round).where(
-            Assignment.event_id == event.id,
-            Assignment.role == role,
-            Assignment.department_id == department_id,
-        )
-    ).all()
-    others = session.exec(
-        select(Assignment.round).where(Assignment.event_id == event.id, Assignment.role == role)
-    ).all()
-    if role is AssignmentRole.LEAD:
-        return max(others, default=0) + 1
-    return max(rounds, default=0) + 1
-
-
 def _dispatch(
     session: Session,
     event: Event,
@@ -118,20 +102,16 @@ def _dispatch(
     minutes_ref: str,
     now: datetime,
 ) -> Assignment:
-    assert event.id is not None and department.id is not None
-    fresh = Assignment(
-        event_id=event.id,
-        department_id=department.id,
+    fresh = new_round(
+        session,
+        event,
+        department=department,
         role=role,
-        round=_next_round(session, event, role, department.id),
-        duties=list(like.duties) if like else [],
-        duties_text=like.duties_text if like else None,
+        like=like,
         sign_by=like.sign_by if like else event.sign_by,
         handle_by=like.handle_by if like else event.handle_by,
-        created_at=now,
+        now=now,
     )
-    session.add(fresh)
-    session.flush()
     label = "牵头" if role is AssignmentRole.LEAD else "协办"
     add_step(
         session,
