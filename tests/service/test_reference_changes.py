@@ -68,7 +68,11 @@ def worker(loop: Loop) -> Iterator[None]:
         yield
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a warm shutdown still finishing a job on a slow machine
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=20)
 
 
 def lead_department(loop: Loop, event_id: int) -> Department | None:
