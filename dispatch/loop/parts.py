@@ -119,19 +119,32 @@ def lapse_extensions(
     ).all()
     label = ASSIGNMENT_LABELS[AssignmentStatus(assignment.status)]
     for request in pending:
-        request.status, request.decided_at = ExtensionStatus.LAPSED, now
-        session.add(request)
-        add_step(
-            session,
-            event,
-            action="extension_lapsed",
-            actor_label="系统",
-            assignment=assignment,
-            to_org=department_name(session, assignment.department_id),
-            reason=f"延期申请（{request.working_days} 个工作日）已失效：任务已转为「{label}」",
-            data={"extension_id": request.id},
-            at=now,
-        )
+        lapse_request(session, request, assignment, event, now=now, why=f"任务已转为「{label}」")
+
+
+def lapse_request(
+    session: Session,
+    request: ExtensionRequest,
+    assignment: Assignment,
+    event: Event,
+    *,
+    now: datetime,
+    why: str,
+) -> None:
+    """Mark one extension request lapsed (已失效), saying why, as a step."""
+    request.status, request.decided_at = ExtensionStatus.LAPSED, now
+    session.add(request)
+    add_step(
+        session,
+        event,
+        action="extension_lapsed",
+        actor_label="系统",
+        assignment=assignment,
+        to_org=department_name(session, assignment.department_id),
+        reason=f"延期申请（{request.working_days} 个工作日）已失效：{why}",
+        data={"extension_id": request.id},
+        at=now,
+    )
 
 
 def live_parts(session: Session, event: Event) -> list[Assignment]:

@@ -35,6 +35,7 @@ from dispatch.loop.parts import (
     COMMAND_CENTRE,
     EXTENDABLE,
     department_name,
+    lapse_request,
     lock_assignment,
     required_text,
 )
@@ -183,31 +184,6 @@ def _lock_request(session: Session, request_id: int) -> tuple[ExtensionRequest, 
     return request, assignment, event
 
 
-def _lapse(
-    session: Session,
-    request: ExtensionRequest,
-    assignment: Assignment,
-    event: Event,
-    *,
-    now: datetime,
-    why: str,
-) -> None:
-    request.status = ExtensionStatus.LAPSED
-    request.decided_at = now
-    session.add(request)
-    add_step(
-        session,
-        event,
-        action="extension_lapsed",
-        actor_label="系统",
-        assignment=assignment,
-        to_org=department_name(session, assignment.department_id),
-        reason=f"延期申请（{request.working_days} 个工作日）已失效：{why}",
-        data={"extension_id": request.id},
-        at=now,
-    )
-
-
 def lapsed_refusal() -> Conflict:
     """Say that a decision came too late: the request lapsed instead (已失效)."""
     return Conflict(
@@ -249,10 +225,10 @@ def decide_extension(
     if approve and working_days is not None:
         days = _working_days(working_days, "working_days", most=request.working_days)
     if assignment.status not in EXTENDABLE:
-        _lapse(session, request, assignment, event, now=now, why="任务已不在办理中")
+        lapse_request(session, request, assignment, event, now=now, why="任务已不在办理中")
         return request
     if assignment.handle_by is None or as_utc(assignment.handle_by) <= now:
-        _lapse(session, request, assignment, event, now=now, why="审批前办结时限已过")
+        lapse_request(session, request, assignment, event, now=now, why="审批前办结时限已过")
         return request
     name = department_name(session, assignment.department_id)
     request.decided_by_id, request.decided_at, request.decision_note = user.id, now, note
@@ -357,7 +333,7 @@ def lapse_overdue_requests(session: Session, *, now: datetime | None = None) -> 
             continue  # decided meanwhile
         if assignment.handle_by is not None and as_utc(assignment.handle_by) > now:
             continue
-        _lapse(session, request, assignment, event, now=now, why="审批前办结时限已过")
+        lapse_request(session, request, assignment, event, now=now, why="审批前办结时限已过")
         lapsed.append(request_id)
     return lapsed
 
