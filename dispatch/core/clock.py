@@ -6,14 +6,32 @@ fixed offset is exact and needs no tz database.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta, timezone
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
+# A past moment that "now" reads as while a history is written (`sipingtai demo history`):
+# the same domain rules run, each step stamped with the simulated time.
+_simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default=None)
+
 
 def utcnow() -> datetime:
-    """Return the current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
+    """Return the current time, timezone-aware, in UTC (or the simulated one, if set)."""
+    simulated = _simulated_now.get()
+    return simulated if simulated is not None else datetime.now(UTC)
+
+
+@contextmanager
+def simulated_now(moment: datetime) -> Iterator[None]:
+    """Let utcnow() return this moment inside the block (for writing a realistic past)."""
+    token = _simulated_now.set(as_utc(moment).astimezone(UTC))
+    try:
+        yield
+    finally:
+        _simulated_now.reset(token)
 
 
 def as_aware(moment: datetime) -> datetime:

@@ -116,7 +116,7 @@ class Assignment(SQLModel, table=True):
     feedback: str | None = Field(default=None, max_length=4000)
     return_reason: str | None = Field(default=None, max_length=2000)
     return_clause: str | None = Field(default=None, max_length=200)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     # How far the deadline warnings have gone: 0 none, 1 yellow (70% used), 2 red (overdue).
     sign_alert: int = Field(default=0, ge=0, le=2)
     handle_alert: int = Field(default=0, ge=0, le=2)
@@ -127,7 +127,9 @@ class Step(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     event_id: int = Field(foreign_key="event.id", index=True, sa_type=BigId)
-    assignment_id: int | None = Field(default=None, foreign_key="assignment.id", sa_type=BigId)
+    assignment_id: int | None = Field(
+        default=None, foreign_key="assignment.id", index=True, sa_type=BigId
+    )
     at: datetime = Field(default_factory=utcnow)
     action: str = Field(max_length=32)
     actor_id: int | None = Field(default=None, foreign_key="app_user.id", sa_type=BigId)

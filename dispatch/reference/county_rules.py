@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from sqlmodel import Field, Session, SQLModel, select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.errors import InvalidInput, NotFound
-from dispatch.reference.models import DEFAULT_SUPERVISION_RULES, CountyRules
+from dispatch.reference.models import (
+    DEFAULT_RANKING_WEIGHTS,
+    DEFAULT_SUPERVISION_RULES,
+    CountyRules,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,14 @@ class CountySettings:
     extension_limit_days: int
     escalation_sign_hours: float
     supervision_rules: tuple[SupervisionRule, ...]
+    ranking_weights: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_RANKING_WEIGHTS)
+    )
+    matter_weights: Mapping[str, float] = field(default_factory=dict)  # absent: weight 1
+
+    def matter_weight(self, matter_code: str | None) -> float:
+        """Return a matter's weight in the staffing evidence (1 unless the county set one)."""
+        return float(self.matter_weights.get(matter_code or "", 1.0))
 
 
 def _rules(raw: list[dict[str, object]]) -> tuple[SupervisionRule, ...]:
@@ -65,6 +78,8 @@ def county_settings(session: Session, county_code: str | None) -> CountySettings
         extension_limit_days=row.extension_limit_days,
         escalation_sign_hours=row.escalation_sign_hours,
         supervision_rules=_rules(row.supervision_rules),
+        ranking_weights=dict(row.ranking_weights or DEFAULT_RANKING_WEIGHTS),
+        matter_weights=dict(row.matter_weights or {}),
     )
 
 
@@ -101,6 +116,10 @@ class CountyRulesPublic(SQLModel):
     extension_limit_days: int = Field(description="延期累计上限（工作日）")
     escalation_sign_hours: float = Field(description="乡呼县应：县级部门签收时限（小时）")
     supervision_rules: list[SupervisionRuleBody]
+    ranking_weights: dict[str, float] = Field(description="红黑榜综合得分中各指标的权重")
+    matter_weights: dict[str, float] = Field(
+        description="编制评估中各事项的工作量权重（事项编码 → 权重；未列出的为 1）"
+    )
 
 
 class CountyRulesUpdate(SQLModel):
@@ -109,6 +128,8 @@ class CountyRulesUpdate(SQLModel):
     extension_limit_days: int | None = Field(default=None, ge=0, le=366)
     escalation_sign_hours: float | None = Field(default=None, gt=0, le=720)
     supervision_rules: list[SupervisionRuleBody] | None = Field(default=None, max_length=20)
+    ranking_weights: dict[str, float] | None = Field(default=None, max_length=20)
+    matter_weights: dict[str, float] | None = Field(default=None, max_length=2000)
 
 
 def _stored(county_code: str | None) -> str:
@@ -134,6 +155,8 @@ def county_rules_public(session: Session, county_code: str | None) -> CountyRule
             )
             for r in found.supervision_rules
         ],
+        ranking_weights=dict(found.ranking_weights),
+        matter_weights=dict(found.matter_weights),
     )
 
 
@@ -151,6 +174,10 @@ def update_county_rules(
                     "督办规则重复：同一时限、同一超期天数只能有一条", field="supervision_rules"
                 )
             seen.add(key)
+    if update.ranking_weights is not None:
+        _check_ranking_weights(update.ranking_weights)
+    if update.matter_weights is not None:
+        _check_matter_weights(update.matter_weights)
     row = session.exec(
         select(CountyRules).where(CountyRules.county_code == county_code).with_for_update()
     ).first()
@@ -162,7 +189,35 @@ def update_county_rules(
         row.escalation_sign_hours = update.escalation_sign_hours
     if update.supervision_rules is not None:
         row.supervision_rules = [rule.model_dump() for rule in update.supervision_rules]
+    if update.ranking_weights is not None:
+        row.ranking_weights = dict(update.ranking_weights)
+    if update.matter_weights is not None:
+        row.matter_weights = dict(update.matter_weights)
     row.updated_at = utcnow()
     session.add(row)
     session.flush()
     return county_rules_public(session, county_code)
+
+
+def _check_ranking_weights(weights: Mapping[str, float]) -> None:
+    unknown = sorted(set(weights) - set(DEFAULT_RANKING_WEIGHTS))
+    if unknown:
+        known = "、".join(DEFAULT_RANKING_WEIGHTS)
+        raise InvalidInput(
+            f"红黑榜权重中有未知的指标：{'、'.join(unknown)}（可用：{known}）",
+            field="ranking_weights",
+        )
+    if any(not 0 <= w <= 1 for w in weights.values()):
+        raise InvalidInput("红黑榜各指标的权重应在 0 到 1 之间", field="ranking_weights")
+    if abs(sum(weights.values()) - 1) > 1e-6:
+        raise InvalidInput("红黑榜各指标的权重之和应为 1", field="ranking_weights")
+
+
+def _check_matter_weights(weights: Mapping[str, float]) -> None:
+    for code, weight in weights.items():
+        if not code or len(code) > 40:
+            raise InvalidInput("事项权重的事项编码应为 1 到 40 个字符", field="matter_weights")
+        if not 0 < weight <= 100:
+            raise InvalidInput(
+                f"事项「{code}」的权重应大于 0、不超过 100", field="matter_weights"
+            )

@@ -194,6 +194,18 @@ DEFAULT_SUPERVISION_RULES: list[dict[str, object]] = [
 ]
 
 
+# The 红黑榜's composite score: each measure's weight (dispatch/reports/measures.py says what
+# each is; lower-is-better rates count as 1 − rate). They sum to 1, so the score is 0–100.
+DEFAULT_RANKING_WEIGHTS: dict[str, float] = {
+    "on_time_sign_rate": 0.15,
+    "on_time_completion_rate": 0.30,
+    "completion_rate": 0.15,
+    "return_rate": 0.10,
+    "rework_rate": 0.10,
+    "satisfaction_rate": 0.20,
+}
+
+
 class CountyRules(SQLModel, table=True):
     """A county's own settings for the loop's side paths; a county without a row has the defaults.
 
@@ -210,4 +222,8 @@ class CountyRules(SQLModel, table=True):
         default_factory=lambda: [dict(r) for r in DEFAULT_SUPERVISION_RULES],
         sa_column=Column(JSON, nullable=False),
     )
+    # The 红黑榜's weights by measure, and each matter's weight in the staffing evidence
+    # (matter code → weight); None: the defaults in dispatch/reports/measures.py, weight 1.
+    ranking_weights: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
+    matter_weights: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
     updated_at: datetime = Field(default_factory=utcnow)

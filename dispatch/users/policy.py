@@ -42,6 +42,8 @@ class Action(StrEnum):
     PROPOSE_LIST_CHANGE = "propose_list_change"
     REVIEW_LIST_CHANGE = "review_list_change"
     MANAGE_REFERENCE = "manage_reference"
+    READ_REPORTS = "read_reports"
+    READ_WORKLOAD = "read_workload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,18 @@ PROPOSER_ROLES = frozenset(
         UserRole.STAFFING_OFFICE,
     }
 )
+# Who reads the assessment and the ledger: everyone but grid workers, each their own rows
+# (reports/scope.py); and who reads the staffing evidence of every department.
+REPORT_ROLES = frozenset(
+    {
+        UserRole.TOWNSHIP_OPERATOR,
+        UserRole.DEPARTMENT_STAFF,
+        UserRole.COMMAND_CENTRE,
+        UserRole.ADMIN,
+        UserRole.STAFFING_OFFICE,
+    }
+)
+WORKLOAD_ROLES = frozenset({UserRole.COMMAND_CENTRE, UserRole.ADMIN, UserRole.STAFFING_OFFICE})
 EVENT_ACTIONS = frozenset({Action.VIEW_EVENT, Action.VERIFY, Action.CLOSE, Action.RATE})
 
 ROLE_LABELS: Mapping[UserRole, str] = {
@@ -162,6 +176,8 @@ ACTION_LABELS: Mapping[Action, str] = {
     Action.PROPOSE_LIST_CHANGE: "申请调整责任清单",
     Action.REVIEW_LIST_CHANGE: "审核和发布责任清单",
     Action.MANAGE_REFERENCE: "管理基础数据和用户",
+    Action.READ_REPORTS: "查看考核和导出台账",
+    Action.READ_WORKLOAD: "查看编制评估",
 }
 _ASSIGNMENT_PHRASES: Mapping[Action, str] = {
     Action.SIGN: "签收「{}」的任务",
@@ -183,6 +199,10 @@ _WHO_MAY: Mapping[Action, str] = {
     Action.MANAGE_REFERENCE: "系统管理员",
     Action.PROPOSE_LIST_CHANGE: "部门工作人员、乡镇指挥室、县社会治理中心、县委编办",
     Action.REVIEW_LIST_CHANGE: "县委编办",
+    Action.READ_REPORTS: (
+        "乡镇指挥室、部门工作人员（本单位的数据）、县社会治理中心、县委编办、系统管理员"
+    ),
+    Action.READ_WORKLOAD: "县委编办、县社会治理中心、系统管理员",
     Action.VERIFY: "事件所在乡镇的网格员和乡镇指挥室",
     Action.CLOSE: "事件所在乡镇的指挥室、县社会治理中心、系统管理员",
     Action.RATE: "事件所在乡镇的指挥室、县社会治理中心、系统管理员",
@@ -254,6 +274,10 @@ def _refusal(
         return None if role in PROPOSER_ROLES else _role_refused(user, action)
     if action is Action.REVIEW_LIST_CHANGE:
         return None if role is UserRole.STAFFING_OFFICE else _role_refused(user, action)
+    if action is Action.READ_REPORTS:
+        return None if role in REPORT_ROLES else _role_refused(user, action)
+    if action is Action.READ_WORKLOAD:
+        return None if role in WORKLOAD_ROLES else _role_refused(user, action)
     if action in CENTRE_ACTIONS:
         return None if role in CENTRE_ROLES else _role_refused(user, action)
     if action in ASSIGNMENT_ACTIONS:

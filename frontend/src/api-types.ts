@@ -1731,6 +1731,20 @@ export interface components {
             escalation_sign_hours: number;
             /** Supervision Rules */
             supervision_rules: components["schemas"]["SupervisionRuleBody"][];
+            /**
+             * Ranking Weights
+             * @description 红黑榜综合得分中各指标的权重
+             */
+            ranking_weights: {
+                [key: string]: number;
+            };
+            /**
+             * Matter Weights
+             * @description 编制评估中各事项的工作量权重（事项编码 → 权重；未列出的为 1）
+             */
+            matter_weights: {
+                [key: string]: number;
+            };
         };
         /**
          * CountyRulesUpdate
@@ -1743,6 +1757,14 @@ export interface components {
             escalation_sign_hours?: number | null;
             /** Supervision Rules */
             supervision_rules?: components["schemas"]["SupervisionRuleBody"][] | null;
+            /** Ranking Weights */
+            ranking_weights?: {
+                [key: string]: number;
+            } | null;
+            /** Matter Weights */
+            matter_weights?: {
+                [key: string]: number;
+            } | null;
         };
         /**
          * Crs

@@ -139,6 +139,9 @@ EXPECTED: dict[Action, dict[UserRole, Rule]] = {
     Action.PROPOSE_LIST_CHANGE: {G: "none", T: "all", D: "all", C: "all", A: "none", S: "all"},
     Action.REVIEW_LIST_CHANGE: NOBODY_BUT[S],
     Action.MANAGE_REFERENCE: NOBODY_BUT[A],
+    # Everyone but grid workers reads reports; the rows are scoped in reports/scope.py.
+    Action.READ_REPORTS: {G: "none", T: "all", D: "all", C: "all", A: "all", S: "all"},
+    Action.READ_WORKLOAD: {G: "none", T: "none", D: "none", C: "all", A: "all", S: "all"},
 }
 ASSIGNMENT_ACTIONS = {
     Action.SIGN,
@@ -184,6 +187,8 @@ def test_the_expected_table_covers_every_action_and_role() -> None:
         "propose_list_change",
         "review_list_change",
         "manage_reference",
+        "read_reports",
+        "read_workload",
     }
 
 

@@ -1,0 +1,1 @@
+"""The 台账 ledger: every event with its steps' times, streamed as CSV or XLSX."""
