@@ -29,6 +29,7 @@ from dispatch.events.schemas import SOURCE_LABELS
 from dispatch.events.steps import STEP_ACTION_LABELS
 from dispatch.jobs.health import REASON_LABELS
 from dispatch.reference.models import KIND_LABELS, LIST_STATUS_LABELS, MODE_LABELS
+from dispatch.reports.measures import MEASURES
 from dispatch.supervision.extensions import EXTENSION_LABELS
 from dispatch.supervision.notices import NOTICE_LEVEL_LABELS, NOTICE_STATUS_LABELS
 from dispatch.users.policy import ROLE_LABELS
@@ -59,6 +60,10 @@ def vocabulary() -> dict[str, Any]:
         "extension_status": {s.value: label for s, label in EXTENSION_LABELS.items()},
         "notice_level": {lv.value: label for lv, label in NOTICE_LEVEL_LABELS.items()},
         "notice_status": {s.value: label for s, label in NOTICE_STATUS_LABELS.items()},
+        "measure": {
+            m.key: {"label": m.label, "unit": m.unit.value, "higher_is_better": m.higher_is_better}
+            for m in MEASURES
+        },
     }
 
 
