@@ -117,6 +117,11 @@ class Assignment(SQLModel, table=True):
     return_reason: str | None = Field(default=None, max_length=2000)
     return_clause: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # What the assessment counts, kept by the one place parts move (loop/parts.move_assignment):
+    # the first answer (a sign or a return), how often it was returned and sent back to rework.
+    answered_at: datetime | None = None
+    returns: int = Field(default=0, ge=0)
+    reworks: int = Field(default=0, ge=0)
     # How far the deadline warnings have gone: 0 none, 1 yellow (70% used), 2 red (overdue).
     sign_alert: int = Field(default=0, ge=0, le=2)
     handle_alert: int = Field(default=0, ge=0, le=2)

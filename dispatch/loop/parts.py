@@ -79,6 +79,15 @@ def move_assignment(
 ) -> None:
     before = assignment.status
     assignment.status = next_assignment_status(before, action)
+    if (
+        action in (AssignmentAction.SIGN, AssignmentAction.RETURN)
+        and assignment.answered_at is None
+    ):
+        assignment.answered_at = now
+    if action is AssignmentAction.RETURN:
+        assignment.returns += 1
+    elif action is AssignmentAction.REWORK:
+        assignment.reworks += 1
     session.add(assignment)
     add_step(
         session,
