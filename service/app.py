@@ -34,6 +34,7 @@ from service.routes import (
     history,
     lists,
     reference,
+    reports,
     supervision,
     users,
 )
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(escalations.router, prefix="/api")
     app.include_router(disputes.router, prefix="/api")
     app.include_router(supervision.router, prefix="/api")
+    app.include_router(reports.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

@@ -37,6 +37,7 @@ class Measure:
 MEASURES: tuple[Measure, ...] = (
     Measure("parts", "派单数", Unit.COUNT),
     Measure("events", "事件数", Unit.COUNT),
+    Measure("reported", "上报事件数", Unit.COUNT),
     Measure("due_for_signing", "应签收数", Unit.COUNT),
     Measure("signed_on_time", "按时签收数", Unit.COUNT),
     Measure("on_time_sign_rate", "及时签收率", Unit.RATE, True),
@@ -47,6 +48,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("completion_rate", "办结率", Unit.RATE, True),
     Measure("returned", "退回数", Unit.COUNT),
     Measure("return_rate", "退回率", Unit.RATE, False),
+    Measure("fed_back_once", "曾反馈数", Unit.COUNT),
     Measure("reworked", "重办数", Unit.COUNT),
     Measure("rework_rate", "重办率", Unit.RATE, False),
     Measure("rated", "评价数", Unit.COUNT),

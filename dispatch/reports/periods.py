@@ -10,6 +10,7 @@ from dispatch.core.errors import InvalidInput
 
 # Longer periods are for the ledger and the workbooks of several years; a guard against typos.
 LONGEST_DAYS = 3660
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,11 @@ def period(first: date | None, last: date | None, *, now: datetime | None = None
     today = local_date(now or utcnow())
     last = last or today
     first = first or last.replace(day=1)
+    for name, day in (("to", last), ("from", first)):
+        if not EARLIEST <= day <= LATEST:
+            raise InvalidInput(
+                f"日期应在 {EARLIEST.isoformat()} 至 {LATEST.isoformat()} 之间", field=name
+            )
     if first > last:
         raise InvalidInput("起始日期不能晚于截止日期", field="from")
     if (last - first).days >= LONGEST_DAYS:

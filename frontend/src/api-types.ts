@@ -1344,6 +1344,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/reports/measures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Measures
+         * @description Return every measure's key, Chinese name, unit and which way is better.
+         */
+        get: operations["measures_api_reports_measures_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/assessment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Assessment
+         * @description Return the period's assessment, one row per department (or unit, township, matter,
+         *     platform) with every measure, the ranking, and the total; each reader sees their rows.
+         */
+        get: operations["assessment_api_reports_assessment_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/assessment.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Assessment Workbook
+         * @description Download the period's assessment workbook: the 红黑榜 and one sheet per dimension.
+         */
+        get: operations["assessment_workbook_api_reports_assessment_xlsx_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1395,6 +1456,65 @@ export interface components {
              * @default false
              */
             demo: boolean;
+        };
+        /**
+         * AssessmentPublic
+         * @description The assessment of a period by one dimension, with the total and the ranking's weights.
+         */
+        AssessmentPublic: {
+            by: components["schemas"]["Dimension"];
+            /** By Label */
+            by_label: string;
+            /**
+             * First
+             * Format: date
+             */
+            first: string;
+            /**
+             * Last
+             * Format: date
+             */
+            last: string;
+            /** Period Label */
+            period_label: string;
+            /**
+             * As Of
+             * Format: date-time
+             * @description 时限是否已过按此时刻判断
+             */
+            as_of: string;
+            /** Weights */
+            weights: {
+                [key: string]: number;
+            };
+            /** Rows */
+            rows: components["schemas"]["AssessmentRowPublic"][];
+            total: components["schemas"]["AssessmentRowPublic"];
+        };
+        /**
+         * AssessmentRowPublic
+         * @description One row: a department, unit, township, matter or platform, and every measure's value.
+         */
+        AssessmentRowPublic: {
+            /**
+             * Key
+             * @description 部门编号、乡镇编码、事项编码或平台编码；合计行为空
+             */
+            key: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Rank
+             * @description 红黑榜名次（按综合得分，1 为最好）
+             */
+            rank: number | null;
+            /**
+             * Values
+             * @description 各指标的值，键见 GET /api/reports/measures；比率为 0–1
+             */
+            values: {
+                [key: string]: number | null;
+            };
         };
         /**
          * AssignmentPublic
@@ -1885,6 +2005,12 @@ export interface components {
             /** Platform Code */
             platform_code: string | null;
         };
+        /**
+         * Dimension
+         * @description What the rows are: departments (units with them), units, townships, matters, platforms.
+         * @enum {string}
+         */
+        Dimension: "department" | "unit" | "township" | "matter" | "platform";
         /**
          * DisputeBrief
          * @description The dispute a ruling's request came from.
@@ -3638,6 +3764,19 @@ export interface components {
             matters: components["schemas"]["MatterPublic"][];
         };
         /**
+         * MeasurePublic
+         * @description A measure: its key, its Chinese name, its unit and which way is better (None: neither).
+         */
+        MeasurePublic: {
+            /** Key */
+            key: string;
+            /** Label */
+            label: string;
+            unit: components["schemas"]["Unit"];
+            /** Higher Is Better */
+            higher_is_better: boolean | null;
+        };
+        /**
          * MergeBody
          * @description Which event this duplicate report belongs to.
          */
@@ -4263,6 +4402,12 @@ export interface components {
             /** Note */
             note?: string | null;
         };
+        /**
+         * Unit
+         * @description How a measure's value reads: a count, a rate (0–1), minutes, a mean rating, per 10,000.
+         * @enum {string}
+         */
+        Unit: "count" | "rate" | "minutes" | "rating" | "per_10k" | "score";
         /**
          * UnlockPublic
          * @description The throttle keys cleared.
@@ -7001,6 +7146,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NoticePublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    measures_api_reports_measures_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeasurePublic"][];
+                };
+            };
+        };
+    };
+    assessment_api_reports_assessment_get: {
+        parameters: {
+            query?: {
+                /** @description 起始日期（含），默认本月 1 日 */
+                from?: string | null;
+                /** @description 截止日期（含），默认今天 */
+                to?: string | null;
+                /** @description 按部门、单位、乡镇、事项或平台统计 */
+                by?: components["schemas"]["Dimension"];
+                /** @description 县级辖区编码 county code; 默认: 登录用户所在的县，只导入了一个县时为该县 */
+                county?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssessmentPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    assessment_workbook_api_reports_assessment_xlsx_get: {
+        parameters: {
+            query?: {
+                /** @description 起始日期（含），默认本月 1 日 */
+                from?: string | null;
+                /** @description 截止日期（含），默认今天 */
+                to?: string | null;
+                /** @description 县级辖区编码 county code; 默认: 登录用户所在的县，只导入了一个县时为该县 */
+                county?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 考核工作簿 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */
