@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
 from dispatch.core.clock import simulated_now, utcnow
 from dispatch.core.errors import InvalidInput
-from dispatch.reports.measures import BY_KEY, RANKED, composite_score
+from dispatch.reports.measures import BY_KEY, MEASURES, RANKED, composite_score
 from dispatch.reports.periods import period
 
 
@@ -45,3 +46,9 @@ def test_the_simulated_clock_holds_only_inside_its_block() -> None:
     with simulated_now(past):
         assert utcnow() == past
     assert utcnow().year >= 2026
+
+
+def test_metrics_md_defines_every_measure_under_its_chinese_name() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "METRICS.md").read_text(encoding="utf-8")
+    missing = [m.key for m in MEASURES if f"`{m.key}` {m.label}" not in text]
+    assert missing == []
