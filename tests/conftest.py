@@ -40,7 +40,11 @@ def pytest_report_header() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip PostgreSQL-only tests on the SQLite run, saying why."""
+    """Mark the pages' tests `browser`; skip PostgreSQL-only tests on the SQLite run, saying why."""
+    e2e = REPO / "tests" / "e2e"
+    for item in items:
+        if e2e in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.browser)
     if _test_database_url():
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: set SIPINGTAI_TEST_DATABASE_URL")

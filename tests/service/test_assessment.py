@@ -4,6 +4,7 @@ township; each reader sees their own rows; bad periods are refused naming the fi
 from __future__ import annotations
 
 import io
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from openpyxl import load_workbook
 from sqlmodel import Session, select
 
 from dispatch.reference.models import Department
+from dispatch.reports.periods import period
 from tests.loop_fixtures import Loop
+from tests.reports_recompute import differences, recompute
 from tests.service.test_loop import XINSHI, act, assignment, event, report
 
 ZHIFA = "县综合行政执法局"
@@ -163,3 +166,15 @@ def test_the_workbook_has_the_ranking_and_a_sheet_per_dimension(
     zhifa = next(r for r in sheet.iter_rows(min_row=2) if r[1].value == ZHIFA)
     assert zhifa[rate_column - 1].value == 0.5
     assert zhifa[rate_column - 1].number_format == "0.0%"
+
+
+@pytest.mark.parametrize("by", ["department", "unit", "township", "matter", "platform"])
+def test_every_measure_recomputed_from_the_steps_is_what_the_api_says(
+    loop: Loop, story: dict[str, int], by: str
+) -> None:
+    body = assessment(loop, by=by)
+    as_of = datetime.fromisoformat(body["as_of"])
+    span = period(date.fromisoformat(body["first"]), date.fromisoformat(body["last"]))
+    with Session(loop.engine) as session:
+        expected = recompute(session, span, by, as_of)
+    assert differences(body["rows"], expected) == []

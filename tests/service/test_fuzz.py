@@ -172,6 +172,11 @@ def wording_failure(response: Any) -> str | None:
     return None
 
 
+def shown(response: Any) -> str:
+    """Return an answer's body as text to quote: a workbook's bytes are not UTF-8."""
+    return bytes(response.content or b"").decode("utf-8", errors="replace")
+
+
 def fuzz(target: Target, operation: APIOperation, user: str, examples: int) -> Findings:
     """Send `examples` valid and `examples` invalid cases of one operation as one user."""
     findings = Findings()
@@ -188,14 +193,14 @@ def fuzz(target: Target, operation: APIOperation, user: str, examples: int) -> F
             return
         findings.statuses[response.status_code] += 1
         findings.samples.setdefault(
-            response.status_code, f"{response.text[:300]}\n{case.as_curl_command()[:700]}"
+            response.status_code, f"{shown(response)[:300]}\n{case.as_curl_command()[:700]}"
         )
         if 400 <= response.status_code < 500:
             worded = wording_failure(response)
             if worded:
                 findings.failures.setdefault(f"not worded ({response.status_code})", worded)
         if operation.label == HEALTH and response.status_code not in (200, 503):
-            findings.failures.setdefault(f"health answered {response.status_code}", response.text)
+            findings.failures.setdefault(f"health answered {response.status_code}", shown(response))
         try:
             checks = HEALTH_CHECKS if operation.label == HEALTH else CHECKS
             case.validate_response(response, checks=checks)
