@@ -20,6 +20,9 @@ export const DELTA_TYPE: Record<string, string> = {
 
 // Every step's name, from the server's table; a step the table does not know reads 流转.
 export const STEP_ACTION: Record<string, string> = vocabulary.step_action;
+/** Every assessment measure's Chinese name and unit (dispatch/reports/measures.py). */
+export const MEASURE: Record<string, { label: string; unit: string; higher_is_better: boolean | null }> =
+  vocabulary.measure;
 export const stepName = (action: string) => STEP_ACTION[action] ?? "流转";
 
 /** Statuses in which someone still has to act (the server's definition of open). */

@@ -16,6 +16,16 @@ DEFAULT_RULES = [
 ]
 
 
+DEFAULT_WEIGHTS = {
+    "on_time_sign_rate": 0.15,
+    "on_time_completion_rate": 0.30,
+    "completion_rate": 0.15,
+    "return_rate": 0.10,
+    "rework_rate": 0.10,
+    "satisfaction_rate": 0.20,
+}
+
+
 @pytest.fixture
 def restored(loop: Loop) -> Iterator[Loop]:
     """Hand the loop over; put the county's defaults back afterwards (other tests rely on them)."""
@@ -24,6 +34,8 @@ def restored(loop: Loop) -> Iterator[Loop]:
         "extension_limit_days": 20,
         "escalation_sign_hours": 2,
         "supervision_rules": DEFAULT_RULES,
+        "ranking_weights": DEFAULT_WEIGHTS,
+        "matter_weights": {},
     }
     loop.client.put("/api/county-rules", json=defaults, headers=loop.token("admin"))
 
@@ -91,3 +103,36 @@ def test_bad_settings_are_refused_naming_the_field(
     assert field in refused.text
     read = restored.client.get("/api/county-rules", headers=restored.token("admin")).json()
     assert read["supervision_rules"] == DEFAULT_RULES
+
+
+def test_the_ranking_and_matter_weights_are_county_data_with_defaults(restored: Loop) -> None:
+    loop = restored
+    before = loop.client.get("/api/county-rules", headers=loop.token("centre")).json()
+    assert before["ranking_weights"] == DEFAULT_WEIGHTS and before["matter_weights"] == {}
+    weights = {"on_time_completion_rate": 0.5, "satisfaction_rate": 0.5}
+    changed = put(loop, {"ranking_weights": weights, "matter_weights": {"C-004": 2.5}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["ranking_weights"] == weights
+    assert changed.json()["matter_weights"] == {"C-004": 2.5}
+    # The assessment scores by the county's weights from now on.
+    body = loop.client.get("/api/reports/assessment", headers=loop.token("centre")).json()
+    assert body["weights"] == weights
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"ranking_weights": {"speed": 1.0}}, "未知的指标"),
+        ({"ranking_weights": {"return_rate": 0.5, "rework_rate": 0.4}}, "之和应为 1"),
+        ({"ranking_weights": {"return_rate": 1.5, "rework_rate": -0.5}}, "0 到 1"),
+        ({"matter_weights": {"C-004": 0}}, "大于 0"),
+        ({"matter_weights": {"": 1}}, "事项编码"),
+    ],
+)
+def test_bad_weights_are_refused_naming_the_field(
+    loop: Loop, body: dict[str, Any], words: str
+) -> None:
+    answer = put(loop, body)
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"]
+    assert words in detail["message"] and detail["field"] in body
