@@ -175,6 +175,11 @@ def recompute(
             )
             answered.values["escalations_answered_on_time"] += bool(on_time)
     disputes = {d.id: d for d in session.exec(select(Dispute))}
+
+    def agency(department_id: int | None) -> int | None:
+        d = departments.get(department_id)
+        return None if d is None else (d.parent_id or d.id)
+
     seen: dict[tuple[int, str | None], tuple[bool, bool]] = {}
     for party in session.exec(select(DisputeParty)):
         party_part = counted.get(party.assignment_id)
@@ -182,7 +187,7 @@ def recompute(
             continue
         dispute = disputes[party.dispute_id]
         ruled = dispute.status == "ruled"
-        named = ruled and dispute.lead_department_id == party.department_id
+        named = ruled and agency(dispute.lead_department_id) == agency(party.department_id)
         pair = (party.dispute_id, key(party_part))
         was = seen.get(pair, (False, False))
         seen[pair] = (was[0] or ruled, was[1] or named)

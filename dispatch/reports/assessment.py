@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
@@ -344,11 +345,18 @@ def _escalation_counts(
 def _dispute_counts(
     session: Session, scope: ReportScope, period: Period, key: ColumnElement[Any], as_of: datetime
 ) -> dict[object, dict[str, float]]:
-    """Count the disputes each key's parts were party to, and how the ruled ones went for it."""
+    """Count the disputes each key's parts were party to, and how the ruled ones went for it.
+
+    Responsible: the ruling named as lead the party's department or one of its units (or the
+    department the unit belongs to): the same agency.
+    """
     parts = _parts(scope, period, key).subquery()
     d, p = Dispute, DisputeParty
+    lead, party = aliased(Department), aliased(Department)
     ruled = col(d.status) == DisputeStatus.RULED
-    named = col(d.lead_department_id) == col(p.department_id)
+    named = func.coalesce(col(lead.parent_id), col(lead.id)) == func.coalesce(
+        col(party.parent_id), col(party.id)
+    )
     pairs = (
         select(
             parts.c.key.label("key"),
@@ -359,6 +367,8 @@ def _dispute_counts(
         .select_from(p)
         .join(parts, parts.c.part_id == col(p.assignment_id))
         .join(d, col(d.id) == col(p.dispute_id))
+        .join(party, col(party.id) == col(p.department_id))
+        .outerjoin(lead, col(lead.id) == col(d.lead_department_id))
         .group_by(parts.c.key, col(d.id))
         .subquery()
     )
