@@ -47,7 +47,7 @@ from dispatch.events.models import (
 )
 from dispatch.reference.county_rules import county_settings
 from dispatch.reference.models import Department, JurisdictionRow, Matter, Platform
-from dispatch.reports.measures import composite_score
+from dispatch.reports.measures import MEASURES, Unit, composite_score
 from dispatch.reports.periods import Period
 from dispatch.reports.scope import ReportScope
 
@@ -510,29 +510,9 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(float(numerator or 0) / float(denominator), 4)
 
 
+# Every count measure but the two that are not counts of parts (reports and residents).
 COUNTED = [
-    "parts",
-    "events",
-    "due_for_signing",
-    "signed_on_time",
-    "due_for_completion",
-    "completed_on_time",
-    "completed",
-    "returned",
-    "fed_back_once",
-    "reworked",
-    "rated",
-    "satisfied",
-    "notices_normal",
-    "notices_yellow",
-    "notices_red",
-    "extensions_asked",
-    "extensions_granted",
-    "escalations",
-    "escalations_answered_on_time",
-    "disputes",
-    "disputes_ruled_responsible",
-    "disputes_ruled_not_responsible",
+    m.key for m in MEASURES if m.unit is Unit.COUNT and m.key not in ("reported", "population")
 ]
 
 
