@@ -35,6 +35,7 @@ from service.routes import (
     lists,
     reference,
     reports,
+    reports_workload,
     supervision,
     users,
 )
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(disputes.router, prefix="/api")
     app.include_router(supervision.router, prefix="/api")
     app.include_router(reports.router, prefix="/api")
+    app.include_router(reports_workload.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

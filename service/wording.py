@@ -74,6 +74,8 @@ FIELD_LABELS: Mapping[str, str] = {
     "change_id": "调整申请编号",
     "list_id": "清单编号",
     "q": "搜索",
+    "from": "起始日期",
+    "to": "截止日期",
 }
 
 FALLBACK = "{field}的值无效"
