@@ -129,7 +129,7 @@ class WorkloadReport(SQLModel):
     period: PeriodPublic
     generated_at: datetime
     median_work_per_person: float | None = Field(
-        description="全县人均加权工作量中位数（有实有人数的单位）"
+        description="全县人均加权工作量中位数（有实有人数且本期有加权工作量的单位）"
     )
     median_basis: int = Field(description="参与中位数的单位数")
     matter_weights: dict[str, float] = Field(description="县定事项权重（未列出的为 1）")

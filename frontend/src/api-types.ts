@@ -1405,10 +1405,113 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/reports/workload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Workload
+         * @description Return each department's workload against its posts, duties against work, the agenda.
+         */
+        get: operations["read_workload_api_reports_workload_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/workload.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Workload Book
+         * @description Return the staffing office's workbook for the period: one sheet per view.
+         */
+        get: operations["read_workload_book_api_reports_workload_xlsx_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/disputes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Disputes Report
+         * @description Return the period's disputes by matter, by pair of departments and by ruling.
+         */
+        get: operations["read_disputes_report_api_reports_disputes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AgendaItem
+         * @description One matter of the revision agenda: how often it came back and was disputed.
+         */
+        AgendaItem: {
+            /** Rank */
+            rank: number;
+            matter: components["schemas"]["MatterRef"];
+            /**
+             * Listed Lead Name
+             * @description 现行清单的牵头部门
+             */
+            listed_lead_name: string | null;
+            /**
+             * Returns
+             * @description 退回次数（本期派出的任务）
+             */
+            returns: number;
+            /**
+             * Returned Parts
+             * @description 被退回过的任务数
+             */
+            returned_parts: number;
+            /**
+             * Disputes
+             * @description 本期发起的争议数
+             */
+            disputes: number;
+            /**
+             * Event Ids
+             * @description 被退回或有争议的事件（最多 20 个）
+             */
+            event_ids: number[];
+            /** Dispute Ids */
+            dispute_ids: number[];
+            /** Pairs */
+            pairs: components["schemas"]["DisputePair"][];
+            /**
+             * Changes
+             * @description 该事项的清单调整申请
+             */
+            changes: components["schemas"]["ChangeRef"][];
+        };
         /**
          * AnswerBody
          * @description Which county department takes the part: one named, or the list's lead of the matter.
@@ -1757,6 +1860,15 @@ export interface components {
             /** Name */
             name: string;
             level: components["schemas"]["Level"];
+        };
+        /**
+         * ChangeRef
+         * @description A list change request by its id and status.
+         */
+        ChangeRef: {
+            /** Id */
+            id: number;
+            status: components["schemas"]["ListChangeStatus"];
         };
         /**
          * ClausePublic
@@ -2129,6 +2241,63 @@ export interface components {
             list_changes: components["schemas"]["DisputeListChangePublic"][];
         };
         /**
+         * DisputeLine
+         * @description One dispute of the period: who contested, who was ruled to lead, how long it took.
+         */
+        DisputeLine: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: number;
+            matter: components["schemas"]["MatterRef"];
+            trigger: components["schemas"]["DisputeTrigger"];
+            status: components["schemas"]["DisputeStatus"];
+            /**
+             * Opened At
+             * Format: date-time
+             */
+            opened_at: string;
+            /** Ruled At */
+            ruled_at: string | null;
+            /**
+             * Hours To Ruling
+             * @description 发起至裁定的小时数
+             */
+            hours_to_ruling: number | null;
+            /**
+             * Party Names
+             * @description 退回的单位（派驻机构计入所属部门）
+             */
+            party_names: string[];
+            /**
+             * Listed Lead Name
+             * @description 路由时清单规定的牵头部门
+             */
+            listed_lead_name: string | null;
+            /** Ruled Lead Id */
+            ruled_lead_id: number | null;
+            /**
+             * Ruled Lead Name
+             * @description 裁定的牵头部门
+             */
+            ruled_lead_name: string | null;
+            /**
+             * Kept List
+             * @description 裁定牵头部门与清单一致
+             */
+            kept_list: boolean | null;
+            /**
+             * Minutes Ref
+             * @description 会议纪要号
+             */
+            minutes_ref: string | null;
+            /**
+             * Change Ids
+             * @description 由该争议提出的清单调整申请
+             */
+            change_ids: number[];
+        };
+        /**
          * DisputeListChangePublic
          * @description A list change a ruling proposed.
          */
@@ -2147,6 +2316,51 @@ export interface components {
             /** Reasons */
             reasons: string;
             status: components["schemas"]["ListChangeStatus"];
+        };
+        /**
+         * DisputeMatter
+         * @description The disputes of one matter in the period.
+         */
+        DisputeMatter: {
+            matter: components["schemas"]["MatterRef"];
+            /** Disputes */
+            disputes: number;
+            /** Ruled */
+            ruled: number;
+            /**
+             * Kept List
+             * @description 裁定维持清单牵头部门
+             */
+            kept_list: number;
+            /**
+             * Moved Lead
+             * @description 裁定改由他部门牵头
+             */
+            moved_lead: number;
+            /** Hours To Ruling Median */
+            hours_to_ruling_median: number | null;
+            /** Change Ids */
+            change_ids: number[];
+        };
+        /**
+         * DisputePair
+         * @description Two departments (stationed units counted with their county department) in disputes.
+         */
+        DisputePair: {
+            /** First Id */
+            first_id: number;
+            /** First Name */
+            first_name: string;
+            /** Second Id */
+            second_id: number;
+            /** Second Name */
+            second_name: string;
+            /** Disputes */
+            disputes: number;
+            /** Dispute Ids */
+            dispute_ids: number[];
+            /** Event Ids */
+            event_ids: number[];
         };
         /**
          * DisputePartyPublic
@@ -2263,6 +2477,34 @@ export interface components {
             items: components["schemas"]["DisputePublic"][];
             /** Total */
             total: number;
+        };
+        /**
+         * DisputesReport
+         * @description GET /api/reports/disputes: the period's disputes, by matter, pair and ruling.
+         */
+        DisputesReport: {
+            period: components["schemas"]["PeriodPublic"];
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+            /** Disputes */
+            disputes: number;
+            /** Ruled */
+            ruled: number;
+            /** Open */
+            open: number;
+            /** Hours To Ruling Median */
+            hours_to_ruling_median: number | null;
+            /** By Matter */
+            by_matter: components["schemas"]["DisputeMatter"][];
+            /** By Pair */
+            by_pair: components["schemas"]["DisputePair"][];
+            /** By Ruled Lead */
+            by_ruled_lead: components["schemas"]["RuledLead"][];
+            /** Lines */
+            lines: components["schemas"]["DisputeLine"][];
         };
         /**
          * DraftProbe
@@ -2847,6 +3089,37 @@ export interface components {
             data: components["schemas"]["ExtensionPublic"][];
             /** Count */
             count: number;
+        };
+        /**
+         * HandledElsewhere
+         * @description Lead work a department fed back on a matter the routing list gives to another.
+         */
+        HandledElsewhere: {
+            /**
+             * Department Id
+             * @description 反馈牵头任务的单位
+             */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            matter: components["schemas"]["MatterRef"];
+            /**
+             * Listed Lead Id
+             * @description 清单规定的牵头部门
+             */
+            listed_lead_id: number;
+            /** Listed Lead Name */
+            listed_lead_name: string;
+            /**
+             * Parts
+             * @description 该单位反馈的牵头任务数
+             */
+            parts: number;
+            /**
+             * Event Ids
+             * @description 事件（最多 20 个，新的在前）
+             */
+            event_ids: number[];
         };
         /**
          * HandlingMode
@@ -3716,6 +3989,16 @@ export interface components {
             handle_days: number | null;
         };
         /**
+         * MatterRef
+         * @description A matter of the list by its code and name.
+         */
+        MatterRef: {
+            /** Code */
+            code: string;
+            /** Name */
+            name: string | null;
+        };
+        /**
          * MatterRefPublic
          * @description The matter that routes the event, and the list version it comes from.
          */
@@ -3953,6 +4236,29 @@ export interface components {
              * @description 发起争议的理由
              */
             reason: string;
+        };
+        /**
+         * PeriodPublic
+         * @description The report's period: China days, both included.
+         */
+        PeriodPublic: {
+            /**
+             * First
+             * Format: date
+             * @description 起始日期（含）
+             */
+            first: string;
+            /**
+             * Last
+             * Format: date
+             * @description 截止日期（含）
+             */
+            last: string;
+            /**
+             * Label
+             * @description 统计区间，如 2026-11-01 至 2026-11-30
+             */
+            label: string;
         };
         /**
          * PlacePublic
@@ -4247,6 +4553,18 @@ export interface components {
             list_change?: components["schemas"]["ListChangeProposal"] | null;
         };
         /**
+         * RuledLead
+         * @description How often a department was ruled to lead.
+         */
+        RuledLead: {
+            /** Department Id */
+            department_id: number;
+            /** Name */
+            name: string;
+            /** Disputes */
+            disputes: number;
+        };
+        /**
          * ScopeChange
          * @description A user's new role and the scope it needs (a township, a department, or neither).
          */
@@ -4391,6 +4709,48 @@ export interface components {
             user: components["schemas"]["UserPublic"];
         };
         /**
+         * TownshipRow
+         * @description One township's events in the period, against its population.
+         */
+        TownshipRow: {
+            /** Township Code */
+            township_code: string;
+            /** Name */
+            name: string;
+            /** Population */
+            population: number | null;
+            /**
+             * Events
+             * @description 事件数（不含无效、已合并）
+             */
+            events: number;
+            /**
+             * Events Per 10K
+             * @description 每万人事件数
+             */
+            events_per_10k: number | null;
+            /**
+             * Self Handled
+             * @description 乡镇自办数：即报即办，或乡镇平台牵头并反馈
+             */
+            self_handled: number;
+            /**
+             * Self Handled Rate
+             * @description 自办率
+             */
+            self_handled_rate: number | null;
+            /**
+             * Escalations
+             * @description 乡呼县应次数
+             */
+            escalations: number;
+            /**
+             * Verification Failures
+             * @description 核查不通过次数
+             */
+            verification_failures: number;
+        };
+        /**
          * TriageBody
          * @description The command centre's routing by hand: a matter and/or a jurisdiction.
          */
@@ -4425,6 +4785,17 @@ export interface components {
             username?: string | null;
             /** Address */
             address?: string | null;
+        };
+        /**
+         * UnusedDuty
+         * @description A matter a department leads on the list in force that no event of the period raised.
+         */
+        UnusedDuty: {
+            /** Department Id */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            matter: components["schemas"]["MatterRef"];
         };
         /**
          * Urgency
@@ -4567,6 +4938,155 @@ export interface components {
             lon: number;
             /** Lat */
             lat: number;
+        };
+        /**
+         * WorkloadReport
+         * @description GET /api/reports/workload: the staffing office's evidence for one period.
+         */
+        WorkloadReport: {
+            period: components["schemas"]["PeriodPublic"];
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+            /**
+             * Median Work Per Person
+             * @description 全县人均加权工作量中位数（有实有人数且本期有加权工作量的单位）
+             */
+            median_work_per_person: number | null;
+            /**
+             * Median Basis
+             * @description 参与中位数的单位数
+             */
+            median_basis: number;
+            /**
+             * Matter Weights
+             * @description 县定事项权重（未列出的为 1）
+             */
+            matter_weights: {
+                [key: string]: number;
+            };
+            /** Rows */
+            rows: components["schemas"]["WorkloadRow"][];
+            /** Unused Duties */
+            unused_duties: components["schemas"]["UnusedDuty"][];
+            /** Handled Elsewhere */
+            handled_elsewhere: components["schemas"]["HandledElsewhere"][];
+            /** Agenda */
+            agenda: components["schemas"]["AgendaItem"][];
+            /** Townships */
+            townships: components["schemas"]["TownshipRow"][];
+        };
+        /**
+         * WorkloadRow
+         * @description One department's or stationed unit's work in the period, with its posts.
+         */
+        WorkloadRow: {
+            /** Department Id */
+            department_id: number;
+            /** Name */
+            name: string;
+            /** Short Name */
+            short_name: string | null;
+            kind: components["schemas"]["DepartmentKind"];
+            /**
+             * Parent Id
+             * @description 派驻机构所属的县级部门
+             */
+            parent_id: number | null;
+            /** Parent Name */
+            parent_name: string | null;
+            /**
+             * Parts
+             * @description 派单数：本期派给该单位的任务
+             */
+            parts: number;
+            /**
+             * Held
+             * @description 承办数：已反馈或仍在办的任务（不含退回）
+             */
+            held: number;
+            /**
+             * Handled
+             * @description 办结数：已反馈的任务
+             */
+            handled: number;
+            /**
+             * Handled Lead
+             * @description 牵头任务办结数
+             */
+            handled_lead: number;
+            /**
+             * Handled Co
+             * @description 协办任务办结数
+             */
+            handled_co: number;
+            /**
+             * Handled Territorial
+             * @description 属地任务办结数
+             */
+            handled_territorial: number;
+            /**
+             * Weighted Work
+             * @description 加权工作量：办结任务的事项权重之和
+             */
+            weighted_work: number;
+            /**
+             * Authorised Staff
+             * @description 编制数
+             */
+            authorised_staff: number | null;
+            /**
+             * Actual Staff
+             * @description 实有人数
+             */
+            actual_staff: number | null;
+            /**
+             * Staff Gap
+             * @description 空编数：编制数 − 实有人数
+             */
+            staff_gap: number | null;
+            /**
+             * Work Per Post
+             * @description 每个编制的加权工作量
+             */
+            work_per_post: number | null;
+            /**
+             * Work Per Person
+             * @description 人均加权工作量（按实有人数）
+             */
+            work_per_person: number | null;
+            /**
+             * Saturation
+             * @description 工作饱和度：人均加权工作量 ÷ 全县中位数
+             */
+            saturation: number | null;
+            /**
+             * Timed
+             * @description 有签收时间的办结任务数（计入办理用时）
+             */
+            timed: number;
+            /**
+             * Handling Hours Total
+             * @description 办理用时合计（小时，签收至反馈）
+             */
+            handling_hours_total: number;
+            /**
+             * Handling Hours Median
+             * @description 办理用时中位数（小时）
+             */
+            handling_hours_median: number | null;
+            /**
+             * Overdue
+             * @description 超期数：反馈晚于办结时限，或仍在办且已过时限
+             */
+            overdue: number;
+            /**
+             * Overdue Rate
+             * @description 超期率：超期数 ÷ 承办数
+             */
+            overdue_rate: number | null;
         };
         /**
          * AssignmentCard
@@ -7240,6 +7760,108 @@ export interface operations {
                 };
                 content: {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_workload_api_reports_workload_get: {
+        parameters: {
+            query?: {
+                /** @description 起始日期（含，北京时间），默认本月1日 */
+                from?: string | null;
+                /** @description 截止日期（含，北京时间），默认今天 */
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkloadReport"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_workload_book_api_reports_workload_xlsx_get: {
+        parameters: {
+            query?: {
+                /** @description 起始日期（含，北京时间），默认本月1日 */
+                from?: string | null;
+                /** @description 截止日期（含，北京时间），默认今天 */
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 编制评估工作簿 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read_disputes_report_api_reports_disputes_get: {
+        parameters: {
+            query?: {
+                /** @description 起始日期（含，北京时间），默认本月1日 */
+                from?: string | null;
+                /** @description 截止日期（含，北京时间），默认今天 */
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DisputesReport"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */
