@@ -20,6 +20,7 @@ import { startOutbox, stopOutbox } from "./pages/offline";
 import { staffingPage } from "./pages/staffing";
 import { townshipPage } from "./pages/township";
 import { verifyPage } from "./pages/verify";
+import { workloadPage } from "./pages/workload-entry";
 import { registerShellWorker } from "./shell";
 import { tickCountdowns } from "./time";
 import type { Role, User } from "./types";
@@ -37,6 +38,7 @@ const PAGES: Record<string, Page> = {
   "admin/reference": adminReferencePage,
   lists: listsPage,
   staffing: staffingPage,
+  workload: workloadPage,
 };
 
 const HOME: Record<Role, string> = {
@@ -53,9 +55,9 @@ const NAV: Record<Role, [string, string][]> = {
   grid_worker: [["report", "事件上报"], ["verify", "现场核查"], ["township", "乡镇看板"], ["lists", "责任清单"]],
   township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"], ["lists", "责任清单"]],
   department_staff: [["department", "部门待办"], ["lists", "责任清单"]],
-  command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"], ["lists", "责任清单"]],
+  command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"], ["lists", "责任清单"], ["workload", "编制评估"]],
   admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"], ["lists", "责任清单"]],
-  staffing_office: [["staffing", "清单审核"], ["lists", "责任清单"], ["events", "事件列表"]],
+  staffing_office: [["staffing", "清单审核"], ["workload", "编制评估"], ["lists", "责任清单"], ["events", "事件列表"]],
 };
 
 const home = (user: User) => `#/${HOME[user.role] ?? "login"}`;
