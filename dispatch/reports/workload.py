@@ -201,17 +201,18 @@ def township_rows(session: Session, period: Period) -> list[TownshipRow]:
         col(Event.received_at) >= period.start,
         col(Event.received_at) < period.end,
         col(Event.status).not_in(NOT_OCCURRED),
+        col(Event.township_code).is_not(None),
     )
-    platform_lead = (
-        select(col(Assignment.id))
+    # Events whose lead part a township platform fed back (its parts come after the report).
+    platform_led = (
+        select(col(Assignment.event_id))
         .join(Department, col(Department.id) == col(Assignment.department_id))
         .where(
-            col(Assignment.event_id) == col(Event.id),
+            col(Assignment.created_at) >= period.start,
             col(Assignment.role) == AssignmentRole.LEAD,
             col(Assignment.status) == AssignmentStatus.FED_BACK,
             col(Department.kind) == DepartmentKind.TOWNSHIP_PLATFORM,
         )
-        .exists()
     )
     events = {
         code: (int(n), int(own))
@@ -219,9 +220,9 @@ def township_rows(session: Session, period: Period) -> list[TownshipRow]:
             select(
                 col(Event.township_code),
                 func.count(),
-                _count(or_(col(Event.handled_on_site), platform_lead)),
+                _count(or_(col(Event.handled_on_site), col(Event.id).in_(platform_led))),
             )
-            .where(received, col(Event.township_code).is_not(None))
+            .where(received)
             .group_by(col(Event.township_code))
         )
     }
@@ -234,16 +235,13 @@ def township_rows(session: Session, period: Period) -> list[TownshipRow]:
             .group_by(col(Escalation.township_code))
         ).all()
     )
+    # A failed verification counts with its event, as the events do: received in the period.
     failures = dict(
         session.execute(
             select(col(Event.township_code), func.count())
             .select_from(Step)
             .join(Event, col(Event.id) == col(Step.event_id))
-            .where(
-                col(Step.action) == VERIFY_FAIL_STEP,
-                col(Step.at) >= period.start,
-                col(Step.at) < period.end,
-            )
+            .where(received, col(Step.action) == VERIFY_FAIL_STEP)
             .group_by(col(Event.township_code))
         ).all()
     )
