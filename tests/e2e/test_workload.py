@@ -45,6 +45,8 @@ def test_the_staffing_office_reads_sorts_and_downloads_the_evidence(
     )
 
     bianban = sign_in("bianban")
+    errors: list[str] = []  # the chart under the pages' CSP: no inline style refused, no error
+    bianban.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     bianban.get_by_test_id("nav-workload").click()
     expect(bianban).to_have_url(re.compile(r"#/workload$"))
     table = bianban.get_by_test_id("workload-table")
@@ -73,7 +75,9 @@ def test_the_staffing_office_reads_sorts_and_downloads_the_evidence(
     expect(item.locator(f"[data-event-id='{returned}']")).to_have_attribute(
         "href", f"#/event/{returned}"
     )
+    bianban.get_by_test_id("saturation-chart").locator("canvas").hover()  # the tooltip
     screenshots(bianban, "desk")
+    assert errors == []
 
     with bianban.expect_download() as download:
         bianban.get_by_test_id("export-workbook").click()
