@@ -446,6 +446,7 @@ def test_only_the_staffing_office_and_the_centre_read_it(loop: Loop, seeded: See
         ({"from": "2026-13-01"}, "from", "起始日期"),
         ({"to": "昨天"}, "to", "截止日期"),
         ({"from": "2026-11-01", "to": "2026-10-01"}, "from", "起始日期不能晚于截止日期"),
+        ({"to": "0001-01-01"}, "to", "日期应在 2000-01-01 至 2099-12-31 之间"),
     ],
 )
 def test_bad_dates_are_refused_naming_the_field(
