@@ -132,6 +132,25 @@ def assess(
     return Assessment(by, period, as_of, rows, total, weights)
 
 
+def measure_by(
+    session: Session,
+    scope: ReportScope,
+    period: Period,
+    key: ColumnElement[Any],
+    as_of: datetime,
+) -> dict[str | None, dict[str, float | None]]:
+    """Return every part measure of the period grouped by any key of a part (the trend's weeks).
+
+    The measures are the department dimension's (no reported events, no population).
+    """
+    return _measure(session, scope, period, key, Dimension.DEPARTMENT, as_of)
+
+
+def no_parts() -> dict[str, float | None]:
+    """Return the values of a key without parts: every count 0, every rate and time none."""
+    return _finish({}, Dimension.DEPARTMENT)
+
+
 # ---- The population: the period's parts, as the scope sees them ---------------------------
 
 

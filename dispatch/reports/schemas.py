@@ -8,6 +8,7 @@ from sqlmodel import Field, SQLModel
 
 from dispatch.reports.assessment import DIMENSION_LABELS, Assessment, Dimension, Row
 from dispatch.reports.measures import Unit
+from dispatch.reports.trend import Trend
 
 
 class AssessmentRowPublic(SQLModel):
@@ -61,3 +62,37 @@ class MeasurePublic(SQLModel):
     label: str
     unit: Unit
     higher_is_better: bool | None
+
+
+class TrendWeekPublic(SQLModel):
+    """One week of the trend: its days (clipped to the period) and the total of every measure."""
+
+    first: date
+    last: date
+    values: dict[str, float | None] = Field(description="与考核合计行相同的指标；比率为 0–1")
+
+
+class TrendPublic(SQLModel):
+    """The period's totals week by week (Monday to Sunday), oldest first, at most 26 weeks."""
+
+    first: date
+    last: date
+    period_label: str
+    as_of: datetime
+    truncated: bool = Field(description="统计区间超过 26 周时只给出最后 26 周")
+    weeks: list[TrendWeekPublic]
+
+
+def trend_public(found: Trend) -> TrendPublic:
+    """Return the trend as the API shows it."""
+    return TrendPublic(
+        first=found.period.first,
+        last=found.period.last,
+        period_label=found.period.label,
+        as_of=found.as_of,
+        truncated=found.truncated,
+        weeks=[
+            TrendWeekPublic(first=w.period.first, last=w.period.last, values=w.values)
+            for w in found.weeks
+        ],
+    )

@@ -1385,6 +1385,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/reports/trend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Assessment Trend
+         * @description Return the period's totals week by week (Monday to Sunday, the last 26 at most), over
+         *     the reader's own rows: the assessment's 合计 row for each week.
+         */
+        get: operations["assessment_trend_api_reports_trend_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/reports/assessment.xlsx": {
         parameters: {
             query?: never;
@@ -4751,6 +4772,59 @@ export interface components {
             verification_failures: number;
         };
         /**
+         * TrendPublic
+         * @description The period's totals week by week (Monday to Sunday), oldest first, at most 26 weeks.
+         */
+        TrendPublic: {
+            /**
+             * First
+             * Format: date
+             */
+            first: string;
+            /**
+             * Last
+             * Format: date
+             */
+            last: string;
+            /** Period Label */
+            period_label: string;
+            /**
+             * As Of
+             * Format: date-time
+             */
+            as_of: string;
+            /**
+             * Truncated
+             * @description 统计区间超过 26 周时只给出最后 26 周
+             */
+            truncated: boolean;
+            /** Weeks */
+            weeks: components["schemas"]["TrendWeekPublic"][];
+        };
+        /**
+         * TrendWeekPublic
+         * @description One week of the trend: its days (clipped to the period) and the total of every measure.
+         */
+        TrendWeekPublic: {
+            /**
+             * First
+             * Format: date
+             */
+            first: string;
+            /**
+             * Last
+             * Format: date
+             */
+            last: string;
+            /**
+             * Values
+             * @description 与考核合计行相同的指标；比率为 0–1
+             */
+            values: {
+                [key: string]: number | null;
+            };
+        };
+        /**
          * TriageBody
          * @description The command centre's routing by hand: a matter and/or a jurisdiction.
          */
@@ -7724,6 +7798,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AssessmentPublic"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    assessment_trend_api_reports_trend_get: {
+        parameters: {
+            query?: {
+                /** @description 起始日期（含），默认本月 1 日 */
+                from?: string | null;
+                /** @description 截止日期（含），默认今天 */
+                to?: string | null;
+                /** @description 县级辖区编码 county code; 默认: 登录用户所在的县，只导入了一个县时为该县 */
+                county?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrendPublic"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */

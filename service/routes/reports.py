@@ -14,8 +14,15 @@ from dispatch.reports.assessment import Dimension, assess
 from dispatch.reports.assessment_book import assessment_sheets
 from dispatch.reports.measures import MEASURES
 from dispatch.reports.periods import Period, period
-from dispatch.reports.schemas import AssessmentPublic, MeasurePublic, assessment_public
+from dispatch.reports.schemas import (
+    AssessmentPublic,
+    MeasurePublic,
+    TrendPublic,
+    assessment_public,
+    trend_public,
+)
 from dispatch.reports.scope import report_scope
+from dispatch.reports.trend import trend
 from dispatch.reports.workbook import XLSX_TYPE, stream_workbook
 from service.deps import CurrentActor, SessionDep
 from service.routes.reference import RequestCounty
@@ -48,6 +55,20 @@ def assessment(
     scope = report_scope(actor)
     found = assess(session, scope, period(first, last), by, county_code=county)
     return assessment_public(found)
+
+
+@router.get("/trend")
+def assessment_trend(
+    session: SessionDep,
+    actor: CurrentActor,
+    county: RequestCounty,
+    first: First = None,
+    last: Last = None,
+) -> TrendPublic:
+    """Return the period's totals week by week (Monday to Sunday, the last 26 at most), over
+    the reader's own rows: the assessment's 合计 row for each week."""
+    scope = report_scope(actor)
+    return trend_public(trend(session, scope, period(first, last), county_code=county))
 
 
 @router.get(
