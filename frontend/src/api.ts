@@ -114,6 +114,55 @@ export async function blobUrl(path: string): Promise<string> {
   return URL.createObjectURL(await res.blob());
 }
 
+/** The file name a Content-Disposition gives (its UTF-8 `filename*` first), or null. */
+export function dispositionName(header: string | null): string | null {
+  if (!header) return null;
+  const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(header);
+  if (utf8) {
+    try {
+      return decodeURIComponent(utf8[1].trim());
+    } catch {
+      // fall back to the plain name
+    }
+  }
+  return /filename="?([^";]+)"?/i.exec(header)?.[1] ?? null;
+}
+
+/** Download a file the API makes (a workbook, a ledger) with the Bearer header, under its name. */
+export async function download(path: string, fallbackName: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(path, { headers: { Authorization: `Bearer ${getToken() ?? ""}` } });
+  } catch {
+    throw new NetworkError();
+  }
+  if (res.status === 401) {
+    toLogin();
+    throw new ApiError("登录已失效，请重新登录", 401);
+  }
+  if (!res.ok) {
+    let body: unknown = null;
+    try {
+      body = await res.json();
+    } catch {
+      body = null;
+    }
+    const fallback = res.status === 404 ? "该导出暂不可用" : `导出失败（${res.status}）`;
+    const { message, field, code } = detailMessage(body, fallback);
+    throw new ApiError(message, res.status, field, code);
+  }
+  const name = dispositionName(res.headers.get("Content-Disposition")) ?? fallbackName;
+  const url = URL.createObjectURL(await res.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return name;
+}
+
 export function errorText(err: unknown): string {
   if (err instanceof ApiError || err instanceof NetworkError) return err.message;
   console.error(err);

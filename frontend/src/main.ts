@@ -7,6 +7,7 @@ import { USER_ROLE } from "./labels";
 import type { Page, PageCtx } from "./page";
 import { adminReferencePage } from "./pages/admin-reference";
 import { adminUsersPage } from "./pages/admin-users";
+import { assessmentPage } from "./pages/assessment-entry";
 import { knowsPermissions, mayOpen, PAGE_LABEL } from "./permissions";
 import { countyPage } from "./pages/county";
 import { departmentPage } from "./pages/department";
@@ -39,6 +40,7 @@ const PAGES: Record<string, Page> = {
   lists: listsPage,
   staffing: staffingPage,
   workload: workloadPage,
+  assessment: assessmentPage,
 };
 
 const HOME: Record<Role, string> = {
@@ -53,11 +55,11 @@ const HOME: Record<Role, string> = {
 // The links in the order each role reads them; a link shows only if the user may open it.
 const NAV: Record<Role, [string, string][]> = {
   grid_worker: [["report", "事件上报"], ["verify", "现场核查"], ["township", "乡镇看板"], ["lists", "责任清单"]],
-  township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"], ["lists", "责任清单"]],
-  department_staff: [["department", "部门待办"], ["lists", "责任清单"]],
-  command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"], ["lists", "责任清单"], ["workload", "编制评估"]],
-  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"], ["lists", "责任清单"]],
-  staffing_office: [["staffing", "清单审核"], ["workload", "编制评估"], ["lists", "责任清单"], ["events", "事件列表"]],
+  township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"], ["lists", "责任清单"], ["assessment", "考核"]],
+  department_staff: [["department", "部门待办"], ["lists", "责任清单"], ["assessment", "考核"]],
+  command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"], ["lists", "责任清单"], ["assessment", "考核"], ["workload", "编制评估"]],
+  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"], ["lists", "责任清单"], ["assessment", "考核"]],
+  staffing_office: [["staffing", "清单审核"], ["workload", "编制评估"], ["assessment", "考核"], ["lists", "责任清单"], ["events", "事件列表"]],
 };
 
 const home = (user: User) => `#/${HOME[user.role] ?? "login"}`;

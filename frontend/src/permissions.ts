@@ -19,12 +19,14 @@ const PAGE_NEEDS: Record<string, { board?: string; action?: string }> = {
   lists: {},
   staffing: { action: "review_list_change" },
   workload: { action: "read_workload" },
+  assessment: { action: "read_reports" },
 };
 
 export const PAGE_LABEL: Record<string, string> = {
   report: "事件上报", county: "县指挥中心看板", township: "乡镇看板", department: "部门待办", event: "事件详情",
   verify: "现场核查", "admin/users": "用户管理", "admin/reference": "基础数据",
   events: "事件列表", lists: "责任清单", staffing: "清单审核", dispute: "争议详情", workload: "编制评估",
+  assessment: "考核",
 };
 
 /** Whether the stored user carries the server's permissions (an older stored user does not). */
