@@ -64,12 +64,23 @@ def watch_csp(page: Page) -> list[str]:
     return seen
 
 
+def shown(page: Page, measure: str) -> list[str]:
+    """The values of a measure down the table's rows in the order shown ("" for none)."""
+    cells = page.locator(f"[data-testid=assessment-row] td[data-measure={measure}]")
+    values: list[str] = cells.evaluate_all("cs => cs.map(c => c.dataset.value)")
+    return values
+
+
 def column(page: Page, measure: str) -> list[float]:
     """The values of a measure every row has (a count), down the table in the order shown."""
-    cells = page.locator(f"[data-testid=assessment-row] td[data-measure={measure}]")
-    shown = cells.evaluate_all("cs => cs.map(c => c.dataset.value)")
-    assert all(shown), shown
-    return [float(v) for v in shown]
+    values = shown(page, measure)
+    assert all(values), values
+    return [float(v) for v in values]
+
+
+def str_value(value: float) -> str:
+    """A number as the page writes it in data-value (JavaScript's String)."""
+    return f"{value:g}"
 
 
 def drawn(page: Page, testid: str) -> None:
@@ -118,12 +129,22 @@ def test_the_centre_reads_sorts_maps_charts_downloads_and_reopens_the_view(
     # Sorting by 派单数: largest first, then smallest first; the 合计 stays at the bottom.
     page.get_by_test_id("sort-parts").click()
     expect(page.locator("th[data-key=parts]")).to_have_attribute("aria-sort", "descending")
-    shown = column(page, "parts")
-    assert shown == sorted(shown, reverse=True) and len(shown) == len(expected["rows"]), shown
+    parts = column(page, "parts")
+    assert parts == sorted(parts, reverse=True) and len(parts) == len(expected["rows"]), parts
     page.get_by_test_id("sort-parts").click()
     expect(page.locator("th[data-key=parts]")).to_have_attribute("aria-sort", "ascending")
-    assert column(page, "parts") == sorted(shown)
+    assert column(page, "parts") == sorted(parts)
     assert page.locator("tfoot [data-testid=assessment-total]").count() == 1
+    # A rate with nothing to count (none) comes last, whichever way the column is sorted.
+    for direction in ("descending", "ascending"):
+        page.get_by_test_id("sort-on_time_sign_rate").click()
+        expect(page.locator("th[data-key=on_time_sign_rate]")).to_have_attribute(
+            "aria-sort", direction
+        )
+        rates = shown(page, "on_time_sign_rate")
+        known = [float(v) for v in rates if v]
+        assert rates == [*map(str_value, known), *[""] * (len(rates) - len(known))], rates
+        assert known == sorted(known, reverse=direction == "descending"), rates
     drawn(page, "trend-chart")
     drawn(page, "bar-chart")
     expect(page.get_by_test_id("trend-chart")).to_have_attribute("data-weeks", re.compile(r"^\d+$"))
@@ -161,7 +182,7 @@ def test_the_centre_reads_sorts_maps_charts_downloads_and_reopens_the_view(
     path = tmp_path / "book.xlsx"
     saved.save_as(path)
     assert "红黑榜" in load_workbook(path).sheetnames
-    expect(page.get_by_test_id("export-error")).to_contain_text("已下载")
+    expect(page.get_by_test_id("export-note")).to_contain_text("已下载")
     assert problems == [], problems
 
 

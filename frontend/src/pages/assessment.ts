@@ -44,7 +44,7 @@ export function assessmentPage(ctx: PageCtx): void {
       q.label)));
   const tabs = h("div", { class: "chips", testid: "dimension", role: "group", "aria-label": "统计维度" },
     DIMENSIONS.map((by) => h("button", { type: "button", class: "chip", testid: `by-${by}`, "data-by": by }, DIMENSION_TAB[by])));
-  const exportsMsg = note("export-error");
+  const exportsMsg = note("export-note");
   const exportButton = (text: string, testid: string, path: () => string, name: () => string) => {
     const b = h("button", { type: "button", class: "btn", testid }, text);
     b.addEventListener("click", async () => {
@@ -186,6 +186,8 @@ export function assessmentPage(ctx: PageCtx): void {
 
   const drawBar = (a: Assessment) => {
     const key = view.bar in a.total.values ? view.bar : "score";
+    for (const option of barSelect.options) option.hidden = option.disabled = !(option.value in a.total.values);
+    barSelect.value = key;
     const rows = a.rows.filter((r) => r.values[key] !== null && r.values[key] !== undefined)
       .sort((x, y) => Number(x.values[key]) - Number(y.values[key]));
     const rate = MEASURE[key]?.unit === "rate";
