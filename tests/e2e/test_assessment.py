@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e import test_pages
 from tests.e2e.api import TIMEOUT, Api
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import ResponseWatch, Service
 from tests.e2e.test_pages import SignIn, no_sideways_scroll
 from tests.service.test_error_words import english_left
 
@@ -159,6 +159,8 @@ def test_the_centre_reads_sorts_maps_charts_downloads_and_reopens_the_view(
     expect(shaded.first).to_be_attached()
     expect(page.get_by_test_id("map-class")).to_have_count(5)
     expect(page.get_by_test_id("assessment-map-legend")).to_contain_text("每万人事件数")
+    shaded.first.hover()
+    expect(page.locator(".leaflet-tooltip")).to_contain_text("新市镇")
     page.get_by_test_id("map-overdue_share").click()
     expect(page.get_by_test_id("assessment-map")).to_have_attribute("data-measure", "overdue_share")
     expect(page.get_by_test_id("assessment-map-legend")).to_contain_text("超期占比")
@@ -187,7 +189,7 @@ def test_the_centre_reads_sorts_maps_charts_downloads_and_reopens_the_view(
 
 
 def test_a_department_clerk_on_a_phone_sees_only_its_own_row(
-    sign_in: SignIn, api: Api, service: Service, screenshots: Any
+    sign_in: SignIn, api: Api, service: Service, responses: ResponseWatch, screenshots: Any
 ) -> None:
     two_outcomes(api)
     (own,) = assessment(api, "zhifa")["rows"]
@@ -206,3 +208,10 @@ def test_a_department_clerk_on_a_phone_sees_only_its_own_row(
     expect(page.get_by_test_id("assessment-empty")).to_contain_text("期间没有派单")
     expect(page.get_by_test_id("assessment-content")).to_be_hidden()
     no_sideways_scroll(page)
+    # Errors in Chinese: the page's own check, then the server's refusal of a date too early.
+    page.goto(f"{service.url}/#/assessment?from=2020-02-01&to=2020-01-31")
+    expect(page.get_by_test_id("assessment-error")).to_have_text("起始日期不能晚于截止日期")
+    responses.allow(r"/api/reports/", 422)
+    page.goto(f"{service.url}/#/assessment?from=1999-12-01&to=2020-01-31")
+    expect(page.get_by_test_id("assessment-error")).to_contain_text("日期应在")
+    expect(page.get_by_test_id("assessment-content")).to_be_hidden()

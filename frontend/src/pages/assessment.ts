@@ -265,6 +265,8 @@ export function assessmentPage(ctx: PageCtx): void {
     markControls();
     if (view.from > view.to) {
       loading.hidden = true;
+      content.hidden = true;
+      empty.hidden = true;
       error.show("起始日期不能晚于截止日期", "error");
       return;
     }
@@ -289,6 +291,8 @@ export function assessmentPage(ctx: PageCtx): void {
       }
     } catch (err) {
       if (mine !== request) return;
+      content.hidden = true; // the numbers shown were another period's
+      empty.hidden = true;
       error.show(errorText(err), "error");
     } finally {
       if (mine === request) loading.hidden = true;
