@@ -64,7 +64,7 @@ export function assessmentPage(ctx: PageCtx): void {
   const span = () => `from=${view.from}&to=${view.to}`;
   const exports = h("div", { class: "row", testid: "exports" },
     exportButton("导出考核工作簿", "export-workbook", () => `/api/reports/assessment.xlsx?${span()}`, () => `考核_${view.from}_${view.to}.xlsx`),
-    exportButton("导出台账（表格）", "export-ledger-csv", () => `/api/exports/ledger.csv?${span()}`, () => `台账_${view.from}_${view.to}.csv`),
+    exportButton("导出台账（逗号分隔）", "export-ledger-csv", () => `/api/exports/ledger.csv?${span()}`, () => `台账_${view.from}_${view.to}.csv`),
     exportButton("导出台账（工作簿）", "export-ledger-xlsx", () => `/api/exports/ledger.xlsx?${span()}`, () => `台账_${view.from}_${view.to}.xlsx`));
 
   const heading = h("p", { class: "muted", testid: "assessment-period" });
