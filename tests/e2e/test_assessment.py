@@ -198,6 +198,7 @@ def test_a_department_clerk_on_a_phone_sees_only_its_own_row(
     rows = page.get_by_test_id("assessment-row")
     expect(rows).to_have_count(1)
     expect(rows).to_have_attribute("data-name", ZHIFA)
+    expect(page.get_by_test_id("assessment-scope")).to_contain_text("本部门")
     expect(rows.locator("td[data-measure=parts]")).to_have_text(str(int(own["values"]["parts"])))
     drawn(page, "bar-chart")
     no_sideways_scroll(page)

@@ -31,6 +31,7 @@ const COLUMNS = [
 ];
 const RATES = Object.keys(RATE_PARTS);
 const BAR_MEASURES = ["score", ...RATES, "events_per_10k", "parts"];
+const BAR_MOST = 40;
 
 export function assessmentPage(ctx: PageCtx): void {
   let view = parseView(location.hash);
@@ -68,6 +69,8 @@ export function assessmentPage(ctx: PageCtx): void {
     exportButton("导出台账（工作簿）", "export-ledger-xlsx", () => `/api/exports/ledger.xlsx?${span()}`, () => `台账_${view.from}_${view.to}.xlsx`));
 
   const heading = h("p", { class: "muted", testid: "assessment-period" });
+  const scoped = ctx.user.role === "department_staff" ? "只显示本部门及其派驻机构的数据。"
+    : ctx.user.role === "township_operator" ? "只显示本乡镇事件的数据。" : null;
   const error = note("assessment-error");
   const loading = h("p", { class: "muted", testid: "assessment-loading" }, "正在统计…");
   const empty = h("p", { class: "note note-info", testid: "assessment-empty", hidden: true });
@@ -104,6 +107,7 @@ export function assessmentPage(ctx: PageCtx): void {
   const trendNote = h("p", { class: "muted small", testid: "trend-note" });
   const barSelect = h("select", { testid: "bar-measure" }, BAR_MEASURES.map((k) => h("option", { value: k }, measureLabel(k))));
   const barEl = h("div", { class: "chart chart-bar", testid: "bar-chart" });
+  const barNote = h("p", { class: "muted small", testid: "bar-note" });
   const trendChart = chart(trendEl);
   const barChart = chart(barEl);
   ctx.onCleanup(() => {
@@ -122,7 +126,7 @@ export function assessmentPage(ctx: PageCtx): void {
     ranking, tablePanel,
     h("div", { class: "chart-grid" },
       h("section", { class: "panel" }, h("h2", null, "按周趋势"), trendEl, trendNote),
-      h("section", { class: "panel" }, h("h2", null, "对比"), h("label", { class: "field" }, h("span", null, "指标"), barSelect), barEl)),
+      h("section", { class: "panel" }, h("h2", null, "对比"), h("label", { class: "field" }, h("span", null, "指标"), barSelect), barEl, barNote)),
     mapPanel);
   ctx.root.append(h("div", { class: "page page-assessment" },
     h("div", { class: "page-head" }, h("h1", null, "考核"), heading),
@@ -131,6 +135,7 @@ export function assessmentPage(ctx: PageCtx): void {
       quick,
       h("div", { class: "field" }, h("span", null, "统计维度"), tabs),
       exports, exportsMsg.el),
+    scoped ? h("p", { class: "note note-info", testid: "assessment-scope" }, scoped) : null,
     error.el, loading, empty, content));
 
   const markControls = () => {
@@ -188,8 +193,10 @@ export function assessmentPage(ctx: PageCtx): void {
     const key = view.bar in a.total.values ? view.bar : "score";
     for (const option of barSelect.options) option.hidden = option.disabled = !(option.value in a.total.values);
     barSelect.value = key;
-    const rows = a.rows.filter((r) => r.values[key] !== null && r.values[key] !== undefined)
-      .sort((x, y) => Number(x.values[key]) - Number(y.values[key]));
+    const valued = a.rows.filter((r) => r.values[key] !== null && r.values[key] !== undefined);
+    // The largest at the top (a category axis runs upwards); many matters: the largest 40.
+    const rows = valued.sort((x, y) => Number(y.values[key]) - Number(x.values[key])).slice(0, BAR_MOST).reverse();
+    barNote.textContent = valued.length > BAR_MOST ? `共 ${valued.length} 个，只显示最高的 ${BAR_MOST} 个` : "";
     const rate = MEASURE[key]?.unit === "rate";
     barEl.style.height = `${Math.max(240, rows.length * 26 + 70)}px`; // CSSOM, which the CSP allows
     barChart.show({
