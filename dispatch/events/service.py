@@ -209,6 +209,49 @@ class EventFilter:
     visible_reporter_id: int | None = None
 
 
+def event_conditions(
+    session: Session, where: EventFilter, *, now: datetime | None = None
+) -> list[ColumnElement[bool]]:
+    """Return the conditions an event must meet to be in the filtered list (the ledger's too)."""
+    conditions: list[ColumnElement[bool]] = []
+    if where.statuses:
+        conditions.append(col(Event.status).in_(sorted(where.statuses)))
+    if where.township_code:
+        conditions.append(col(Event.township_code) == where.township_code)
+    if where.matter_code:
+        conditions.append(col(Event.matter_code) == where.matter_code)
+    if where.platform_code:
+        conditions.append(col(Event.platform_code) == where.platform_code)
+    if where.since:
+        conditions.append(col(Event.received_at) >= where.since)
+    if where.until:
+        conditions.append(col(Event.received_at) < where.until)
+    if where.overdue is not None:
+        late = overdue(now or utcnow())
+        conditions.append(late if where.overdue else not_(late))
+    if where.text:
+        conditions.append(_contains_text(where.text))
+    if where.visible_townships is not None:
+        in_townships: ColumnElement[bool] = col(Event.township_code).in_(
+            sorted(where.visible_townships)
+        )
+        if where.visible_reporter_id is not None:
+            in_townships = or_(in_townships, col(Event.reporter_id) == where.visible_reporter_id)
+        conditions.append(in_townships)
+    if where.visible_departments is not None:
+        seen = select(Assignment.event_id).where(
+            col(Assignment.department_id).in_(sorted(where.visible_departments))
+        )
+        conditions.append(col(Event.id).in_(seen))
+    if where.department_id is not None:
+        holding = select(Assignment.event_id).where(
+            col(Assignment.department_id).in_(sorted(with_units(session, where.department_id))),
+            col(Assignment.status) != AssignmentStatus.CANCELLED,
+        )
+        conditions.append(col(Event.id).in_(holding))
+    return conditions
+
+
 def list_events(
     session: Session,
     where: EventFilter,
@@ -218,42 +261,7 @@ def list_events(
     now: datetime | None = None,
 ) -> tuple[list[Event], int]:
     """Return one page of events, newest first, and how many match in all."""
-    query = select(Event)
-    if where.statuses:
-        query = query.where(col(Event.status).in_(sorted(where.statuses)))
-    if where.township_code:
-        query = query.where(Event.township_code == where.township_code)
-    if where.matter_code:
-        query = query.where(Event.matter_code == where.matter_code)
-    if where.platform_code:
-        query = query.where(Event.platform_code == where.platform_code)
-    if where.since:
-        query = query.where(col(Event.received_at) >= where.since)
-    if where.until:
-        query = query.where(col(Event.received_at) < where.until)
-    if where.overdue is not None:
-        late = overdue(now or utcnow())
-        query = query.where(late if where.overdue else not_(late))
-    if where.text:
-        query = query.where(_contains_text(where.text))
-    if where.visible_townships is not None:
-        in_townships: ColumnElement[bool] = col(Event.township_code).in_(
-            sorted(where.visible_townships)
-        )
-        if where.visible_reporter_id is not None:
-            in_townships = or_(in_townships, col(Event.reporter_id) == where.visible_reporter_id)
-        query = query.where(in_townships)
-    if where.visible_departments is not None:
-        seen = select(Assignment.event_id).where(
-            col(Assignment.department_id).in_(sorted(where.visible_departments))
-        )
-        query = query.where(col(Event.id).in_(seen))
-    if where.department_id is not None:
-        holding = select(Assignment.event_id).where(
-            col(Assignment.department_id).in_(sorted(with_units(session, where.department_id))),
-            col(Assignment.status) != AssignmentStatus.CANCELLED,
-        )
-        query = query.where(col(Event.id).in_(holding))
+    query = select(Event).where(*event_conditions(session, where, now=now))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = session.exec(
         query.order_by(col(Event.received_at).desc(), col(Event.id).desc())

@@ -5760,6 +5760,8 @@ export interface operations {
     read_events_api_events_get: {
         parameters: {
             query?: {
+                offset?: number;
+                limit?: number;
                 /** @description 可重复：任一状态 */
                 status?: components["schemas"]["EventStatus"][] | null;
                 township?: string | null;
@@ -5775,8 +5777,6 @@ export interface operations {
                 until?: string | null;
                 /** @description 描述或地址中的关键词 */
                 q?: string | null;
-                offset?: number;
-                limit?: number;
             };
             header?: never;
             path?: never;

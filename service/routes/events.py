@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -71,9 +71,7 @@ def read_event(event_id: Id, session: SessionDep, actor: CurrentActor) -> EventD
 Code = Annotated[str | None, Query(max_length=40)]
 
 
-@router.get("/events", response_model=EventsPublic)
-def read_events(
-    session: SessionDep,
+def event_filter(
     actor: CurrentActor,
     status: Annotated[list[EventStatus] | None, Query(description="可重复：任一状态")] = None,
     township: Code = None,
@@ -84,12 +82,13 @@ def read_events(
     since: Annotated[Moment | None, Query(description="受理时间起（含）")] = None,
     until: Annotated[Moment | None, Query(description="受理时间止（不含）")] = None,
     q: Annotated[str | None, Query(max_length=200, description="描述或地址中的关键词")] = None,
-    offset: Offset = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> EventsPublic:
-    """List events the user may see, newest first, with filters and pagination."""
+) -> EventFilter:
+    """Read the events list's filters, narrowed to the events the user may list.
+
+    GET /api/events and the ledger's exports take the same query parameters through this.
+    """
     seen = visibility(actor)
-    where = EventFilter(
+    return EventFilter(
         statuses=frozenset(s.value for s in status) if status else None,
         township_code=township,
         department_id=department,
@@ -103,6 +102,19 @@ def read_events(
         visible_departments=seen.departments,
         visible_reporter_id=seen.reporter_id,
     )
+
+
+EventFilterDep = Annotated[EventFilter, Depends(event_filter)]
+
+
+@router.get("/events", response_model=EventsPublic)
+def read_events(
+    session: SessionDep,
+    where: EventFilterDep,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EventsPublic:
+    """List events the user may see, newest first, with filters and pagination."""
     events, total = list_events(session, where, offset=offset, limit=limit)
     return EventsPublic(
         data=[EventPublic.model_validate(e.model_dump()) for e in events],
