@@ -31,6 +31,7 @@ from service.routes import (
     duplicates,
     escalations,
     events,
+    exports,
     history,
     lists,
     reference,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supervision.router, prefix="/api")
     app.include_router(reports.router, prefix="/api")
     app.include_router(reports_workload.router, prefix="/api")
+    app.include_router(exports.router, prefix="/api")
     app.include_router(boards.router)
     boards.document_frames(app)
     document_errors(app)

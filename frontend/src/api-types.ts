@@ -1486,6 +1486,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/exports/ledger.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Ledger Csv
+         * @description 与 GET /api/events 相同的筛选（及 from/to 日期），每个事件一行，按事件编号排序。网格员不能导出；其他用户只导出其在事件列表中能看到的事件。
+         *
+         *     列：
+         *     - 事件编号：事件的编号
+         *     - 上报时间：网格员上报的时间（手机上的时间）
+         *     - 受理时间：系统收到上报的时间；起止日期和时间筛选按此时间
+         *     - 事项编码：分拨所依据的事项编码（即报即办的事件为上报时选的事项）
+         *     - 事项名称：该事项在分拨所用清单版本中的名称
+         *     - 平台：事项所属的乡镇平台
+         *     - 乡镇：事件所在乡镇（街道）
+         *     - 村（社区）：事件所在村或社区
+         *     - 网格：事件所在网格
+         *     - 地址：上报的地址
+         *     - 描述：上报的描述
+         *     - 状态：事件当前状态
+         *     - 牵头部门：现行牵头任务的部门（派驻机构以其自身名称）
+         *     - 协办部门：现行协办任务的部门，以「、」分隔
+         *     - 属地：现行属地任务的乡镇平台
+         *     - 派单时间：首次派单（生成任务）的时间
+         *     - 签收时间：牵头任务首次签收的时间
+         *     - 反馈时间：各任务中最后一次反馈的时间（含重办后的反馈）
+         *     - 核查时间：最后一次核查通过的时间
+         *     - 办结时间：办结（销号）的时间；回访不满意重启后清空
+         *     - 签收时限：现行牵头任务的签收时限（无牵头任务时为事件的签收时限）
+         *     - 办结时限：现行牵头任务的办结时限，含批准的延期（无牵头任务时为事件的办结时限）
+         *     - 签收超期：是：有任务首次签收或退回晚于其签收时限，或至导出时仍待签收且已过签收时限
+         *     - 办结超期：是：事件办结晚于办结时限，或未办结且至导出时已过办结时限；或有任务最后反馈晚于其办结时限，或至导出时仍在处置且已过其办结时限
+         *     - 重办次数：核查不通过和回访不满意重启的次数
+         *     - 评价：回访评分 1–5
+         *     - 清单版本：分拨所依据的责任清单版本号
+         *     - 是否销号：是：事件已办结（已办结或已回访）
+         */
+        get: operations["export_ledger_csv_api_exports_ledger_csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/exports/ledger.xlsx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Ledger Xlsx
+         * @description 与 GET /api/events 相同的筛选（及 from/to 日期），每个事件一行，按事件编号排序。网格员不能导出；其他用户只导出其在事件列表中能看到的事件。
+         *
+         *     列：
+         *     - 事件编号：事件的编号
+         *     - 上报时间：网格员上报的时间（手机上的时间）
+         *     - 受理时间：系统收到上报的时间；起止日期和时间筛选按此时间
+         *     - 事项编码：分拨所依据的事项编码（即报即办的事件为上报时选的事项）
+         *     - 事项名称：该事项在分拨所用清单版本中的名称
+         *     - 平台：事项所属的乡镇平台
+         *     - 乡镇：事件所在乡镇（街道）
+         *     - 村（社区）：事件所在村或社区
+         *     - 网格：事件所在网格
+         *     - 地址：上报的地址
+         *     - 描述：上报的描述
+         *     - 状态：事件当前状态
+         *     - 牵头部门：现行牵头任务的部门（派驻机构以其自身名称）
+         *     - 协办部门：现行协办任务的部门，以「、」分隔
+         *     - 属地：现行属地任务的乡镇平台
+         *     - 派单时间：首次派单（生成任务）的时间
+         *     - 签收时间：牵头任务首次签收的时间
+         *     - 反馈时间：各任务中最后一次反馈的时间（含重办后的反馈）
+         *     - 核查时间：最后一次核查通过的时间
+         *     - 办结时间：办结（销号）的时间；回访不满意重启后清空
+         *     - 签收时限：现行牵头任务的签收时限（无牵头任务时为事件的签收时限）
+         *     - 办结时限：现行牵头任务的办结时限，含批准的延期（无牵头任务时为事件的办结时限）
+         *     - 签收超期：是：有任务首次签收或退回晚于其签收时限，或至导出时仍待签收且已过签收时限
+         *     - 办结超期：是：事件办结晚于办结时限，或未办结且至导出时已过办结时限；或有任务最后反馈晚于其办结时限，或至导出时仍在处置且已过其办结时限
+         *     - 重办次数：核查不通过和回访不满意重启的次数
+         *     - 评价：回访评分 1–5
+         *     - 清单版本：分拨所依据的责任清单版本号
+         *     - 是否销号：是：事件已办结（已办结或已回访）
+         */
+        get: operations["export_ledger_xlsx_api_exports_ledger_xlsx_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -7972,6 +8072,104 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DisputesReport"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_ledger_csv_api_exports_ledger_csv_get: {
+        parameters: {
+            query?: {
+                /** @description 受理日期起（含，北京时间） */
+                from?: string | null;
+                /** @description 受理日期止（含，北京时间） */
+                to?: string | null;
+                /** @description 可重复：任一状态 */
+                status?: components["schemas"]["EventStatus"][] | null;
+                township?: string | null;
+                /** @description 持有任务的部门（含其派驻机构） */
+                department?: number | null;
+                matter?: string | null;
+                platform?: string | null;
+                /** @description true 超期；false 未超期 */
+                overdue?: boolean | null;
+                /** @description 受理时间起（含） */
+                since?: string | null;
+                /** @description 受理时间止（不含） */
+                until?: string | null;
+                /** @description 描述或地址中的关键词 */
+                q?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 台账 CSV（UTF-8，带 BOM） */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_ledger_xlsx_api_exports_ledger_xlsx_get: {
+        parameters: {
+            query?: {
+                /** @description 受理日期起（含，北京时间） */
+                from?: string | null;
+                /** @description 受理日期止（含，北京时间） */
+                to?: string | null;
+                /** @description 可重复：任一状态 */
+                status?: components["schemas"]["EventStatus"][] | null;
+                township?: string | null;
+                /** @description 持有任务的部门（含其派驻机构） */
+                department?: number | null;
+                matter?: string | null;
+                platform?: string | null;
+                /** @description true 超期；false 未超期 */
+                overdue?: boolean | null;
+                /** @description 受理时间起（含） */
+                since?: string | null;
+                /** @description 受理时间止（不含） */
+                until?: string | null;
+                /** @description 描述或地址中的关键词 */
+                q?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 台账 XLSX（一个工作表「台账」） */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */

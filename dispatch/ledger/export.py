@@ -1,0 +1,134 @@
+"""The ledger as files: who may export which events, and the CSV and XLSX streams."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from dispatch.core.clock import beijing_text, local_date, utcnow
+from dispatch.events.service import EventFilter, event_conditions
+from dispatch.ledger.columns import COLUMNS, HEADERS
+from dispatch.ledger.rows import LedgerQuery, ledger_batches
+from dispatch.reports.periods import Period, period
+from dispatch.reports.workbook import Kind, Sheet, stream_workbook
+from dispatch.users.policy import Action, Actor, authorize
+
+CSV_TYPE = "text/csv; charset=utf-8"
+SHEET_NAME = "台账"
+BOM = "\ufeff"
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerExport:
+    """What one export holds and what its file is called."""
+
+    query: LedgerQuery
+    period: Period | None
+
+    def file_name(self, suffix: str) -> str:
+        """Name the file by its period: 台账_2026-11-01_2026-11-30.csv, or up to today."""
+        if self.period is not None:
+            days = f"{self.period.first.isoformat()}_{self.period.last.isoformat()}"
+        else:
+            days = f"截至{local_date(self.query.now).isoformat()}"
+        return f"台账_{days}.{suffix}"
+
+
+def prepare_export(
+    session: Session,
+    actor: Actor,
+    where: EventFilter,
+    *,
+    first: date | None = None,
+    last: date | None = None,
+    now: datetime | None = None,
+) -> LedgerExport:
+    """Check who exports, narrow the events list's filter to the period, fix the moment.
+
+    Without from/to the ledger holds every event the filter selects; with either, the
+    period of periods.period (to defaults to today, from to the first of to's month) is
+    intersected with since/until, all by the time the event was received.
+    """
+    authorize(actor, Action.READ_REPORTS)
+    now = now or utcnow()
+    chosen = period(first, last, now=now) if first is not None or last is not None else None
+    if chosen is not None:
+        since = max(where.since, chosen.start) if where.since else chosen.start
+        until = min(where.until, chosen.end) if where.until else chosen.end
+        where = replace(where, since=since, until=until)
+    conditions = tuple(event_conditions(session, where, now=now))
+    return LedgerExport(LedgerQuery(conditions, now), chosen)
+
+
+def csv_chunks(
+    engine: Engine, export: LedgerExport, *, batch_size: int | None = None
+) -> Iterator[bytes]:
+    """Yield the ledger as CSV: the BOM and the header first, then one chunk per batch."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(HEADERS)
+    yield (BOM + _drain(buffer)).encode("utf-8")
+    cells = _CSV_CELLS
+    for rows in ledger_batches(engine, export.query, batch_size=batch_size):
+        writer.writerows([f(v) for f, v in zip(cells, row, strict=True)] for row in rows)
+        yield _drain(buffer).encode("utf-8")
+
+
+def xlsx_chunks(
+    engine: Engine, export: LedgerExport, *, batch_size: int | None = None
+) -> Iterator[bytes]:
+    """Yield the ledger as an XLSX workbook of one sheet, 台账 (written, then sent in chunks)."""
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for batch in ledger_batches(engine, export.query, batch_size=batch_size):
+            yield from batch
+
+    sheet = Sheet(SHEET_NAME, [c.column for c in COLUMNS], rows())
+    yield from stream_workbook([sheet])
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def safe_text(text: str) -> str:
+    """Quote a cell a spreadsheet would run as a formula with a leading apostrophe."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _text_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return safe_text(str(value))
+
+
+def _time_cell(value: object) -> str:
+    return beijing_text(value) if isinstance(value, datetime) else ""
+
+
+def _number_cell(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+_BY_KIND: dict[Kind, Callable[[object], str]] = {
+    Kind.TIME: _time_cell,
+    Kind.INTEGER: _number_cell,
+    Kind.NUMBER: _number_cell,
+    Kind.RATE: _number_cell,
+    Kind.TEXT: _text_cell,
+}
+_CSV_CELLS = tuple(_BY_KIND[c.kind] for c in COLUMNS)
