@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from dispatch.core.clock import beijing_text, local_date, utcnow
+from dispatch.core.clock import CHINA_TZ, as_utc, local_date, utcnow
 from dispatch.events.service import EventFilter, event_conditions
 from dispatch.ledger.columns import COLUMNS, HEADERS
 from dispatch.ledger.rows import LedgerQuery, ledger_batches
@@ -77,9 +77,8 @@ def csv_chunks(
     writer = csv.writer(buffer)
     writer.writerow(HEADERS)
     yield (BOM + _drain(buffer)).encode("utf-8")
-    cells = _CSV_CELLS
     for rows in ledger_batches(engine, export.query, batch_size=batch_size):
-        writer.writerows([f(v) for f, v in zip(cells, row, strict=True)] for row in rows)
+        writer.writerows(map(_csv_row, rows))
         yield _drain(buffer).encode("utf-8")
 
 
@@ -108,27 +107,31 @@ def safe_text(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def _text_cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    return safe_text(str(value))
+def beijing_minute(moment: datetime) -> str:
+    """Write a time as clock.beijing_text does, without strftime: a ledger writes a million.
+
+    The times here come aware from the database; a test holds the two texts equal.
+    """
+    t = as_utc(moment).astimezone(CHINA_TZ)
+    return f"{t.year:04}/{t.month:02}/{t.day:02} {t.hour:02}:{t.minute:02}"
 
 
-def _time_cell(value: object) -> str:
-    return beijing_text(value) if isinstance(value, datetime) else ""
+_TIMES = tuple(i for i, c in enumerate(COLUMNS) if c.kind is Kind.TIME)
+_TEXTS = tuple(i for i, c in enumerate(COLUMNS) if c.kind is Kind.TEXT)
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
 
 
-def _number_cell(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-_BY_KIND: dict[Kind, Callable[[object], str]] = {
-    Kind.TIME: _time_cell,
-    Kind.INTEGER: _number_cell,
-    Kind.NUMBER: _number_cell,
-    Kind.RATE: _number_cell,
-    Kind.TEXT: _text_cell,
-}
-_CSV_CELLS = tuple(_BY_KIND[c.kind] for c in COLUMNS)
+def _csv_row(row: Sequence[Any]) -> list[Any]:
+    """Turn a row's values into CSV cells (csv.writer itself writes None empty, numbers as text)."""
+    cells = list(row)
+    for i in _TIMES:
+        value = cells[i]
+        if value is not None:
+            cells[i] = beijing_minute(value)
+    for i in _TEXTS:
+        value = cells[i]
+        if value.__class__ is bool:
+            cells[i] = "是" if value else "否"
+        elif value and value[0] in _FORMULA_FIRST:
+            cells[i] = "'" + value
+    return cells

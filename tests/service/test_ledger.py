@@ -18,7 +18,7 @@ from dispatch.events.models import Assignment, Event, Step
 from dispatch.events.service import EventFilter
 from dispatch.ledger import rows as ledger_rows
 from dispatch.ledger.columns import COLUMNS, HEADERS
-from dispatch.ledger.export import csv_chunks, prepare_export, safe_text
+from dispatch.ledger.export import beijing_minute, csv_chunks, prepare_export, safe_text
 from dispatch.users.models import UserRole
 from dispatch.users.policy import Actor
 from tests.loop_fixtures import Loop
@@ -308,3 +308,16 @@ def test_every_column_is_defined_once_with_its_meaning() -> None:
     expected |= {"签收时间", "反馈时间", "核查时间", "办结时间", "签收时限", "办结时限"}
     expected |= {"签收超期", "办结超期", "重办次数", "评价", "清单版本", "是否销号"}
     assert expected <= set(HEADERS)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 20, 1, 30, tzinfo=UTC),
+        datetime(2026, 12, 31, 16, 0, 59, tzinfo=UTC),  # the new year in Beijing
+        datetime(2026, 3, 1, 9, 5, tzinfo=CHINA_TZ),
+        datetime(2026, 6, 30, 15, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_the_csv_writes_times_as_beijing_text_does(moment: datetime) -> None:
+    assert beijing_minute(moment) == beijing_text(moment)
