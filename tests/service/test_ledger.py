@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
+from xlsxwriter.utility import _datetime_to_excel_datetime
 
 from dispatch.core.clock import CHINA_TZ, beijing_text, utcnow
 from dispatch.events.models import Assignment, Event, Step
@@ -19,6 +20,7 @@ from dispatch.events.service import EventFilter
 from dispatch.ledger import rows as ledger_rows
 from dispatch.ledger.columns import COLUMNS, HEADERS
 from dispatch.ledger.export import beijing_minute, csv_chunks, prepare_export, safe_text
+from dispatch.reports.workbook import excel_time
 from dispatch.users.models import UserRole
 from dispatch.users.policy import Actor
 from tests.loop_fixtures import Loop
@@ -280,9 +282,7 @@ def test_cells_a_spreadsheet_would_run_are_quoted(loop: Loop) -> None:
     assert descriptions[0].startswith("=HYPERLINK") and sheet.cell(2, 11).data_type == "s"
 
 
-def test_the_csv_is_streamed_a_batch_at_a_time(
-    loop: Loop, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_csv_is_streamed_a_batch_at_a_time(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
     word = mark()
     reported = [post(loop, word) for _ in range(5)]
     centre = Actor(id=0, role=UserRole.COMMAND_CENTRE)
@@ -321,3 +321,15 @@ def test_every_column_is_defined_once_with_its_meaning() -> None:
 )
 def test_the_csv_writes_times_as_beijing_text_does(moment: datetime) -> None:
     assert beijing_minute(moment) == beijing_text(moment)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 20, 1, 30, tzinfo=UTC),
+        datetime(2026, 3, 1, 23, 59, 59, 123456, tzinfo=UTC),
+    ],
+)
+def test_the_workbook_writes_times_as_xlsxwriter_would(moment: datetime) -> None:
+    local = moment.astimezone(CHINA_TZ).replace(tzinfo=None)
+    assert excel_time(moment) == _datetime_to_excel_datetime(local, False, False)
