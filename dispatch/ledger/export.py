@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -71,7 +71,7 @@ def prepare_export(
 
 def csv_chunks(
     engine: Engine, export: LedgerExport, *, batch_size: int | None = None
-) -> Iterator[bytes]:
+) -> Generator[bytes]:
     """Yield the ledger as CSV: the BOM and the header first, then one chunk per batch."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -113,19 +114,31 @@ class LedgerQuery:
 def ledger_batches(
     engine: Engine, query: LedgerQuery, *, batch_size: int | None = None
 ) -> Iterator[list[Row]]:
-    """Yield the ledger's rows (one per event, in columns.COLUMNS order) a batch at a time."""
+    """Yield the ledger's rows (one per event, in columns.COLUMNS order) a batch at a time.
+
+    The next batch is read in a helper thread while the caller writes this one out, so the
+    database's work and the writing overlap; at most two batches are held at once.
+    """
     size = batch_size or BATCH_SIZE
-    names: _Names | None = None
-    after: int | None = None
-    while True:
+    with Session(engine) as session:
+        names = _Names.load(session)
+
+    def read(after: int | None) -> list[Row]:
         with Session(engine) as session:
-            names = names or _Names.load(session)
-            batch = _read_batch(session, query, after, size, names)
-        if batch:
-            yield batch
-        if len(batch) < size:
-            return
-        after = batch[-1][0]
+            return _read_batch(session, query, after, size, names)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as reader:
+        pending: Future[list[Row]] | None = reader.submit(read, None)
+        try:
+            while pending is not None:
+                batch = pending.result()
+                full = len(batch) == size
+                pending = reader.submit(read, batch[-1][0]) if full else None
+                if batch:
+                    yield batch
+        finally:
+            if pending is not None:  # the caller stopped early (a download abandoned)
+                pending.cancel()
 
 
 def _read_batch(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -298,6 +299,11 @@ def test_the_csv_is_streamed_a_batch_at_a_time(loop: Loop, monkeypatch: pytest.M
     # Over HTTP the same batches: the default batch size set small, the rows the same.
     monkeypatch.setattr(ledger_rows, "BATCH_SIZE", 2)
     assert ids(export_csv(loop, q=word)) == reported
+    # A download abandoned after its first batch leaves no reader thread behind.
+    abandoned = csv_chunks(loop.engine, export, batch_size=1)
+    assert next(abandoned).startswith(b"\xef\xbb\xbf") and next(abandoned)
+    abandoned.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("ledger")]
 
 
 def test_every_column_is_defined_once_with_its_meaning() -> None:
