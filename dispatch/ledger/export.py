@@ -113,9 +113,11 @@ def beijing_minute(moment: datetime) -> str:
     The times here come aware from the database; a test holds the two texts equal.
     """
     t = as_utc(moment).astimezone(CHINA_TZ)
-    return f"{t.year:04}/{t.month:02}/{t.day:02} {t.hour:02}:{t.minute:02}"
+    two = _TWO_DIGITS
+    return f"{t.year}/{two[t.month]}/{two[t.day]} {two[t.hour]}:{two[t.minute]}"
 
 
+_TWO_DIGITS = tuple(f"{i:02}" for i in range(60))
 _TIMES = tuple(i for i, c in enumerate(COLUMNS) if c.kind is Kind.TIME)
 _TEXTS = tuple(i for i, c in enumerate(COLUMNS) if c.kind is Kind.TEXT)
 _FORMULA_FIRST = frozenset(FORMULA_STARTS)
