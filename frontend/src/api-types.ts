@@ -8117,6 +8117,8 @@ export interface operations {
             /** @description 台账 CSV（UTF-8，带 BOM） */
             200: {
                 headers: {
+                    /** @description 附件的中文文件名（RFC 5987 filename*） */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8166,6 +8168,8 @@ export interface operations {
             /** @description 台账 XLSX（一个工作表「台账」） */
             200: {
                 headers: {
+                    /** @description 附件的中文文件名（RFC 5987 filename*） */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {

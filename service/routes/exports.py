@@ -36,6 +36,12 @@ def _file(description: str, media_type: str) -> dict[int | str, dict[str, Any]]:
         200: {
             "description": description,
             "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": "附件的中文文件名（RFC 5987 filename*）",
+                    "schema": {"type": "string"},
+                }
+            },
         }
     }
 
