@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from annotated_types import Ge, Le
 from fastapi import APIRouter, Query, Request
@@ -13,14 +12,16 @@ from sqlalchemy import Engine
 
 from dispatch.ledger.columns import COLUMNS
 from dispatch.ledger.export import CSV_TYPE, LedgerExport, csv_chunks, prepare_export, xlsx_chunks
+from dispatch.reports.periods import EARLIEST, LATEST
 from dispatch.reports.workbook import XLSX_TYPE
 from service.deps import CurrentActor, SessionDep
 from service.routes.events import EventFilterDep
+from service.routes.reports import attachment
 
 router = APIRouter()
 
-# Whole China calendar days; none before the service's era, none in the far future.
-Day = Annotated[date, Ge(date(2000, 1, 1)), Le(date(2099, 12, 31))]
+# Whole China calendar days, within the era every period keeps to.
+Day = Annotated[date, Ge(EARLIEST), Le(LATEST)]
 From = Annotated[Day | None, Query(alias="from", description="受理日期起（含，北京时间）")]
 To = Annotated[Day | None, Query(alias="to", description="受理日期止（含，北京时间）")]
 
@@ -46,19 +47,13 @@ def _file(description: str, media_type: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _disposition(file_name: str) -> str:
-    """Name the download in Chinese (RFC 5987 filename*), with an ASCII name for old clients."""
-    fallback = file_name.replace("台账", "ledger").replace("截至", "to-")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name)}"
-
-
 def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
 def _stream(export: LedgerExport, chunks: Any, media_type: str, suffix: str) -> StreamingResponse:
-    headers = {"Content-Disposition": _disposition(export.file_name(suffix))}
+    headers = {"Content-Disposition": attachment(export.file_name(suffix))}
     return StreamingResponse(chunks, media_type=media_type, headers=headers)
 
 
