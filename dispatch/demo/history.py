@@ -60,7 +60,7 @@ from dispatch.loop.dispatching import route_events
 from dispatch.loop.rulings import rule
 from dispatch.reference.calendar import WorkCalendar
 from dispatch.reference.lists.rules import MatterRule, MatterRules
-from dispatch.reference.lists.versions import rules_in_force
+from dispatch.reference.lists.versions import load_rules, rules_in_force
 from dispatch.reference.models import Department, DepartmentKind, JurisdictionRow
 from dispatch.routing.cache import ReferenceCache
 from dispatch.routing.router import Router
@@ -199,6 +199,10 @@ class _Writer:
         self.scheduled: set[tuple[str, int]] = set()
         self.fates: dict[int, Fate] = {}
         self.cited: dict[int, str] = {}  # returned part → the clause it cited
+        # Parts waiting on the centre (an extension to decide, a call to answer): their holder
+        # does not feed back meanwhile.
+        self.waiting: set[int] = set()
+        self.rules: dict[int, MatterRules] = {}
         self.session: Session
         settings = get_settings()
         self.cache = ReferenceCache(
@@ -276,10 +280,25 @@ class _Writer:
                 event_id = handler(at, target)
         except DomainError as exc:
             self.report.refused[f"{kind}: {exc.code}"] += 1
-            return
+            event_id = self._event_of(kind, target)
         if event_id is not None:
             with simulated_now(at):
                 self._next_for(event_id, at)
+
+    def _event_of(self, kind: str, target: int) -> int | None:
+        """Return the event an action was about, so a refused one is followed up all the same."""
+        if kind in _PART_ACTIONS:
+            return self._part(target).event_id
+        if kind in ("verify", "close", "rate"):
+            return target
+        row: ExtensionRequest | Escalation | Dispute | None = None
+        if kind == "decide_extension":
+            row = self.session.get(ExtensionRequest, target)
+        elif kind == "answer":
+            row = self.session.get(Escalation, target)
+        elif kind == "ruling":
+            row = self.session.get(Dispute, target)
+        return row.event_id if row is not None else None
 
     # ---- Time ---------------------------------------------------------------------------
 
@@ -360,7 +379,7 @@ class _Writer:
     def _next_for_part(self, event: Event, fate: Fate, part: Assignment, at: datetime) -> None:
         assert part.id is not None and event.id is not None
         pid = part.id
-        if any((k, pid) in self.scheduled for k in _PART_ACTIONS):
+        if pid in self.waiting or any((k, pid) in self.scheduled for k in _PART_ACTIONS):
             return
         status = AssignmentStatus(part.status)
         late = self.rng.random() < LATE
@@ -389,7 +408,7 @@ class _Writer:
                 self._push(self._within(at, window, self.rng.random() < 0.5), "supervise", pid)
             elif part.role == AssignmentRole.TERRITORIAL and fate.escalated:
                 fate.escalated = False
-                self._push(self._soon(at, 0.5, 6), "escalate", event.id)
+                self._push(self._soon(at, 0.5, 6), "escalate", pid)
             else:
                 self._push(self._within(at, window, late), "feed_back", pid)
 
@@ -586,12 +605,14 @@ class _Writer:
         )
         self.report.counts["extension_requested"] += 1
         assert request.id is not None
+        self.waiting.add(pid)
         self._push(self._soon(at, 1, 6), "decide_extension", request.id)
         return part.event_id
 
     def _do_decide_extension(self, at: datetime, request_id: int) -> int:
         request = self.session.get(ExtensionRequest, request_id)
         assert request is not None
+        self.waiting.discard(request.assignment_id)
         user, actor = self.cast.centre
         approve = self.rng.random() < EXTENSION_APPROVED
         decided = decide_extension(
@@ -640,7 +661,8 @@ class _Writer:
         self.report.counts["notice_replied"] += 1
         return notice.event_id
 
-    def _do_escalate(self, at: datetime, event_id: int) -> int:
+    def _do_escalate(self, at: datetime, pid: int) -> int:
+        event_id = self._part(pid).event_id
         event = self._event(event_id)
         assert event.township_code is not None
         user, actor = self.cast.townships[event.township_code]
@@ -654,12 +676,14 @@ class _Writer:
         )
         self.report.counts["escalated"] += 1
         assert called.id is not None and called.respond_by is not None
+        self.waiting.add(called.assignment_id)
         self._push(self._soon(at, 0.2, 3), "answer", called.id)
         return event_id
 
     def _do_answer(self, at: datetime, escalation_id: int) -> int:
         called = self.session.get(Escalation, escalation_id)
         assert called is not None
+        self.waiting.discard(called.assignment_id)
         event = self._event(called.event_id)
         user, actor = self.cast.centre
         held = {
@@ -733,6 +757,11 @@ class _Writer:
 
     # ---- Looking things up --------------------------------------------------------------
 
+    def _rules(self, list_id: int) -> MatterRules:
+        if list_id not in self.rules:
+            self.rules[list_id] = load_rules(self.session, list_id)
+        return self.rules[list_id]
+
     def _part(self, pid: int) -> Assignment:
         part = self.session.get(Assignment, pid)
         assert part is not None
@@ -768,7 +797,7 @@ class _Writer:
     def _clause_elsewhere(self, event: Event, part: Assignment) -> MatterRule:
         """Return a row of the routing list whose lead is another county department."""
         assert event.matter_list_id is not None
-        rules = _rules(self.session, event.matter_list_id)
+        rules = self._rules(event.matter_list_id)
         mine = self._agency(part.department_id)
         others = [
             m
@@ -782,7 +811,7 @@ class _Writer:
     def _clause_target(self, event: Event, part: Assignment) -> int | None:
         """Return the department the returned part's cited clause names as lead."""
         assert part.id is not None
-        rules = _rules(self.session, event.matter_list_id or 0)
+        rules = self._rules(event.matter_list_id or 0)
         cited = rules.get(self.cited.get(part.id, ""))
         target = cited.lead_department_id if cited else None
         if target is None or target == part.department_id:
@@ -790,7 +819,7 @@ class _Writer:
         return target
 
     def _list_change(self, event: Event, lead_agency: int) -> ListChangeProposal | None:
-        rules = _rules(self.session, event.matter_list_id or 0)
+        rules = self._rules(event.matter_list_id or 0)
         matter = rules.get(event.matter_code or "")
         if matter is None or matter.lead_department_id is None:
             return None
@@ -813,17 +842,8 @@ _PART_ACTIONS = (
     "feed_back",
     "ask_extension",
     "supervise",
+    "escalate",
 )
-
-_RULES: dict[int, MatterRules] = {}
-
-
-def _rules(session: Session, list_id: int) -> MatterRules:
-    from dispatch.reference.lists.versions import load_rules
-
-    if list_id not in _RULES:
-        _RULES[list_id] = load_rules(session, list_id)
-    return _RULES[list_id]
 
 
 def _pick_matter(rules: MatterRules, rng: random.Random) -> MatterRule:
