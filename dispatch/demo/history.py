@@ -26,7 +26,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Engine
@@ -214,6 +214,7 @@ class _Writer:
     # ---- The run ------------------------------------------------------------------------
 
     def run(self, events: int, progress: Progress | None) -> HistoryReport:
+        """Set the cast and the queue up, then take every action due before the end, by day."""
         began = time.monotonic()
         with transaction(self.engine, None) as session:
             if history_exists(session):
@@ -233,33 +234,18 @@ class _Writer:
             ticks += 1
             self._push(hour, "tick", ticks)
             hour += TICK
-        day: date | None = None
-        session_cm = None
-        reported = 0
-        try:
-            while self.queue:
-                at, _, kind, target = heapq.heappop(self.queue)
-                if at > self.end:
-                    break
-                today = at.astimezone(CHINA_TZ).date()
-                if today != day:
-                    if session_cm is not None:
-                        session_cm.__exit__(None, None, None)
-                        if progress:
-                            progress(reported, events)
-                    session_cm = transaction(self.engine, None)
-                    self.session = session_cm.__enter__()
-                    day = today
-                self.scheduled.discard((kind, target))
-                self._act(at, kind, target)
-                if kind == "report":
-                    reported += 1
-        except BaseException as exc:
-            if session_cm is not None:
-                session_cm.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        if session_cm is not None:
-            session_cm.__exit__(None, None, None)
+        while self.queue and self.queue[0][0] <= self.end:
+            day = self.queue[0][0].astimezone(CHINA_TZ).date()
+            # One transaction per simulated day: a large history never holds one giant one.
+            with transaction(self.engine, None) as self.session:
+                while self.queue and self.queue[0][0] <= self.end:
+                    if self.queue[0][0].astimezone(CHINA_TZ).date() != day:
+                        break
+                    at, _, kind, target = heapq.heappop(self.queue)
+                    self.scheduled.discard((kind, target))
+                    self._act(at, kind, target)
+            if progress:
+                progress(self.report.events, events)
         if progress:
             progress(events, events)
         self.report.seconds = time.monotonic() - began
