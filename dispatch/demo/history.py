@@ -411,6 +411,7 @@ class _Writer:
         return None
 
     def _do_report(self, at: datetime, index: int) -> int | None:
+        """Receive a report at `at` (the phone's time a little earlier); route it seconds later."""
         rng = self.rng
         township = rng.choices(list(self.weights), weights=list(self.weights.values()))[0]
         place = rng.choice(self.places[township])
@@ -418,11 +419,11 @@ class _Writer:
         rules = rules_in_force(self.session, DEMO_COUNTY_CODE, at)
         assert rules is not None
         matter = _pick_matter(rules, rng)
-        received = at + timedelta(seconds=rng.randint(5, 240))
+        received = at
         with simulated_now(received):
             body = EventCreate(
                 client_id=uuid.UUID(int=(HISTORY_MARK << 64) | rng.getrandbits(64)),
-                reported_at=at,
+                reported_at=max(self.start, at - timedelta(seconds=rng.randint(5, 240))),
                 lon=lon,
                 lat=lat,
                 address=f"{place.name}",
@@ -446,15 +447,15 @@ class _Writer:
             rated=rng.random() < RATED,
         )
         self.report.events += 1
-        routed_at = received + timedelta(seconds=rng.randint(1, 20))
-        with simulated_now(routed_at):
-            routed = route_events(
-                self.session, self.router, self.calendar, [event.id], now=routed_at
-            )
-        for one in routed:
+        self._push(received + timedelta(seconds=rng.randint(1, 20)), "route", event.id)
+        return None
+
+    def _do_route(self, at: datetime, event_id: int) -> int:
+        """Route the event as the worker's drain does, synchronously."""
+        for one in route_events(self.session, self.router, self.calendar, [event_id], now=at):
             self.report.counts[f"routed_{one.outcome}"] += 1
             self.report.assignments += len(one.assignment_ids)
-        return event.id
+        return event_id
 
     def _do_sign(self, at: datetime, pid: int) -> int:
         part = self._part(pid)

@@ -92,6 +92,8 @@ def test_every_time_is_in_the_past_and_within_the_months_asked(history: History)
     start = END - timedelta(days=30 * MONTHS)
     assert history.report.started == start and history.report.ended == END
     with Session(history.engine) as session:
+        times = [as_utc(at) for at in session.exec(select(Step.at).order_by(col(Step.id)))]
+        assert times == sorted(times)  # the past was written in the order it happened
         first, last = session.exec(select(func.min(Step.at), func.max(Step.at))).one()
         reported = session.exec(select(func.min(Event.reported_at), func.max(Event.received_at)))
         earliest, latest = reported.one()
