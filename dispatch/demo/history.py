@@ -60,7 +60,7 @@ from dispatch.loop.dispatching import route_events
 from dispatch.loop.rulings import rule
 from dispatch.reference.calendar import WorkCalendar
 from dispatch.reference.lists.rules import MatterRule, MatterRules
-from dispatch.reference.lists.versions import load_rules, rules_in_force
+from dispatch.reference.lists.versions import list_in_force, load_rules
 from dispatch.reference.models import Department, DepartmentKind, JurisdictionRow
 from dispatch.routing.cache import ReferenceCache
 from dispatch.routing.router import Router
@@ -416,8 +416,9 @@ class _Writer:
         township = rng.choices(list(self.weights), weights=list(self.weights.values()))[0]
         place = rng.choice(self.places[township])
         lon, lat = _point_in(place, rng)
-        rules = rules_in_force(self.session, DEMO_COUNTY_CODE, at)
-        assert rules is not None
+        in_force = list_in_force(self.session, DEMO_COUNTY_CODE, at)
+        assert in_force is not None and in_force.id is not None
+        rules = self._rules(in_force.id)
         matter = _pick_matter(rules, rng)
         received = at
         with simulated_now(received):
