@@ -386,7 +386,7 @@ def demo_history(
     seed: Annotated[int, typer.Option(help="随机种子 the same seed writes the same past.")] = 1,
 ) -> None:
     """Write a realistic past into the demo county through the real loop (refused if one exists)."""
-    from dispatch.demo.history import write_history
+    from dispatch.demo.history import count_label, write_history
     from dispatch.demo.seed import load_demo
 
     url = settings().effective_database_url
@@ -410,7 +410,7 @@ def demo_history(
         f"{beijing_text(report.started)} 至 {beijing_text(report.ended)}"
     )
     for name, count in sorted(report.counts.items()):
-        typer.echo(f"  {name}: {count}")
+        typer.echo(f"  {count_label(name)} {name}: {count}")
     if report.refused:
         refused = sum(report.refused.values())
         typer.echo(f"  规则拒绝的操作 refused by the rules: {refused}")

@@ -118,6 +118,42 @@ class HistoryReport:
         return self.events / self.seconds if self.seconds else 0.0
 
 
+_COUNT_LABELS = {
+    "routed_dispatched": "派单",
+    "routed_needs_triage": "待研判",
+    "signed": "签收",
+    "signed_late": "超时签收",
+    "returned": "退回",
+    "redispatched": "改派",
+    "return_refused": "不予退回",
+    "disputes_ruled": "争议裁定",
+    "list_change_requested": "清单调整申请",
+    "fed_back": "反馈",
+    "fed_back_late": "超时反馈",
+    "extension_requested": "申请延期",
+    "extension_approved": "批准延期",
+    "extension_refused": "不予延期",
+    "extension_lapsed": "延期申请失效",
+    "notice_replied": "督办回复",
+    "escalated": "乡呼",
+    "escalation_answered": "县应",
+    "verify_pass": "核查通过",
+    "verify_fail": "核查不通过",
+    "closed": "办结",
+}
+_LEVEL_LABELS = {"normal": "普通督办", "yellow": "黄牌督办", "red": "红牌督办"}
+
+
+def count_label(key: str) -> str:
+    """Return the Chinese name of one of a history's counts, for the command's summary."""
+    if key.startswith("rated_"):
+        return f"评分 {key.removeprefix('rated_')}"
+    if key.startswith("notice_") and key.count("_") == 2:
+        _, level, how = key.split("_")
+        return f"{_LEVEL_LABELS.get(level, level)}（{'人工' if how == 'hand' else '规则'}）"
+    return _COUNT_LABELS.get(key, key)
+
+
 @dataclass
 class Fate:
     """What will happen to one event, drawn when it is reported; each flag is used once."""

@@ -183,4 +183,5 @@ def test_the_command_writes_a_history(
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "历史已写入" in result.output and "12 件事件" in result.output
+    assert "签收 signed:" in result.output
     assert repeated.exit_code == 2 and "已有示例历史" in repeated.output
