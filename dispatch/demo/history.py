@@ -8,11 +8,11 @@ every invariant the loop keeps holds and every step is recorded as it would have
 The simulation is a queue of timed actions over the whole county: a report schedules its
 routing; after each action the event's parts are looked at again and each live one gets its
 next action (sign or return, feed back, …) at a time drawn from the shares below. The county
-rules' automatic notices are issued every simulated hour, as the scheduler would. Actions
-falling after the end of the history are not taken: those parts stay open, some overdue.
-One transaction per simulated day. A database already holding a history is refused (its
-events' client ids carry HISTORY_MARK): a second history over the same months would run the
-county rules' scans across the first one's parts at times before their own steps.
+rules' automatic notices are issued every two simulated hours (08:00–20:00), as the scheduler
+would. Actions falling after the end of the history are not taken: those parts stay open,
+some overdue. One transaction per simulated day. A database already holding a history is
+refused (its events' client ids carry HISTORY_MARK): a second history over the same months
+would run the county rules' scans across the first one's parts at times before their steps.
 """
 
 from __future__ import annotations
