@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from sqlmodel import Session
 
+from dispatch.core.clock import beijing_text
 from dispatch.core.db import make_engine, migrate, session_scope
 from dispatch.core.errors import DomainError
 from dispatch.core.settings import Settings, get_settings
@@ -376,6 +377,44 @@ def demo_load() -> None:
 
     report = run_in_session(lambda s: load_demo(s, progress=_progress))
     _print_demo_report(report)
+
+
+@demo_app.command("history")
+def demo_history(
+    events: Annotated[int, typer.Option(min=1, help="事件数 how many reports to write.")] = 2000,
+    months: Annotated[int, typer.Option(min=1, max=36, help="月数 how many months back.")] = 6,
+    seed: Annotated[int, typer.Option(help="随机种子 the same seed writes the same past.")] = 1,
+) -> None:
+    """Write a realistic past into the demo county through the real loop (refused if one exists)."""
+    from dispatch.demo.history import count_label, write_history
+    from dispatch.demo.seed import load_demo
+
+    url = settings().effective_database_url
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with user_errors():
+            with session_scope(engine) as session:
+                _print_demo_report(load_demo(session, progress=_progress))
+            report = write_history(
+                engine,
+                events=events,
+                months=months,
+                seed=seed,
+                progress=StderrProgress("写入历史 writing history"),
+            )
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"历史已写入 history written: {report.events} 件事件, {report.assignments} 项任务, "
+        f"{beijing_text(report.started)} 至 {beijing_text(report.ended)}"
+    )
+    for name, count in sorted(report.counts.items()):
+        typer.echo(f"  {count_label(name)} {name}: {count}")
+    if report.refused:
+        refused = sum(report.refused.values())
+        typer.echo(f"  规则拒绝的操作 refused by the rules: {refused}")
+    typer.echo(f"用时 took {report.seconds:.1f} s ({report.events_per_second:.1f} 件/秒 events/s)")
 
 
 def _progress(label: str) -> StderrProgress:

@@ -1,0 +1,187 @@
+"""`sipingtai demo history`: a past written by the real loop, every part agreeing with its steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, col, func, select
+
+from dispatch.core.clock import as_utc
+from dispatch.core.db import make_engine
+from dispatch.core.errors import Conflict
+from dispatch.demo.history import HistoryReport, write_history
+from dispatch.disputes.models import Dispute, DisputeStatus, ListChange
+from dispatch.events.models import (
+    Assignment,
+    AssignmentStatus,
+    Escalation,
+    Event,
+    ExtensionRequest,
+    Step,
+    SupervisionNotice,
+)
+from tests.conftest import demo_database
+
+END = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday, in the past
+MONTHS = 2
+
+
+@dataclass
+class History:
+    """A demo database holding one written history."""
+
+    engine: Engine
+    report: HistoryReport
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    """Write a small history (130 events over 2 months) into a fresh demo database."""
+    with demo_database(tmp_path_factory.mktemp("history"), "history") as url:
+        engine = make_engine(url)
+        seen: list[tuple[int, int]] = []
+        report = write_history(
+            engine,
+            events=130,
+            months=MONTHS,
+            seed=7,
+            end=END,
+            progress=lambda done, total: seen.append((done, total)),
+        )
+        assert seen and seen[-1] == (130, 130)
+        yield History(engine, report)
+        engine.dispose()
+
+
+def test_every_part_agrees_with_its_steps(history: History) -> None:
+    with Session(history.engine) as session:
+        parts = session.exec(select(Assignment)).all()
+        steps: dict[int, list[Step]] = {}
+        for step in session.exec(
+            select(Step).where(col(Step.assignment_id).is_not(None)).order_by(col(Step.id))
+        ).all():
+            assert step.assignment_id is not None
+            steps.setdefault(step.assignment_id, []).append(step)
+    assert len(parts) >= history.report.assignments > 0
+    for part in parts:
+        assert part.id is not None
+        mine = steps[part.id]
+        moved = [s for s in mine if s.to_status is not None]
+        assert moved[-1].to_status == part.status, (part.id, [s.action for s in mine])
+        actions = {s.action: as_utc(s.at) for s in mine}
+        if part.signed_at is not None:
+            signs = [as_utc(s.at) for s in mine if s.action == "sign"]
+            assert as_utc(part.signed_at) in signs
+        if part.fed_back_at is not None:
+            feedbacks = [as_utc(s.at) for s in mine if s.action == "feed_back"]
+            assert as_utc(part.fed_back_at) in feedbacks
+        if part.status == AssignmentStatus.RETURNED:
+            assert moved[-1].action == "return"
+        if part.returns:
+            assert sum(1 for s in mine if s.action == "return") == part.returns
+        if part.status == AssignmentStatus.FED_BACK:
+            assert "feed_back" in actions
+
+
+def test_every_time_is_in_the_past_and_within_the_months_asked(history: History) -> None:
+    start = END - timedelta(days=30 * MONTHS)
+    assert history.report.started == start and history.report.ended == END
+    with Session(history.engine) as session:
+        times = [as_utc(at) for at in session.exec(select(Step.at).order_by(col(Step.id)))]
+        assert times == sorted(times)  # the past was written in the order it happened
+        first, last = session.exec(select(func.min(Step.at), func.max(Step.at))).one()
+        reported = session.exec(select(func.min(Event.reported_at), func.max(Event.received_at)))
+        earliest, latest = reported.one()
+    assert start <= as_utc(first) and as_utc(last) <= END < datetime.now(UTC)
+    assert start <= as_utc(earliest) and as_utc(latest) <= END
+
+
+def test_each_kind_of_past_is_there(history: History) -> None:
+    with Session(history.engine) as session:
+
+        def count(query: object) -> int:
+            return int(session.exec(query).one())  # type: ignore[call-overload]
+
+        parts = session.exec(select(Assignment)).all()
+        events = count(select(func.count()).select_from(Event))
+        shares = {
+            "returned": sum(1 for p in parts if p.returns),
+            "disputed": count(select(func.count()).select_from(Dispute)),
+            "ruled": count(select(func.count()).where(col(Dispute.status) == DisputeStatus.RULED)),
+            "list_changes": count(select(func.count()).select_from(ListChange)),
+            "extended": count(select(func.count()).select_from(ExtensionRequest)),
+            "supervised_by_hand": count(
+                select(func.count()).where(col(SupervisionNotice.automatic).is_(False))
+            ),
+            "supervised_by_rule": count(
+                select(func.count()).where(col(SupervisionNotice.automatic).is_(True))
+            ),
+            "failed_verification": count(select(func.count()).where(col(Event.rework_count) > 0)),
+            "rated": count(select(func.count()).where(col(Event.rating).is_not(None))),
+            "escalated": count(select(func.count()).select_from(Escalation)),
+            "signed_late": sum(
+                1 for p in parts if p.signed_at and p.sign_by and p.signed_at > p.sign_by
+            ),
+            "fed_back_late": sum(
+                1 for p in parts if p.fed_back_at and p.handle_by and p.fed_back_at > p.handle_by
+            ),
+            "still_open": sum(
+                1 for p in parts if p.status in (AssignmentStatus.PENDING, AssignmentStatus.SIGNED)
+            ),
+        }
+        ratings = session.exec(select(Event.rating).where(col(Event.rating).is_not(None))).all()
+    assert events == 130
+    assert all(shares.values()), shares
+    assert shares["returned"] < events / 2 and shares["rated"] > events / 3, shares
+    assert sum(1 for r in ratings if r is not None and r >= 4) > len(ratings) / 2
+    assert not history.report.refused or sum(history.report.refused.values()) < events / 10
+
+
+def test_a_second_history_is_refused(history: History) -> None:
+    with pytest.raises(Conflict):
+        write_history(history.engine, events=5, months=1, seed=8, end=END)
+
+
+def test_the_same_seed_writes_the_same_past(tmp_path: Path) -> None:
+    runs = []
+    for label in ("first", "second"):
+        with demo_database(tmp_path, label) as url:
+            engine = make_engine(url)
+            try:
+                runs.append(write_history(engine, events=30, months=1, seed=11, end=END))
+                with Session(engine) as session:
+                    steps = session.exec(select(Step.action, Step.at).order_by(col(Step.id)))
+                    runs[-1].counts["steps"] = len(steps.all())
+            finally:
+                engine.dispose()
+    first, second = runs
+    assert first.counts == second.counts and first.assignments == second.assignments
+    assert first.counts["steps"] > 30 * 5
+
+
+def test_the_command_writes_a_history(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from dispatch.core.settings import get_settings
+    from service.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            app, ["demo", "history", "--events", "12", "--months", "1", "--seed", "3"]
+        )
+        repeated = CliRunner().invoke(app, ["demo", "history", "--events", "12"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "历史已写入" in result.output and "12 件事件" in result.output
+    assert "签收 signed:" in result.output
+    assert repeated.exit_code == 2 and "已有示例历史" in repeated.output
