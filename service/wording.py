@@ -155,5 +155,11 @@ def validation_words(error: Mapping[str, Any], location: str | None) -> str:
         # Our own validators raise in Chinese; pydantic prefixes "Value error, ".
         ctx = error.get("ctx") or {}
         said = str(ctx.get("error", "")) or str(error.get("msg", ""))
-        return said.removeprefix("Value error, ")
+        said = said.removeprefix("Value error, ")
+        if any("\u4e00" <= ch <= "\u9fff" for ch in said):
+            return said
+        # Not ours: the framework's own (FastAPI's "Expected UploadFile, received: str").
+        if "UploadFile" in said:
+            return f"{field}应为上传的文件"
+        return FALLBACK.format(field=field)
     return FALLBACK.format(field=field)

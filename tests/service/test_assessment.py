@@ -20,15 +20,18 @@ from tests.service.test_loop import XINSHI, act, assignment, event, report
 ZHIFA = "县综合行政执法局"
 
 
-_TOLD: dict[str, dict[str, int]] = {}  # the story, told once per module's database
+# The story, told once per test module: each module has a fresh database of its own, whose URL
+# may repeat (on PostgreSQL the scratch database's name is the same for every module).
+_TOLD: dict[str, dict[str, int]] = {}
 
 
 @pytest.fixture
-def story(loop: Loop, loop_database_url: str) -> dict[str, int]:
+def story(loop: Loop, request: pytest.FixtureRequest) -> dict[str, int]:
     """Close and rate one event after a failed verification; return and redispatch another."""
-    if loop_database_url not in _TOLD:
-        _TOLD[loop_database_url] = tell(loop)
-    return _TOLD[loop_database_url]
+    module = request.node.module.__name__
+    if module not in _TOLD:
+        _TOLD[module] = tell(loop)
+    return _TOLD[module]
 
 
 def tell(loop: Loop) -> dict[str, int]:

@@ -160,3 +160,10 @@ def test_coordinates_out_of_range_are_worded(loop: Loop, grid: dict[str, str]) -
     )
     assert located.status_code == 422
     assert english_left(located.json()["detail"]["message"]) == ""
+
+
+def test_a_photo_sent_as_text_is_refused_in_words(loop: Loop, grid: dict[str, str]) -> None:
+    # FastAPI's own check ("Expected UploadFile, received: str") is worded, never passed on.
+    sent = loop.client.post("/api/events/1/attachments", data={"file": "不是文件"}, headers=grid)
+    detail = assert_worded(sent, 422, "value_error")
+    assert detail["message"].endswith("应为上传的文件"), detail
