@@ -47,6 +47,7 @@ from dispatch.events.models import (
 )
 from dispatch.reference.county_rules import county_settings
 from dispatch.reference.models import Department, JurisdictionRow, Matter, Platform
+from dispatch.reports.grouping import is_postgres, percentile
 from dispatch.reports.measures import MEASURES, Unit, composite_score
 from dispatch.reports.periods import Period
 from dispatch.reports.scope import ReportScope
@@ -264,7 +265,7 @@ def _part_counts(
             for r in RATINGS
         ),
     ]
-    if _postgres(session):
+    if is_postgres(session):
         created = col(a.created_at)
         sign = case((answered.is_not(None), _seconds(session, answered, created)))
         done = case((fed_back, _seconds(session, fed_back_at, created)))
@@ -299,13 +300,9 @@ def _tune(session: Session) -> None:
     The defaults (4 MB per sort, JIT for costly plans) send a year's parts to disk in
     external merges and spend ~0.1 s compiling; SET LOCAL ends with the transaction.
     """
-    if _postgres(session):
+    if is_postgres(session):
         session.exec(text("SET LOCAL work_mem = '64MB'"))  # type: ignore[call-overload]
         session.exec(text("SET LOCAL jit = off"))  # type: ignore[call-overload]
-
-
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def _notice_counts(
@@ -430,7 +427,7 @@ def _reported(
 
 def _seconds(session: Session, end: Any, start: Any) -> ColumnElement[Any]:
     """Whole seconds from start to end (both truncated to the second), in the database."""
-    if _postgres(session):
+    if is_postgres(session):
         return func.extract("epoch", func.date_trunc("second", end)) - func.extract(
             "epoch", func.date_trunc("second", start)
         )
@@ -472,7 +469,7 @@ def _durations(
             .where(col(e.responded_at).is_not(None)),
         ),
     ]
-    if _postgres(session):
+    if is_postgres(session):
         series = series[2:]
     found: dict[str | None, dict[str, float | None]] = defaultdict(dict)
     for name, query in series:
@@ -487,7 +484,7 @@ def _percentiles(
     session: Session, query: Select[Any]
 ) -> Iterable[tuple[object, float | None, float | None]]:
     values = query.subquery()
-    if _postgres(session):
+    if is_postgres(session):
         yield from _fetch(
             session,
             select(
@@ -503,16 +500,6 @@ def _percentiles(
     for row_key, seconds in by_key.items():
         seconds.sort()
         yield row_key, percentile(seconds, 0.5), percentile(seconds, 0.9)
-
-
-def percentile(ordered: list[float], fraction: float) -> float | None:
-    """Return the fraction's percentile by linear interpolation (PostgreSQL's percentile_cont)."""
-    if not ordered:
-        return None
-    position = fraction * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _minutes(seconds: float | None) -> float | None:

@@ -3,7 +3,6 @@ first few ids of each group (the evidence a figure links to)."""
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Hashable, Iterable
 from typing import Any
 
@@ -26,13 +25,23 @@ def hours_between(session: Session, start: Any, end: Any) -> ColumnElement[Any]:
     return (func.julianday(end) - func.julianday(start)) * 24.0
 
 
+def percentile(ordered: list[float], fraction: float) -> float | None:
+    """Return the fraction's percentile of sorted values by linear interpolation, as
+    PostgreSQL's percentile_cont does (the SQLite paths' one definition); None if none."""
+    if not ordered:
+        return None
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
 def median(values: Iterable[float]) -> float | None:
     """Return the median: the middle value, or the mean of the two middle ones; None if none.
 
     The same as PostgreSQL's percentile_cont(0.5), which the PostgreSQL path uses.
     """
-    found = list(values)
-    return float(statistics.median(found)) if found else None
+    return percentile(sorted(float(v) for v in values), 0.5)
 
 
 def medians_by(

@@ -76,4 +76,3 @@ def trend(
         values = {**values, "score": composite_score(values, weights)}
         out.append(Week(week, values))
     return Trend(span, as_of, out, truncated=counted.first > span.first)
-
