@@ -571,25 +571,8 @@ class _Writer:
         co = list(dict.fromkeys(co))
         minutes = f"清河县社会治理中心争议裁定〔{at.astimezone(CHINA_TZ).year}〕{dispute_id}号"
         change = self._list_change(event, lead_agency)
-        try:
-            with self.session.begin_nested():
-                rule(
-                    self.session,
-                    actor,
-                    user,
-                    dispute_id,
-                    lead_department_id=lead,
-                    co_department_ids=co,
-                    minutes_ref=minutes,
-                    reasoning="经会商，按清单职责边界和事件实际情况裁定",
-                    list_change=change,
-                    now=at,
-                )
-            if change is not None:
-                self.report.counts["list_change_requested"] += 1
-        except DomainError:
-            if change is None:
-                raise
+
+        def ruling(list_change: ListChangeProposal | None) -> None:
             rule(
                 self.session,
                 actor,
@@ -599,8 +582,19 @@ class _Writer:
                 co_department_ids=co,
                 minutes_ref=minutes,
                 reasoning="经会商，按清单职责边界和事件实际情况裁定",
+                list_change=list_change,
                 now=at,
             )
+
+        try:
+            with self.session.begin_nested():
+                ruling(change)
+            if change is not None:
+                self.report.counts["list_change_requested"] += 1
+        except DomainError:
+            if change is None:
+                raise
+            ruling(None)  # the change was refused by the list check: rule without it
         self.report.counts["disputes_ruled"] += 1
         return dispute.event_id
 
