@@ -598,6 +598,7 @@ def scheduler(
         alert_deadlines,
         beat,
         lapse_extensions,
+        store_report_days,
         supervise_by_rules,
         sweep,
     )
@@ -611,6 +612,7 @@ def scheduler(
             alert_deadlines(engine, connection)
             lapse_extensions(engine, connection)
             supervise_by_rules(engine, connection)
+            store_report_days(engine)
             beat()
             if once:
                 typer.echo(f"清扫 swept: {swept}")

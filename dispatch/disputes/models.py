@@ -71,7 +71,9 @@ class DisputeParty(SQLModel, table=True):
     __tablename__ = "dispute_party"
 
     dispute_id: int = Field(foreign_key="dispute.id", primary_key=True, sa_type=BigId)
-    assignment_id: int = Field(foreign_key="assignment.id", primary_key=True, sa_type=BigId)
+    assignment_id: int = Field(
+        foreign_key="assignment.id", primary_key=True, index=True, sa_type=BigId
+    )
     department_id: int = Field(foreign_key="department.id", index=True, sa_type=BigId)
     role: str = Field(max_length=16)
     return_reason: str | None = Field(default=None, max_length=2000)

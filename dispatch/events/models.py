@@ -289,7 +289,7 @@ class Escalation(SQLModel, table=True):
     answered_at: datetime | None = None
     department_id: int | None = Field(default=None, foreign_key="department.id", sa_type=BigId)
     response_assignment_id: int | None = Field(
-        default=None, foreign_key="assignment.id", sa_type=BigId
+        default=None, foreign_key="assignment.id", index=True, sa_type=BigId
     )
     respond_by: datetime | None = None
     responded_at: datetime | None = None

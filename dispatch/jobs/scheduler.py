@@ -1,4 +1,5 @@
-"""The scheduler's work: re-offer unrouted events, raise deadline warnings and rule notices."""
+"""The scheduler's work: re-offer unrouted events, raise deadline warnings and rule notices,
+store the settled days' assessment facts."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dispatch.core.clock import utcnow
 from dispatch.core.db import session_scope
 from dispatch.core.queues import offer_for_routing
 from dispatch.loop.dispatching import waiting_for_routing
+from dispatch.reports.rollup import due_days, refresh_day
 from dispatch.supervision.alerts import raise_deadline_alerts
 from dispatch.supervision.extensions import lapse_overdue_requests
 from dispatch.supervision.rules import issue_rule_notices
@@ -69,6 +71,24 @@ def supervise_by_rules(engine: Engine, connection: redis.Redis | None) -> int:
     if notices:
         log.info("issued %d supervision notices by the county rules", len(notices))
     return len(notices)
+
+
+def store_report_days(engine: Engine) -> int:
+    """Store the assessment facts of the settled days changed or never stored; return how many.
+
+    Each day in a transaction of its own (SQLite's writers wait for none longer than a day's
+    build); a round stores at most a month of days, so a year written at once (an import, a
+    demo history) is stored over a dozen rounds while the reports build the rest live.
+    """
+    with session_scope(engine) as session:
+        days = due_days(session)
+    stored = 0
+    for day in days:
+        with session_scope(engine) as session:
+            stored += refresh_day(session, day)
+    if stored:
+        log.info("stored the assessment facts of %d days", stored)
+    return stored
 
 
 def beat(path: Path = BEAT_FILE) -> None:

@@ -11,6 +11,7 @@ from dispatch.delivery import models as _delivery  # noqa: F401
 from dispatch.disputes import models as _disputes  # noqa: F401
 from dispatch.events import models as _events  # noqa: F401
 from dispatch.reference import models as _reference  # noqa: F401
+from dispatch.reports import models as _reports  # noqa: F401
 from dispatch.users import models as _users  # noqa: F401
 
 config = context.config

@@ -218,6 +218,4 @@ def _check_matter_weights(weights: Mapping[str, float]) -> None:
         if not code or len(code) > 40:
             raise InvalidInput("事项权重的事项编码应为 1 到 40 个字符", field="matter_weights")
         if not 0 < weight <= 100:
-            raise InvalidInput(
-                f"事项「{code}」的权重应大于 0、不超过 100", field="matter_weights"
-            )
+            raise InvalidInput(f"事项「{code}」的权重应大于 0、不超过 100", field="matter_weights")

@@ -20,7 +20,6 @@ class DepartmentKind(StrEnum):
     TOWNSHIP_PLATFORM = "township_platform"
 
 
-
 class ListStatus(StrEnum):
     """Life cycle of one version of a matter list."""
 

@@ -3,9 +3,10 @@ first few ids of each group (the evidence a figure links to)."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import ColumnElement, Float, Select, Subquery, cast, func, select
 from sqlmodel import Session
 
@@ -25,15 +26,15 @@ def hours_between(session: Session, start: Any, end: Any) -> ColumnElement[Any]:
     return (func.julianday(end) - func.julianday(start)) * 24.0
 
 
-def percentile(ordered: list[float], fraction: float) -> float | None:
+def percentile(ordered: Sequence[float] | np.ndarray, fraction: float) -> float | None:
     """Return the fraction's percentile of sorted values by linear interpolation, as
-    PostgreSQL's percentile_cont does (the SQLite paths' one definition); None if none."""
-    if not ordered:
+    PostgreSQL's percentile_cont does (the reports' one definition); None if none."""
+    if len(ordered) == 0:
         return None
     position = fraction * (len(ordered) - 1)
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
 
 
 def median(values: Iterable[float]) -> float | None:

@@ -1,8 +1,8 @@
 """The assessment's trend (趋势): the county's (the scope's) totals week by week over a period.
 
 A week runs Monday to Sunday (China dates), clipped to the period, so the weeks' parts add up
-to the period's; at most the last 26 weeks. One grouped pass over the period's parts (the
-same measures as the assessment's 合计 row) with the week as the key, not one assessment a week.
+to the period's; at most the last 26 weeks. Each week's measures are the assessment's 合计 row
+(by department) over the week, from the same facts: the daily roll-ups and the days built live.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from dispatch.core.clock import utcnow
-from dispatch.events.models import Assignment
 from dispatch.reference.county_rules import county_settings
-from dispatch.reports.assessment import measure_by, no_parts
+from dispatch.reports.assessment import row_values
+from dispatch.reports.facts import TOTAL, WHOLE, Dimension
 from dispatch.reports.measures import composite_score
 from dispatch.reports.periods import Period
+from dispatch.reports.rollup import facts_of
 from dispatch.reports.scope import ReportScope
 
 MOST_WEEKS = 26
@@ -64,15 +64,11 @@ def trend(
     """Return the period's totals week by week (parts by dispatch time, as the assessment)."""
     as_of = now or utcnow()
     weeks = weeks_of(span)
-    counted = Period(weeks[0].first, span.last)
-    created = col(Assignment.created_at)
-    # The week's index by dispatch time; every part of `counted` falls in one of them.
-    key = case(*[(created < w.end, i) for i, w in enumerate(weeks)], else_=len(weeks) - 1)
-    found = measure_by(session, scope, counted, key, as_of)
     weights = dict(county_settings(session, county_code).ranking_weights)
     out: list[Week] = []
-    for i, week in enumerate(weeks):
-        values = found.get(str(i)) or no_parts()
-        values = {**values, "score": composite_score(values, weights)}
+    for week in weeks:
+        facts = facts_of(session, scope, week, (WHOLE,), now=as_of)
+        values = row_values(facts[WHOLE].rows().get(TOTAL), Dimension.DEPARTMENT, scope, as_of)
+        values["score"] = composite_score(values, weights)
         out.append(Week(week, values))
-    return Trend(span, as_of, out, truncated=counted.first > span.first)
+    return Trend(span, as_of, out, truncated=weeks[0].first > span.first)
