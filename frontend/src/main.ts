@@ -58,7 +58,7 @@ const NAV: Record<Role, [string, string][]> = {
   township_operator: [["township", "乡镇看板"], ["verify", "现场核查"], ["report", "事件上报"], ["lists", "责任清单"], ["assessment", "考核"]],
   department_staff: [["department", "部门待办"], ["lists", "责任清单"], ["assessment", "考核"]],
   command_centre: [["county", "县指挥中心"], ["events", "事件列表"], ["report", "事件上报"], ["lists", "责任清单"], ["assessment", "考核"], ["workload", "编制评估"]],
-  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"], ["lists", "责任清单"], ["assessment", "考核"]],
+  admin: [["admin/users", "用户管理"], ["admin/reference", "基础数据"], ["county", "县指挥中心"], ["events", "事件列表"], ["lists", "责任清单"], ["assessment", "考核"], ["workload", "编制评估"]],
   staffing_office: [["staffing", "清单审核"], ["workload", "编制评估"], ["assessment", "考核"], ["lists", "责任清单"], ["events", "事件列表"]],
 };
 
