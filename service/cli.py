@@ -384,9 +384,15 @@ def demo_history(
     events: Annotated[int, typer.Option(min=1, help="事件数 how many reports to write.")] = 2000,
     months: Annotated[int, typer.Option(min=1, max=36, help="月数 how many months back.")] = 6,
     seed: Annotated[int, typer.Option(help="随机种子 the same seed writes the same past.")] = 1,
+    allow_real_data: Annotated[
+        bool,
+        typer.Option(
+            help="允许写入非示例数据库 write into a database that is not only the demo's."
+        ),
+    ] = False,
 ) -> None:
     """Write a realistic past into the demo county through the real loop (refused if one exists)."""
-    from dispatch.demo.history import count_label, write_history
+    from dispatch.demo.history import count_label, refuse_unless_demo, write_history
     from dispatch.demo.seed import load_demo
 
     url = settings().effective_database_url
@@ -395,6 +401,8 @@ def demo_history(
     try:
         with user_errors():
             with session_scope(engine) as session:
+                if not allow_real_data:
+                    refuse_unless_demo(session)  # before the demo county goes in beside it
                 _print_demo_report(load_demo(session, progress=_progress))
             report = write_history(
                 engine,
@@ -402,6 +410,7 @@ def demo_history(
                 months=months,
                 seed=seed,
                 progress=StderrProgress("写入历史 writing history"),
+                allow_real_data=allow_real_data,
             )
     finally:
         engine.dispose()

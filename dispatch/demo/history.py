@@ -13,6 +13,9 @@ would. Actions falling after the end of the history are not taken: those parts s
 some overdue. One transaction per simulated day. A database already holding a history is
 refused (its events' client ids carry HISTORY_MARK): a second history over the same months
 would run the county rules' scans across the first one's parts at times before their steps.
+So is a database that is not only the demo's (another county, users of its own) unless asked
+for: the past is invented, and would sit among real events. Its steps are put on the demo
+users' names, or on history users' who never sign in, never on anyone else's.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from dispatch.loop import verification
 from dispatch.loop.dispatching import route_events
 from dispatch.loop.rulings import rule
 from dispatch.reference.calendar import WorkCalendar
+from dispatch.reference.jurisdictions import county_codes
 from dispatch.reference.lists.rules import MatterRule, MatterRules
 from dispatch.reference.lists.versions import list_in_force, load_rules
 from dispatch.reference.models import Department, DepartmentKind, JurisdictionRow
@@ -71,7 +75,7 @@ from dispatch.transaction import transaction
 from dispatch.users.models import User, UserRole
 from dispatch.users.policy import Actor
 from dispatch.users.scopes import actor_for
-from dispatch.users.service import check_scope, hash_password
+from dispatch.users.service import DEMO_USERS, check_scope, hash_password
 
 # ---- The shares: what a county's half year looks like ------------------------------------
 RETURNED = 0.08  # events whose lead part is returned as "not ours" (退回) at least once
@@ -97,6 +101,8 @@ HOUR = timedelta(hours=1)
 TICK = 2 * HOUR  # how often the county rules are applied (the scheduler's round, coarsened)
 
 Progress = Callable[[int, int], None]
+DEMO_USERNAMES = frozenset(username for username, *_ in DEMO_USERS)
+HISTORY_USER_PREFIX = "history."  # the history's own actors (inactive, never sign in)
 
 
 @dataclass
@@ -196,6 +202,45 @@ def history_exists(session: Session) -> bool:
     return found is not None
 
 
+def has_events(session: Session) -> bool:
+    """Tell whether the database holds any event at all (a history or a live one)."""
+    return session.exec(select(Event.id).limit(1)).first() is not None
+
+
+def not_demo_reasons(session: Session) -> list[str]:
+    """Say what makes a database more than the demo's: other counties, users of its own."""
+    reasons = []
+    counties = [code for code in county_codes(session) if code != DEMO_COUNTY_CODE]
+    if counties:
+        reasons.append(f"示例县以外的县级辖区 {'、'.join(counties[:5])}")
+    shown = 5
+    users = session.exec(
+        select(User.username)
+        .where(
+            col(User.username).not_in(sorted(DEMO_USERNAMES)),
+            ~col(User.username).startswith(HISTORY_USER_PREFIX),
+        )
+        .order_by(col(User.username))
+        .limit(shown + 1)
+    ).all()
+    if users:
+        more = "等" if len(users) > shown else ""
+        reasons.append(f"示例用户以外的用户 {'、'.join(users[:shown])}{more}")
+    return reasons
+
+
+def refuse_unless_demo(session: Session) -> None:
+    """Refuse, in Chinese, a database that is not only the demo's (see not_demo_reasons)."""
+    reasons = not_demo_reasons(session)
+    if reasons:
+        raise Conflict(
+            f"该数据库不是示例数据库（含有{'；'.join(reasons)}）：示例历史是虚构的事件和办理记录，"
+            "会混入真实数据。请换用新的数据库；确需写入，请加 --allow-real-data",
+            field="database",
+            code="not_demo_database",
+        )
+
+
 def history_end(real_now: datetime | None = None) -> datetime:
     """Return where a history ends: the last whole hour at least an hour before now."""
     now = (real_now or datetime.now(UTC)).astimezone(UTC) - HOUR
@@ -210,8 +255,12 @@ def write_history(
     seed: int,
     end: datetime | None = None,
     progress: Progress | None = None,
+    allow_real_data: bool = False,
 ) -> HistoryReport:
-    """Write `events` reports over the `months` before `end` and drive each through the loop."""
+    """Write `events` reports over the `months` before `end` and drive each through the loop.
+
+    A database that is not only the demo's is refused unless `allow_real_data`.
+    """
     if events < 1 or months < 1:
         raise Conflict("事件数和月数须为正数", field="events")
     end = as_utc(end).astimezone(UTC) if end else history_end()
@@ -219,7 +268,7 @@ def write_history(
         raise Conflict("历史必须在当前时间之前结束", field="end")
     start = end - timedelta(days=30 * months)
     writer = _Writer(engine, random.Random(seed), start, end, seed)
-    return writer.run(events, progress)
+    return writer.run(events, progress, allow_real_data=allow_real_data)
 
 
 class _Writer:
@@ -249,7 +298,9 @@ class _Writer:
 
     # ---- The run ------------------------------------------------------------------------
 
-    def run(self, events: int, progress: Progress | None) -> HistoryReport:
+    def run(
+        self, events: int, progress: Progress | None, *, allow_real_data: bool
+    ) -> HistoryReport:
         """Set the cast and the queue up, then take every action due before the end, by day."""
         began = time.monotonic()
         with transaction(self.engine, None) as session:
@@ -257,6 +308,8 @@ class _Writer:
                 raise Conflict(
                     "该数据库已有示例历史，不再重复写入（请使用新的数据库）", field="events"
                 )
+            if not allow_real_data:
+                refuse_unless_demo(session)
             built = self.cache.get(session)
             self.router, self.calendar = built.router, built.calendar
             self.cast = _cast(session)
@@ -939,7 +992,7 @@ def _township_weights(session: Session, places: dict[str, list[Place]]) -> dict[
 
 def _cast(session: Session) -> Cast:
     """Find or create the users who act: the demo users where they fit, history users else."""
-    centre = _user(session, "history.centre", UserRole.COMMAND_CENTRE, None, None, "县社会治理中心")
+    centre = _user(session, "centre", UserRole.COMMAND_CENTRE, None, None, "县社会治理中心")
     townships: dict[str, tuple[User, Actor]] = {}
     grid: dict[str, User] = {}
     platforms = session.exec(
@@ -952,10 +1005,8 @@ def _cast(session: Session) -> Cast:
         if code is None or code in townships:
             continue
         name = platform.name.split("综合", 1)[0] if "综合" in platform.name else code
-        townships[code] = _user(
-            session, f"history.t{code}", UserRole.TOWNSHIP_OPERATOR, code, None, name
-        )
-        grid[code] = _user(session, f"history.g{code}", UserRole.GRID_WORKER, code, None, name)[0]
+        townships[code] = _user(session, f"t{code}", UserRole.TOWNSHIP_OPERATOR, code, None, name)
+        grid[code] = _user(session, f"g{code}", UserRole.GRID_WORKER, code, None, name)[0]
     agencies: dict[int, tuple[User, Actor]] = {}
     for department in session.exec(
         select(Department)
@@ -965,7 +1016,7 @@ def _cast(session: Session) -> Cast:
         assert department.id is not None
         agencies[department.id] = _user(
             session,
-            f"history.d{department.id}",
+            f"d{department.id}",
             UserRole.DEPARTMENT_STAFF,
             None,
             department.id,
@@ -989,16 +1040,17 @@ def _is(column: Any, value: object) -> ColumnElement[bool]:
 
 def _user(
     session: Session,
-    username: str,
+    name: str,
     role: UserRole,
     township_code: str | None,
     department_id: int | None,
     display: str,
 ) -> tuple[User, Actor]:
-    """Return an active demo user of this role and scope, or a history user (never signs in)."""
+    """Return an active demo user of this role and scope, else the history user `history.<name>`."""
     found = session.exec(
         select(User)
         .where(
+            col(User.username).in_(sorted(DEMO_USERNAMES)),
             User.role == role,
             _is(col(User.township_code), township_code),
             _is(col(User.department_id), department_id),
@@ -1006,6 +1058,7 @@ def _user(
         )
         .order_by(col(User.id))
     ).first()
+    username = f"{HISTORY_USER_PREFIX}{name}"
     if found is None:
         found = session.exec(select(User).where(User.username == username)).first()
     if found is None:

@@ -28,6 +28,7 @@ from dispatch.events.models import (
 from dispatch.reports.assessment import Dimension, assess
 from dispatch.reports.periods import period
 from dispatch.reports.scope import ReportScope
+from dispatch.users.models import User
 from tests.conftest import demo_database
 from tests.reports_recompute import differences, recompute
 
@@ -208,3 +209,85 @@ def test_every_measure_recomputed_from_the_steps_of_the_history_is_what_the_api_
     for measure in ("returned", "reworked", "rated", "extensions_asked", "disputes"):
         assert (total[measure] or 0) > 0, measure
     assert sum((total[f"notices_{level}"] or 0) for level in ("normal", "yellow", "red")) > 0
+
+
+def _add_real_centre_clerk(url: str) -> int:
+    """Add a person of the county's own to a demo database: a centre clerk, active."""
+    from dispatch.core.db import session_scope
+    from dispatch.users.models import UserRole
+    from dispatch.users.service import create_user
+
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            clerk = create_user(
+                session,
+                username="wang.li",
+                password="a real password 2026",
+                role=UserRole.COMMAND_CENTRE,
+                display_name="王丽",
+            )
+            assert clerk.id is not None
+            return clerk.id
+    finally:
+        engine.dispose()
+
+
+def test_a_database_with_users_of_its_own_is_refused_unless_asked(tmp_path: Path) -> None:
+    with demo_database(tmp_path, "real") as url:
+        clerk = _add_real_centre_clerk(url)
+        engine = make_engine(url)
+        try:
+            with pytest.raises(Conflict) as refused:
+                write_history(engine, events=8, months=1, seed=5, end=END)
+            assert refused.value.code == "not_demo_database"
+            assert "不是示例数据库" in refused.value.message and "wang.li" in refused.value.message
+            with Session(engine) as session:
+                assert session.exec(select(func.count()).select_from(Event)).one() == 0
+
+            report = write_history(
+                engine, events=8, months=1, seed=5, end=END, allow_real_data=True
+            )
+            with Session(engine) as session:
+                actors = set(session.exec(select(Step.actor_id).distinct()).all())
+                reporters = set(session.exec(select(Event.reporter_id).distinct()).all())
+                centre = session.exec(select(User).where(User.username == "history.centre"))
+                centre_id = centre.one().id
+        finally:
+            engine.dispose()
+    assert report.events == 8
+    # Asked for, the past is still put on demo or history users, never on a person of the
+    # county's own who happens to hold the role (here the only active centre clerk).
+    assert clerk not in actors | reporters and centre_id in actors
+
+
+def test_the_command_refuses_a_county_of_its_own_before_loading_the_demo_into_it(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from dispatch.core.db import migrate, session_scope
+    from dispatch.core.settings import get_settings
+    from dispatch.reference.jurisdictions import county_codes
+    from service.cli import app
+    from tests.two_counties import load_two_counties
+
+    migrate(empty_database_url)
+    engine = make_engine(empty_database_url)
+    with session_scope(engine) as session:
+        load_two_counties(session)
+        before = county_codes(session)
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    get_settings.cache_clear()
+    try:
+        refused = CliRunner().invoke(app, ["demo", "history", "--events", "5", "--months", "1"])
+        with Session(engine) as session:
+            after = county_codes(session)
+            events = session.exec(select(func.count()).select_from(Event)).one()
+    finally:
+        get_settings.cache_clear()
+        engine.dispose()
+    assert refused.exit_code == 2, refused.output
+    assert "不是示例数据库" in refused.output and "示例县以外的县级辖区" in refused.output
+    assert "--allow-real-data" in refused.output
+    assert after == before and events == 0  # nothing loaded, nothing written
