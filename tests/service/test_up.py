@@ -48,7 +48,8 @@ class Up:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-        argv = ["up", "--port", str(self.port), "--data-dir", str(data_dir)]
+        # No demo history: these tests need a running service, not a past to look at.
+        argv = ["up", "--port", str(self.port), "--data-dir", str(data_dir), "--no-history"]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", *argv],
             cwd=REPO,
