@@ -6,8 +6,14 @@ Fills a scratch database with --events events spread over the last 365 days (set
 bench/harness/bulk.py: about 1.7 parts per event, notices and extension requests on some),
 then times, in one run:
 
+- storing every day's facts (dispatch/jobs/scheduler.store_report_days, round after round,
+  as the scheduler does after a year is imported at once);
 - the assessment (dispatch/reports/assessment.assess) for the whole year by department,
-  unit, township, matter and platform: best and median of --repeat;
+  unit, township, matter and platform, from the stored days: best and median of --repeat;
+- the same by department with one day changed since it was stored (built live, the rest
+  stored): what a reader sees after a department fed back on a past day's part;
+- storing one day again (what the scheduler does for each changed day);
+- the same facts built live from the parts, without roll-ups (reports.facts.collect), once;
 - the baseline: loading the same year's parts and their events through the ORM and counting
   the part measures in Python (what a report without set-based SQL would do), once.
 
@@ -34,8 +40,12 @@ from bench.harness.processes import say
 from dispatch.core.clock import local_date
 from dispatch.core.db import make_engine
 from dispatch.events.models import Assignment, AssignmentStatus, Event
+from dispatch.jobs.scheduler import store_report_days
 from dispatch.reports.assessment import Dimension, assess
+from dispatch.reports.facts import WHOLE, collect, measures
+from dispatch.reports.models import ReportDirtyDay
 from dispatch.reports.periods import Period
+from dispatch.reports.rollup import refresh_day
 from dispatch.reports.scope import ReportScope
 
 
@@ -79,7 +89,15 @@ def main() -> int:
         fill(url, events=args.events, start=start, end=now - timedelta(days=1))
         filled = time.perf_counter() - began
         engine = make_engine(url)
-        figures: list[tuple[str, int, list[float]]] = []
+        began = time.perf_counter()
+        days = 0
+        while stored := store_report_days(engine):
+            days += stored
+            say(f"stored {days} days")
+        store_all = time.perf_counter() - began
+        figures: list[tuple[str, int, list[float]]] = [
+            ("store every day (scheduler rounds)", days, [store_all])
+        ]
         for by in Dimension:
             times = []
             for _ in range(args.repeat):
@@ -88,8 +106,27 @@ def main() -> int:
                     found = assess(session, ReportScope(), span, by, now=now)
                     times.append(time.perf_counter() - t)
             figures.append((f"assessment by {by.value}", len(found.rows), times))
-            say(
-                f"{by.value}: best {min(times):.3f} s, {found.total.values['parts']} parts"
+            say(f"{by.value}: best {min(times):.3f} s, {found.total.values['parts']} parts")
+        changed = span.last - timedelta(days=30)
+        with Session(engine) as session:
+            session.add(ReportDirtyDay(day=changed))
+            session.commit()
+            t = time.perf_counter()
+            found = assess(session, ReportScope(), span, Dimension.DEPARTMENT, now=now)
+            figures.append(
+                ("by department, one day changed", len(found.rows), [time.perf_counter() - t])
+            )
+            t = time.perf_counter()
+            refresh_day(session, changed)
+            session.commit()
+            figures.append(("store one day again", 1, [time.perf_counter() - t]))
+            t = time.perf_counter()
+            facts = collect(session, span.start, span.end, kinds=(Dimension.DEPARTMENT, WHOLE))
+            rows = facts[Dimension.DEPARTMENT].rows()
+            for row in rows.values():
+                measures(row, now, reported=False)
+            figures.append(
+                ("by department, built live (no roll-ups)", len(rows), [time.perf_counter() - t])
             )
         if args.baseline:
             with Session(engine) as session:
@@ -103,9 +140,9 @@ def main() -> int:
     print(
         f"assessment over {args.events:,} events, one year (PostgreSQL); filled in {filled:.0f} s"
     )
-    print(f"  {'what':<40} {'rows':>9} {'best s':>8} {'median s':>9}")
-    for label, rows, times in figures:
-        print(f"  {label:<40} {rows:>9,} {min(times):>8.3f} {statistics.median(times):>9.3f}")
+    print(f"  {'what':<42} {'rows':>9} {'best s':>8} {'median s':>9}")
+    for label, count, times in figures:
+        print(f"  {label:<42} {count:>9,} {min(times):>8.3f} {statistics.median(times):>9.3f}")
     return 0
 
 

@@ -97,9 +97,7 @@ def fill(url: str, *, events: int, start: datetime, end: datetime) -> None:
         platform = conn.execute(
             "SELECT id FROM department WHERE kind = 'township_platform' ORDER BY id LIMIT 1"
         ).fetchone()
-        say(
-            f"bulk: {events:,} events, {len(towns)} townships, {len(matters)} matters"
-        )
+        say(f"bulk: {events:,} events, {len(towns)} townships, {len(matters)} matters")
         conn.execute(
             EVENTS_SQL,
             {

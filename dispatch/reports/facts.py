@@ -103,6 +103,19 @@ VALUES: tuple[str, ...] = (
 _COUNT_AT = {name: i for i, name in enumerate(COUNTS)}
 _VALUE_AT = {name: i for i, name in enumerate(VALUES)}
 _NO_VALUES = np.empty(0, dtype=np.int64)
+# The indexes a part's own measures bump or keep (one lookup per report, not per part).
+_PARTS, _ANSWERED_WITH_DEADLINE, _SIGNED_ON_TIME = (
+    _COUNT_AT[n] for n in ("parts", "answered_with_deadline", "signed_on_time")
+)
+_FED_BACK_WITH_DEADLINE, _COMPLETED_ON_TIME, _COMPLETED = (
+    _COUNT_AT[n] for n in ("fed_back_with_deadline", "completed_on_time", "completed")
+)
+_RETURNED, _FED_BACK_ONCE, _REWORKED = (
+    _COUNT_AT[n] for n in ("returned", "fed_back_once", "reworked")
+)
+_OPEN_SIGN_BY, _OPEN_HANDLE_BY, _FEEDBACK_SECONDS, _SIGN_SECONDS = (
+    _VALUE_AT[n] for n in ("open_sign_by", "open_handle_by", "feedback_seconds", "sign_seconds")
+)
 
 
 @dataclass(slots=True)
@@ -225,6 +238,19 @@ class _Builder:
             self.values[at] = [[] for _ in VALUES]
             self.alone[at], self.rated_alone[at] = set(), set()
         return self.counts[at], self.values[at]
+
+    def add(
+        self, keys: Mapping[str, str | None], bumps: list[int], kept: list[tuple[int, int]]
+    ) -> None:
+        """Add one part to each of its rows: the counts at `bumps` by one, the kept values."""
+        for kind in self.kinds:
+            if kind not in keys:
+                continue
+            counts, values = self._row(kind, keys[kind])
+            for i in bumps:
+                counts[i] += 1
+            for i, value in kept:
+                values[i].append(value)
 
     def count(self, keys: Mapping[str, str | None], name: str, n: int = 1) -> None:
         i = _COUNT_AT[name]
@@ -439,34 +465,35 @@ def _read_parts(
         keys = _part_keys(unit_id, department_key, township, matter, platform)
         keys_of[part_id] = keys
         fed_back = status == A.FED_BACK
-        build.count(keys, "parts")
+        bumps, kept = [_PARTS], []
         build.event(keys, event_id, rating if fed_back and rating in RATINGS else None, outside)
         if sign_by is not None:
             if answered is not None:
-                build.count(keys, "answered_with_deadline")
+                bumps.append(_ANSWERED_WITH_DEADLINE)
                 if as_utc(answered) <= as_utc(sign_by):
-                    build.count(keys, "signed_on_time")
+                    bumps.append(_SIGNED_ON_TIME)
             else:
-                build.keep(keys, "open_sign_by", _micros(sign_by))
+                kept.append((_OPEN_SIGN_BY, _micros(sign_by)))
         if handle_by is not None and status in HELD:
             if fed_back:
-                build.count(keys, "fed_back_with_deadline")
+                bumps.append(_FED_BACK_WITH_DEADLINE)
                 if fed_back_at is not None and as_utc(fed_back_at) <= as_utc(handle_by):
-                    build.count(keys, "completed_on_time")
+                    bumps.append(_COMPLETED_ON_TIME)
             else:
-                build.keep(keys, "open_handle_by", _micros(handle_by))
+                kept.append((_OPEN_HANDLE_BY, _micros(handle_by)))
         if fed_back:
-            build.count(keys, "completed")
+            bumps.append(_COMPLETED)
             if fed_back_at is not None:
-                build.keep(keys, "feedback_seconds", _whole_seconds(fed_back_at, created))
+                kept.append((_FEEDBACK_SECONDS, _whole_seconds(fed_back_at, created)))
         if returns > 0:
-            build.count(keys, "returned")
+            bumps.append(_RETURNED)
         if fed_back_at is not None:
-            build.count(keys, "fed_back_once")
+            bumps.append(_FED_BACK_ONCE)
         if reworks > 0:
-            build.count(keys, "reworked")
+            bumps.append(_REWORKED)
         if answered is not None:
-            build.keep(keys, "sign_seconds", _whole_seconds(answered, created))
+            kept.append((_SIGN_SECONDS, _whole_seconds(answered, created)))
+        build.add(keys, bumps, kept)
     return keys_of
 
 
