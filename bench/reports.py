@@ -42,7 +42,8 @@ from dispatch.core.db import make_engine
 from dispatch.events.models import Assignment, AssignmentStatus, Event
 from dispatch.jobs.scheduler import store_report_days
 from dispatch.reports.assessment import Dimension, assess
-from dispatch.reports.facts import WHOLE, collect, measures
+from dispatch.reports.collect import collect
+from dispatch.reports.facts import WHOLE, measures
 from dispatch.reports.models import ReportDirtyDay
 from dispatch.reports.periods import Period
 from dispatch.reports.rollup import refresh_day

@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 
 from dispatch.core.clock import local_date, utcnow
 from dispatch.events.models import Assignment, Event
+from dispatch.reports.collect import collect
 from dispatch.reports.facts import (
     COUNTS,
     KINDS,
@@ -27,7 +28,6 @@ from dispatch.reports.facts import (
     WHOLE,
     Facts,
     KindFacts,
-    collect,
     empty_facts,
     merge,
 )

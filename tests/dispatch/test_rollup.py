@@ -18,7 +18,8 @@ from dispatch.jobs.scheduler import store_report_days
 from dispatch.reports import facts as facts_module
 from dispatch.reports import rollup
 from dispatch.reports.assessment import Dimension, assess
-from dispatch.reports.facts import KINDS, TOTAL, WHOLE, collect
+from dispatch.reports.collect import collect
+from dispatch.reports.facts import KINDS, TOTAL, WHOLE
 from dispatch.reports.models import ReportDay, ReportDirtyDay
 from dispatch.reports.periods import Period, period
 from dispatch.reports.scope import ReportScope
