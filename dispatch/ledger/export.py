@@ -16,8 +16,9 @@ from dispatch.core.clock import CHINA_TZ, as_utc, local_date, utcnow
 from dispatch.events.service import EventFilter, event_conditions
 from dispatch.ledger.columns import COLUMNS, HEADERS
 from dispatch.ledger.rows import LedgerQuery, ledger_batches
+from dispatch.ledger.workbook import stream_ledger_workbook
 from dispatch.reports.periods import Period, period
-from dispatch.reports.workbook import Kind, Sheet, stream_workbook
+from dispatch.reports.workbook import Kind
 from dispatch.users.policy import Action, Actor, authorize
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -91,8 +92,7 @@ def xlsx_chunks(
         for batch in ledger_batches(engine, export.query, batch_size=batch_size):
             yield from batch
 
-    sheet = Sheet(SHEET_NAME, [c.column for c in COLUMNS], rows())
-    yield from stream_workbook([sheet])
+    yield from stream_ledger_workbook(SHEET_NAME, [c.column for c in COLUMNS], rows())
 
 
 def _drain(buffer: io.StringIO) -> str:
