@@ -41,6 +41,9 @@ ROWS_PER_WRITE = 500
 _NOT_PLAIN = re.compile(r"^\s|\s$|[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
 _XML_ESCAPES = re.compile('["&<>\n]')
 _STRING_MAX = 32767  # UTF-16 units (Worksheet.xls_strmax)
+# Strings a column keeps written (short ones, so that a column's cache stays well under 1 MB).
+_STRINGS_KEPT = 2000
+_STRING_KEPT_LENGTH = 64
 _ROW_MAX = 1048576  # Worksheet.xls_rowmax: cells below it are dropped, as XlsxWriter drops them
 # Excel's day 0 in Beijing time: an aware moment minus it is the local time minus day 0.
 _EXCEL_EPOCH = datetime(1899, 12, 30, tzinfo=CHINA_TZ)
@@ -158,10 +161,19 @@ def _cell_writer(kind: Kind, style: str) -> Cell:
             raise TypeError("NAN/INF not supported in write_number()")
         return f"{number_open}{value:.16G}</v></c>"
 
+    # A column's names (departments, places, matters, statuses) repeat: each written once.
+    seen: dict[str, str] = {}
+
     def string(value: str) -> str:
-        if len(value) <= _STRING_MAX // 2 and _NOT_PLAIN.search(value) is None:
-            return f'{style} t="inlineStr"><is><t>{value}</t></is></c>'
-        return style + _inline_string(value)
+        xml = seen.get(value)
+        if xml is None:
+            if len(value) <= _STRING_MAX // 2 and _NOT_PLAIN.search(value) is None:
+                xml = f'{style} t="inlineStr"><is><t>{value}</t></is></c>'
+            else:
+                xml = style + _inline_string(value)
+            if len(seen) < _STRINGS_KEPT and len(value) <= _STRING_KEPT_LENGTH:
+                seen[value] = xml
+        return xml
 
     yes, no = string("是"), string("否")
 
