@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import xlsxwriter
 from xlsxwriter.utility import (
     _preserve_whitespace,
     _utf16_len,
@@ -30,7 +29,7 @@ from xlsxwriter.utility import (
 from xlsxwriter.worksheet import Worksheet
 
 from dispatch.core.clock import CHINA_TZ
-from dispatch.reports.workbook import CHUNK, Column, Kind
+from dispatch.reports.workbook import CHUNK, Column, Kind, open_book
 
 # Rows gathered before one write to the row file.
 ROWS_PER_WRITE = 500
@@ -70,17 +69,8 @@ def write_ledger_workbook(
     path: str, name: str, columns: Sequence[Column], rows: Iterable[Any]
 ) -> None:
     """Write one sheet into an XLSX file at path, as reports.workbook.write_workbook would."""
-    book = xlsxwriter.Workbook(
-        path, {"constant_memory": True, "remove_timezone": True, "strings_to_numbers": False}
-    )
+    book, header, formats = open_book(path)
     try:
-        header = book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
-        formats = {
-            Kind.RATE: book.add_format({"num_format": "0.0%"}),
-            Kind.NUMBER: book.add_format({"num_format": "0.0"}),
-            Kind.INTEGER: book.add_format({"num_format": "0"}),
-            Kind.TIME: book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
-        }
         ws = book.add_worksheet(name[:31])
         for i, column in enumerate(columns):
             ws.set_column(i, i, column.width, formats.get(column.kind))

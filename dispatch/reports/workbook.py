@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 import xlsxwriter
+from xlsxwriter.format import Format
 
 from dispatch.core.clock import CHINA_TZ, as_utc
 
@@ -51,19 +52,25 @@ class Sheet:
     rows: Iterable[Sequence[object]]
 
 
-def write_workbook(path: str, sheets: Iterable[Sheet]) -> None:
-    """Write the sheets into an XLSX file at path, row by row."""
+def open_book(path: str) -> tuple[xlsxwriter.Workbook, Format, dict[Kind, Format]]:
+    """Open a constant-memory workbook at path: it, the header's format and each kind's."""
     book = xlsxwriter.Workbook(
         path, {"constant_memory": True, "remove_timezone": True, "strings_to_numbers": False}
     )
+    header = book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
+    formats = {
+        Kind.RATE: book.add_format({"num_format": "0.0%"}),
+        Kind.NUMBER: book.add_format({"num_format": "0.0"}),
+        Kind.INTEGER: book.add_format({"num_format": "0"}),
+        Kind.TIME: book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+    }
+    return book, header, formats
+
+
+def write_workbook(path: str, sheets: Iterable[Sheet]) -> None:
+    """Write the sheets into an XLSX file at path, row by row."""
+    book, header, formats = open_book(path)
     try:
-        header = book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
-        formats = {
-            Kind.RATE: book.add_format({"num_format": "0.0%"}),
-            Kind.NUMBER: book.add_format({"num_format": "0.0"}),
-            Kind.INTEGER: book.add_format({"num_format": "0"}),
-            Kind.TIME: book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
-        }
         for sheet in sheets:
             _write_sheet(book, sheet, header, formats)
     finally:
