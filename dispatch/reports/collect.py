@@ -168,6 +168,7 @@ class _Tallies:
         self.index: dict[str, dict[Any, int]] = {kind: {} for kind in KINDS}
         self.index[WHOLE][TOTAL] = 0
         self.part_ids = np.empty(0, dtype=np.int64)
+        self.part_order = np.empty(0, dtype=np.int64)
         self.codes: dict[str, np.ndarray] = {}  # per kind, each part's row code
         self.count_pieces: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {
             k: [] for k in KINDS
@@ -247,6 +248,7 @@ class _Tallies:
             query = query.where(col(e.township_code) == self.scope.township_code)
         columns = _columns(self._rows(query), 16)
         self.part_ids = _ints(columns[0])
+        self.part_order = np.argsort(self.part_ids)  # the side paths find their parts by it
         self.codes = self._codes_of(columns, 2)
         event = _ints(columns[1])
         status = np.array(columns[7], dtype=str)
@@ -384,7 +386,7 @@ class _Tallies:
         rows = self._rows(query.where(*where))
         if not rows or not self.part_ids.size:
             return None
-        order = np.argsort(self.part_ids)
+        order = self.part_order
         ids = _int_column(rows, 0)
         place = np.searchsorted(self.part_ids, ids, sorter=order).clip(max=len(order) - 1)
         found = self.part_ids[order[place]] == ids
