@@ -19,6 +19,7 @@ from dispatch.core.settings import Settings, get_settings
 from dispatch.routing.cache import ReferenceCache
 from service.errors import document_errors, install_error_handlers
 from service.inputs import refuse_nul
+from service.intake import INTAKE_PATH, IntakeCommitter, IntakeShedding
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
 from service.logs import install_log_redaction
@@ -45,6 +46,8 @@ from service.security import install_security
 
 log = logging.getLogger(__name__)
 API_THREADS = POOL_SIZE + POOL_OVERFLOW - 8
+# Intake runs no thread and holds no connection of its own (service.intake's group commit).
+INTAKE = (("POST", INTAKE_PATH),)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -68,10 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             near_distance_m=settings.near_boundary_m, threshold=settings.classify_threshold
         )
         app.state.redis = connect(settings.redis_url) if settings.redis_url else None
+        app.state.intake = IntakeCommitter(app.state.engine, app.state.redis, app.state.reference)
         app.state.hubs = (
             Hubs(aioredis.Redis.from_url(settings.redis_url)) if settings.redis_url else None
         )
         yield
+        app.state.intake.close()
         if app.state.hubs is not None:
             await app.state.hubs.close()
             await app.state.hubs.redis.aclose()
@@ -92,7 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(ConcurrencyLimit, limit=API_THREADS)
+    app.add_middleware(ConcurrencyLimit, limit=API_THREADS, exempt=INTAKE)
+    app.add_middleware(IntakeShedding)
     install_security(app, settings.tile_url)  # outermost: every answer gets the headers
     app.include_router(reference.router, prefix="/api")
     app.include_router(auth.router, prefix="/api")

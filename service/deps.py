@@ -71,12 +71,13 @@ RouterDep = Annotated[Router, Depends(get_router)]
 # auto_error=False: a missing header is answered by our own bilingual 401, like a bad token.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 NOT_SIGNED_IN = "未登录，请先登录"
+BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
 
 
 def get_current_user(
     session: SessionDep,
     settings: SettingsDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    token: BearerToken,
 ) -> User:
     """Return the active user of the request's Bearer token; 401 without a valid one."""
     if not token:
@@ -90,7 +91,7 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 def get_optional_user(
     session: SessionDep,
     settings: SettingsDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    token: BearerToken,
 ) -> User | None:
     """Return the user of a valid Bearer token, else None: for routes open to everyone."""
     if not token:

@@ -10,7 +10,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
@@ -217,6 +217,7 @@ def _body_refused(status: int, code: str, message: str) -> JSONResponse:
 # transaction won; the client should reload and decide again, so they are conflicts.
 RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 CONCURRENT_CHANGE = "数据已被他人同时修改，请刷新后重试"
+REFUSED_VALUE = "数据超出允许的范围或格式，未保存"
 
 
 def _sqlstate(exc: Exception) -> str | None:
@@ -242,6 +243,12 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _refused_value(_request: Request, exc: Exception) -> JSONResponse:
+    # Validation bounds every field a request writes, so this is a value they missed.
+    log.warning("answering 422 for a value the database refused: %s", exc)
+    return JSONResponse(status_code=422, content=error_body("invalid_value", REFUSED_VALUE))
+
+
 async def _coordinate_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=status_for(exc), content=_body(exc))
 
@@ -257,6 +264,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _unavailable)
     # A unique or check constraint refused the write (at flush or at commit): a conflict.
     app.add_exception_handler(IntegrityError, _conflict)
+    # A value out of a column's range or form (SQLSTATE class 22): the request's, not ours.
+    app.add_exception_handler(DataError, _refused_value)
 
 
 def document_errors(app: FastAPI) -> None:

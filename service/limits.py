@@ -94,13 +94,14 @@ class ConcurrencyLimit:
     API stalls until the pool times out. Waiting here costs nothing but a queued coroutine.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[tuple[str, str], ...] = ()) -> None:
         self.app = app
         self.limit = limit
+        self.exempt = frozenset(exempt)  # (method, path) of routes that hold no connection
         self._semaphore: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope["method"], scope["path"]) in self.exempt:
             await self.app(scope, receive, send)
             return
         if self._semaphore is None:

@@ -44,6 +44,7 @@ from dispatch.demo.seed import DEMO_COUNTY_CODE
 from dispatch.disputes.models import Dispute, DisputeStatus, ListChangeKind
 from dispatch.disputes.opening import open_dispute_of
 from dispatch.disputes.schemas import ListChangeProposal
+from dispatch.events.intake import report_event
 from dispatch.events.models import (
     Assignment,
     AssignmentRole,
@@ -55,7 +56,6 @@ from dispatch.events.models import (
     NoticeLevel,
 )
 from dispatch.events.schemas import EventCreate, Urgency
-from dispatch.events.service import report_event
 from dispatch.loop import assignments as parts_api
 from dispatch.loop import escalation as escalations
 from dispatch.loop import verification

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from dispatch.core.errors import Unauthorized
 from dispatch.core.settings import Settings
@@ -86,7 +87,28 @@ def user_from_token(session: Session, token: str, settings: Settings) -> User:
     was issued, is refused: they must sign in again.
     """
     claims = read_token(token, settings)
-    user = get_user(session, claims.user_id)
+    return _holder(get_user(session, claims.user_id), claims)
+
+
+def users_of_claims(session: Session, claims: Sequence[TokenClaims]) -> list[User | Unauthorized]:
+    """Return each token's active user, or the refusal user_from_token would raise: one query.
+
+    For requests that share a transaction (intake's group commit): read in the same
+    transaction that writes, a deactivation committed before it is always seen.
+    """
+    wanted = {c.user_id for c in claims}
+    found = {u.id: u for u in session.exec(select(User).where(col(User.id).in_(wanted)))}
+    outcomes: list[User | Unauthorized] = []
+    for claim in claims:
+        try:
+            outcomes.append(_holder(found.get(claim.user_id), claim))
+        except Unauthorized as refused:
+            outcomes.append(refused)
+    return outcomes
+
+
+def _holder(user: User | None, claims: TokenClaims) -> User:
+    """Return the user if the token still speaks for them, else raise Unauthorized."""
     if (
         user is None
         or not user.active

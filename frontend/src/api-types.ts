@@ -260,6 +260,9 @@ export interface paths {
         /**
          * Create Event
          * @description Report an event: 201 at once; a repeated client_id answers 200 with the same event.
+         *
+         *     Async, with no database work of its own: the token's signature is checked here, the
+         *     user and the report in the group commit (service.intake) that stores it.
          */
         post: operations["create_event_api_events_post"];
         delete?: never;
@@ -2693,6 +2696,51 @@ export interface components {
             candidates: components["schemas"]["DuplicateCandidate"][];
         };
         /**
+         * ErrorBody
+         * @description Every error response: 401, 403, 404, 409, 413, 422, 503.
+         */
+        ErrorBody: {
+            detail: components["schemas"]["ErrorDetail"];
+        };
+        /**
+         * ErrorDetail
+         * @description What went wrong: a stable code for programs, a Chinese message for people, the field.
+         */
+        ErrorDetail: {
+            /**
+             * Code
+             * @description 机器可读的错误码（snake_case），如 not_found、status_conflict、missing
+             */
+            code: string;
+            /**
+             * Message
+             * @description 给人看的中文说明；页面只显示它
+             */
+            message: string;
+            /**
+             * Field
+             * @default null
+             */
+            field: string | null;
+            /**
+             * Status
+             * @description 状态冲突时：当前状态的编码
+             * @default null
+             */
+            status: string | null;
+            /**
+             * Action
+             * @description 状态冲突时：被拒绝的动作的编码
+             * @default null
+             */
+            action: string | null;
+            /**
+             * Problems
+             * @default null
+             */
+            problems: components["schemas"]["Problem"][] | null;
+        };
+        /**
          * EscalateBody
          * @description Why the township cannot handle its part and calls the county in.
          */
@@ -4428,6 +4476,37 @@ export interface components {
             duties_text: string | null;
         };
         /**
+         * Problem
+         * @description One thing wrong with a request (the field it is in), or one refused row of an import.
+         */
+        Problem: {
+            /**
+             * Code
+             * @description 机器可读的错误码，如 missing、float_parsing、invalid_row
+             */
+            code: string;
+            /**
+             * Message
+             * @description 给人看的中文说明
+             */
+            message: string;
+            /**
+             * Field
+             * @default null
+             */
+            field: string | null;
+            /**
+             * Row
+             * @default null
+             */
+            row: number | null;
+            /**
+             * Column
+             * @default null
+             */
+            column: string | null;
+        };
+        /**
          * PublishList
          * @description When a draft takes effect.
          */
@@ -5395,82 +5474,6 @@ export interface components {
             /** Assignments */
             assignments: components["schemas"]["AssignmentCard"][];
         };
-        /**
-         * ErrorBody
-         * @description Every error response: 401, 403, 404, 409, 413, 422, 503.
-         */
-        ErrorBody: {
-            detail: components["schemas"]["ErrorDetail"];
-        };
-        /**
-         * ErrorDetail
-         * @description What went wrong: a stable code for programs, a Chinese message for people, the field.
-         */
-        ErrorDetail: {
-            /**
-             * Code
-             * @description 机器可读的错误码（snake_case），如 not_found、status_conflict、missing
-             */
-            code: string;
-            /**
-             * Message
-             * @description 给人看的中文说明；页面只显示它
-             */
-            message: string;
-            /**
-             * Field
-             * @default null
-             */
-            field: string | null;
-            /**
-             * Status
-             * @description 状态冲突时：当前状态的编码
-             * @default null
-             */
-            status: string | null;
-            /**
-             * Action
-             * @description 状态冲突时：被拒绝的动作的编码
-             * @default null
-             */
-            action: string | null;
-            /**
-             * Problems
-             * @default null
-             */
-            problems: components["schemas"]["Problem"][] | null;
-        };
-        /**
-         * Problem
-         * @description One thing wrong with a request (the field it is in), or one refused row of an import.
-         */
-        Problem: {
-            /**
-             * Code
-             * @description 机器可读的错误码，如 missing、float_parsing、invalid_row
-             */
-            code: string;
-            /**
-             * Message
-             * @description 给人看的中文说明
-             */
-            message: string;
-            /**
-             * Field
-             * @default null
-             */
-            field: string | null;
-            /**
-             * Row
-             * @default null
-             */
-            row: number | null;
-            /**
-             * Column
-             * @default null
-             */
-            column: string | null;
-        };
     };
     responses: never;
     parameters: never;
@@ -5928,6 +5931,15 @@ export interface operations {
             };
             /** @description 请求参数有误（错误信息指明字段） */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description 服务繁忙：按 Retry-After 稍后重试 */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -24,8 +24,8 @@ from dispatch.core.db import session_scope
 from dispatch.core.queues import PENDING_KEY, offer_for_routing
 from dispatch.core.redis import connect
 from dispatch.events.came_back import CameBack, CameBackKind
+from dispatch.events.intake import report_event
 from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event, EventStatus
-from dispatch.events.service import report_event
 from dispatch.jobs.scheduler import alert_deadlines
 from dispatch.routing.router import Router
 from dispatch.supervision.alerts import NONE, RED, YELLOW, alert_level

@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from dispatch.core.errors import InvalidInput
 from dispatch.core.settings import get_settings
+from dispatch.events.intake import report_event
 from dispatch.events.models import Assignment
-from dispatch.events.service import report_event
 from dispatch.jobs.context import reset_worker_context, worker_context
 from dispatch.loop.dispatching import route_events
 from dispatch.reference.calendar import load_calendar

@@ -39,8 +39,8 @@ from dispatch.delivery.webhooks import (
     retry_due_deliveries,
     set_webhook,
 )
+from dispatch.events.intake import report_event
 from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event, EventStatus
-from dispatch.events.service import report_event
 from dispatch.reference.models import Department, DepartmentKind
 from dispatch.routing.router import Router
 from tests.helpers import demo_grid_point, new_report

@@ -10,10 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from dispatch.core.clock import utcnow
+from dispatch.events.intake import report_event
 from dispatch.events.models import Assignment, AssignmentRole, Event, EventStatus
 from dispatch.events.read import event_steps
 from dispatch.events.schemas import EventCreate
-from dispatch.events.service import report_event
 from dispatch.loop.dispatching import route_events
 from dispatch.reference.calendar import WorkCalendar, load_calendar
 from dispatch.routing.router import Router

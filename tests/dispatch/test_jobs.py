@@ -20,8 +20,8 @@ from dispatch.core.clock import utcnow
 from dispatch.core.db import session_scope
 from dispatch.core.queues import PENDING_KEY, offer_for_routing
 from dispatch.core.redis import connect
+from dispatch.events.intake import report_event
 from dispatch.events.models import Assignment, Event, EventStatus, Step
-from dispatch.events.service import report_event
 from dispatch.jobs.scheduler import sweep
 from dispatch.routing.router import Router
 from tests.conftest import REPO

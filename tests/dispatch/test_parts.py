@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from dispatch.core.clock import utcnow
 from dispatch.core.db import alembic_config, make_engine, session_scope
 from dispatch.core.errors import Conflict, InvalidInput
+from dispatch.events.intake import report_event
 from dispatch.events.models import (
     Assignment,
     AssignmentRole,
@@ -27,7 +28,6 @@ from dispatch.events.models import (
     EventStatus,
     Step,
 )
-from dispatch.events.service import report_event
 from dispatch.loop import assignments, verification
 from dispatch.loop.dispatching import route_events
 from dispatch.reference.calendar import load_calendar

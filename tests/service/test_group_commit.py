@@ -1,0 +1,280 @@
+"""Intake's group commit: reports posted together share a transaction, and each is answered
+for itself; past capacity the API refuses at once with 503 and Retry-After."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session, col, func, select
+
+from dispatch.events.models import Event, Step
+from service.intake import MAX_WAIT_S, IntakeCommitter, IntakeLoad
+from tests.loop_fixtures import Loop
+from tests.service.test_loop import report_body
+
+
+class Gate:
+    """Holds the committer's first batch until told, and records every batch's size."""
+
+    def __init__(self, committer: IntakeCommitter) -> None:
+        self.committer = committer
+        self.sizes: list[int] = []
+        self.opened = threading.Event()
+        self.entered = threading.Event()
+
+    def wait_queued(self, count: int, timeout_s: float = 20) -> None:
+        """Wait until `count` reports are queued behind the held batch."""
+        deadline = time.monotonic() + timeout_s
+        while self.committer.load.queued - 1 < count:
+            assert time.monotonic() < deadline, f"only {self.committer.load.queued} queued"
+            time.sleep(0.01)
+
+
+@contextmanager
+def gated(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
+    """Hold the committer's first batch until the gate opens (always opened at the end)."""
+    committer: IntakeCommitter = loop.client.app.state.intake  # type: ignore[attr-defined]
+    gate = Gate(committer)
+    real = committer._store
+
+    def store(batch: Sequence[Any]) -> list[Any]:
+        if not gate.entered.is_set():
+            gate.entered.set()
+            gate.opened.wait(30)
+        gate.sizes.append(len(batch))
+        return real(batch)
+
+    monkeypatch.setattr(committer, "_store", store)
+    try:
+        yield gate
+    finally:
+        gate.opened.set()
+
+
+def post_all(
+    loop: Loop, bodies: list[dict[str, Any]], headers: dict[str, str]
+) -> tuple[Callable[[], list[httpx.Response]], ThreadPoolExecutor]:
+    """Start posting every body at once; return how to collect the answers."""
+    pool = ThreadPoolExecutor(max_workers=len(bodies))
+    post = loop.client.post
+    futures = [pool.submit(post, "/api/events", json=b, headers=headers) for b in bodies]
+    return (lambda: [f.result(timeout=60) for f in futures]), pool
+
+
+def events_with(loop: Loop, client_ids: list[str]) -> list[Event]:
+    with Session(loop.engine) as session:
+        return list(session.exec(select(Event).where(col(Event.client_id).in_(client_ids))).all())
+
+
+def report_steps(loop: Loop, event_ids: list[int]) -> int:
+    with Session(loop.engine) as session:
+        return int(
+            session.exec(
+                select(func.count())
+                .select_from(Step)
+                .where(col(Step.event_id).in_(event_ids), Step.action == "report")
+            ).one()
+        )
+
+
+def test_reports_posted_together_share_one_transaction_and_each_gets_its_own_event(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = loop.token("grid")
+    bodies = [report_body() for _ in range(12)]
+    with gated(loop, monkeypatch) as gate:
+        first, pool = post_all(loop, bodies[:1], headers)
+        assert gate.entered.wait(20)
+        rest, pool2 = post_all(loop, bodies[1:], headers)
+        gate.wait_queued(11)
+        gate.opened.set()
+        answers = first() + rest()
+    pool.shutdown()
+    pool2.shutdown()
+    assert [a.status_code for a in answers] == [201] * 12, [a.text for a in answers]
+    assert gate.sizes == [1, 11], "the eleven queued behind the first went in one batch"
+    ids = [a.json()["id"] for a in answers]
+    assert len(set(ids)) == 12
+    stored = events_with(loop, [b["client_id"] for b in bodies])
+    assert sorted(e.id or 0 for e in stored) == sorted(ids)
+    assert report_steps(loop, ids) == 12
+
+
+def test_a_bad_report_in_a_batch_is_refused_alone(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = loop.token("grid")
+    good = [report_body() for _ in range(3)]
+    unknown = report_body(matter_code="X-404")
+    outside = {**report_body(), "lon": 100.0, "lat": 20.0}
+    repeat = dict(good[0])
+    with gated(loop, monkeypatch) as gate:
+        first, pool = post_all(loop, [report_body()], headers)
+        assert gate.entered.wait(20)
+        rest, pool2 = post_all(loop, [*good, unknown, outside, repeat], headers)
+        gate.wait_queued(6)
+        gate.opened.set()
+        answers = rest()
+        assert first()[0].status_code == 201
+    pool.shutdown()
+    pool2.shutdown()
+    codes = [a.status_code for a in answers]
+    assert gate.sizes == [1, 6]
+    assert sorted([*codes[:3], codes[5]]) == [200, 201, 201, 201], codes
+    assert codes[3] == 422 and answers[3].json()["detail"]["code"] == "unknown_matter"
+    assert codes[4] == 422 and answers[4].json()["detail"]["code"] == "outside_jurisdiction"
+    assert answers[5].json()["id"] == answers[0].json()["id"], "a repeat gets the same event"
+    assert len(events_with(loop, [b["client_id"] for b in good])) == 3
+    assert not events_with(loop, [unknown["client_id"], outside["client_id"]])
+
+
+@pytest.mark.postgres
+def test_a_batch_whose_commit_fails_fails_every_report_in_it_and_stores_none(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = loop.token("grid")
+    bodies = [report_body() for _ in range(5)]
+    with loop.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION refuse_reports() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN RAISE EXCEPTION 'refused at commit' USING ERRCODE = '40001'; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER refuse_reports AFTER INSERT ON step "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.action = 'report') "
+                "EXECUTE FUNCTION refuse_reports()"
+            )
+        )
+    try:
+        with gated(loop, monkeypatch) as gate:
+            first, pool = post_all(loop, bodies[:1], headers)
+            assert gate.entered.wait(20)
+            rest, pool2 = post_all(loop, bodies[1:], headers)
+            gate.wait_queued(4)
+            gate.opened.set()
+            answers = first() + rest()
+        pool.shutdown()
+        pool2.shutdown()
+    finally:
+        with loop.engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_reports ON step"))
+            conn.execute(text("DROP FUNCTION refuse_reports()"))
+    assert 4 in gate.sizes, gate.sizes
+    assert [a.status_code for a in answers] == [409] * 5, [a.text for a in answers]
+    assert not events_with(loop, [b["client_id"] for b in bodies]), "nothing was stored"
+
+
+@pytest.mark.postgres
+def test_a_row_the_database_refuses_fails_only_its_own_report(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = loop.token("grid")
+    bodies = [report_body() for _ in range(4)]
+    bad = report_body(description="数据库拒收的一行")
+    with loop.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.description = '数据库拒收的一行' THEN "
+                "RAISE EXCEPTION 'out of range' USING ERRCODE = '22003'; END IF; "
+                "RETURN NEW; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_row BEFORE INSERT ON event "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_row()"
+            )
+        )
+    try:
+        with gated(loop, monkeypatch) as gate:
+            first, pool = post_all(loop, bodies[:1], headers)
+            assert gate.entered.wait(20)
+            rest, pool2 = post_all(loop, [*bodies[1:], bad], headers)
+            gate.wait_queued(4)
+            gate.opened.set()
+            answers = first() + rest()
+        pool.shutdown()
+        pool2.shutdown()
+    finally:
+        with loop.engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_row ON event"))
+            conn.execute(text("DROP FUNCTION refuse_row()"))
+    assert [a.status_code for a in answers[:4]] == [201] * 4, [a.text for a in answers]
+    assert answers[4].status_code == 422, answers[4].text
+    assert answers[4].json()["detail"]["code"] == "invalid_value"
+    assert len(events_with(loop, [b["client_id"] for b in bodies])) == 4
+    assert not events_with(loop, [bad["client_id"]])
+
+
+def test_a_deactivated_users_report_is_refused_in_the_batch(loop: Loop) -> None:
+    headers = loop.token("grid")
+    with Session(loop.engine) as session:
+        session.execute(text("UPDATE app_user SET active = false WHERE username = 'grid'"))
+        session.commit()
+    try:
+        body = report_body()
+        answer = loop.client.post("/api/events", json=body, headers=headers)
+    finally:
+        with Session(loop.engine) as session:
+            session.execute(text("UPDATE app_user SET active = true WHERE username = 'grid'"))
+            session.commit()
+    assert answer.status_code == 401, answer.text
+    assert not events_with(loop, [body["client_id"]])
+    assert loop.client.post("/api/events", json=report_body(), headers=headers).status_code == 201
+
+
+def test_past_capacity_intake_answers_503_with_retry_after_and_keeps_nothing(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = loop.token("grid")
+    with gated(loop, monkeypatch) as gate:
+        first, pool = post_all(loop, [report_body()], headers)
+        assert gate.entered.wait(20)
+        time.sleep(MAX_WAIT_S + 0.1)  # the batch in hand has now run longer than a wait allowed
+        shed = report_body()
+        refused = loop.client.post("/api/events", json=shed, headers=headers)
+        gate.opened.set()
+        assert first()[0].status_code == 201
+    pool.shutdown()
+    assert refused.status_code == 503, refused.text
+    assert 1 <= int(refused.headers["Retry-After"]) <= 30
+    detail = refused.json()["detail"]
+    assert detail["code"] == "overloaded" and "繁忙" in detail["message"]
+    assert not events_with(loop, [shed["client_id"]])
+    again = loop.client.post("/api/events", json=shed, headers=headers)
+    assert again.status_code == 201, "the same report is taken once the queue is short"
+
+
+def test_the_load_estimate_counts_the_queue_and_a_batch_that_runs_long() -> None:
+    load = IntakeLoad(first_guess_s=0.001, weight=0.5)
+    for _ in range(100):
+        load.arrived()
+    assert load.retry_after(now=0.0) is None, "100 reports at 1 ms each wait 0.1 s"
+    load.finished(0, 0.0)
+    for _ in range(900):
+        load.arrived()
+    assert load.wait_s(now=0.0) == pytest.approx(1.0)
+    assert load.retry_after(now=0.0) == 1
+    load.finished(500, 5.0)  # 10 ms a report measured: the average moves halfway
+    assert load.per_report_s == pytest.approx(0.0055)
+    assert load.queued == 500
+    assert load.retry_after(now=0.0) == 3  # 500 × 5.5 ms = 2.75 s
+    load.finished(500, 0.5)
+    assert load.retry_after(now=10.0) is None
+    load.started(now=10.0)
+    assert load.retry_after(now=10.2) is None
+    assert load.retry_after(now=12.5) == 3, "a batch stuck for 2.5 s sheds whatever the average"
+    load.started(now=0.0)
+    assert load.retry_after(now=100.0) == 30, "capped"
