@@ -6,9 +6,21 @@ const TOKEN_KEY = "sipingtai.token";
 const USER_KEY = "sipingtai.user";
 
 export class ApiError extends Error {
-  constructor(message: string, readonly status: number, readonly field: string | null = null, readonly code: string | null = null) {
+  constructor(
+    message: string, readonly status: number, readonly field: string | null = null, readonly code: string | null = null,
+    readonly retryAfter: number | null = null, // seconds the server asked for (Retry-After), if it did
+  ) {
     super(message);
   }
+}
+
+/** The seconds a Retry-After header asks for (seconds or an HTTP date), at least 1; null when absent or unreadable. */
+export function retryAfterSeconds(header: string | null, now = Date.now()): number | null {
+  const text = header?.trim();
+  if (!text) return null;
+  if (/^\d+$/.test(text)) return Math.max(1, Number(text));
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(1, Math.ceil((at - now) / 1000));
 }
 
 /** The request never got an answer (offline, DNS, connection reset). */
@@ -101,7 +113,7 @@ export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T
   if (!res.ok) {
     const fallback = res.status >= 500 ? `服务器错误（${res.status}），请稍后重试` : `请求失败（${res.status}）`;
     const { message, field, code } = detailMessage(data, fallback);
-    throw new ApiError(message, res.status, field, code);
+    throw new ApiError(message, res.status, field, code, retryAfterSeconds(res.headers.get("Retry-After")));
   }
   return data as T;
 }

@@ -1,26 +1,46 @@
 // Sending the reports on this phone: one attempt at a time per report (Web Locks across tabs
 // where the browser has them), always the report's own client_id, so the server answers a
 // repeat with the event it already has. Queued reports (待发送) go when the network returns
-// (the `online` event) or on a timer that backs off while the network stays bad.
+// (the `online` event) or on a timer that backs off while the network stays bad. When the server
+// is busy and says for how long (503 or 429 with Retry-After), no report goes before that
+// (backoff.ts): the server sheds load quickly, and the phone must not come straight back.
 
 import { ApiError, api, NetworkError, uploadPhoto } from "../api";
 import type { EventPublic } from "../types";
+import { backoff, holdFor, holdLeft } from "./backoff";
 import { type Draft, getDraft, listDrafts, pruneSent, putDraft } from "./drafts";
 import { remember } from "./recent";
 
 export type SendResult =
   | { kind: "sent"; event_id: number; failed_photos: string[] }
   | { kind: "refused"; message: string } // the server said no: the report is a 草稿 again
-  | { kind: "later"; message: string }; // no answer (or 5xx/429): still 待发送
+  // No answer (or 5xx/429): still 待发送; retry_in_ms is how long the server asked for, else null.
+  | { kind: "later"; message: string; retry_in_ms: number | null };
 
 const FIRST_DELAY_MS = 5_000;
 const MAX_DELAY_MS = 5 * 60_000;
+const HOLD_MARGIN_MS = 100; // a timer may fire a little before the hold ends
 
 /** Whether an error means "try again later" rather than "the server refused it". */
 export const transient = (err: unknown) =>
   err instanceof NetworkError || (err instanceof ApiError && (err.status >= 500 || [401, 408, 429].includes(err.status)));
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** What the grid worker reads while the server has asked the phone to wait. */
+export function busyText(d: Draft, waitMs: number): string {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1_000));
+  return d.event_id === null ? `服务繁忙，约 ${seconds} 秒后自动重试` : `事件已上报，服务繁忙，约 ${seconds} 秒后继续上传照片`;
+}
+
+/** Keep a report queued after a transient failure, holding every report when the server said how long. */
+async function keepForLater(d: Draft, err: unknown, text: string): Promise<SendResult> {
+  const asked = err instanceof ApiError ? err.retryAfter : null;
+  const wait = asked === null ? null : holdFor(asked);
+  d.error = wait === null ? text : busyText(d, wait);
+  await putDraft(d);
+  return { kind: "later", message: d.error, retry_in_ms: wait };
+}
 
 /** The body of POST /api/events for a report. */
 export function eventBody(d: Draft) {
@@ -40,7 +60,9 @@ export function sendReport(clientId: string): Promise<SendResult> {
   if (!p) {
     const locks = (navigator as Navigator & { locks?: LockManager }).locks;
     const attempt = () => attemptSend(clientId);
-    p = (locks ? locks.request(`sipingtai.send.${clientId}`, attempt) : attempt()).finally(() => inFlight.delete(clientId));
+    // Awaited, so that either DOM typing of LockManager.request (TypeScript 5 or 7) reads SendResult.
+    const run = async (): Promise<SendResult> => await (locks ? locks.request(`sipingtai.send.${clientId}`, attempt) : attempt());
+    p = run().finally(() => inFlight.delete(clientId));
     inFlight.set(clientId, p);
   }
   return p;
@@ -52,6 +74,12 @@ async function attemptSend(clientId: string): Promise<SendResult> {
   if (!d) return { kind: "refused", message: "该上报已删除" };
   if (d.state === "sent" && d.event_id !== null) return { kind: "sent", event_id: d.event_id, failed_photos: [] };
   if (d.state !== "queued") return { kind: "refused", message: "该上报已改回草稿" };
+  const held = holdLeft();
+  if (held > 0) {
+    d.error = busyText(d, held);
+    await putDraft(d);
+    return { kind: "later", message: d.error, retry_in_ms: held };
+  }
   if (d.event_id === null) {
     try {
       const event = await api<EventPublic>("/api/events", { method: "POST", json: eventBody(d) });
@@ -60,11 +88,11 @@ async function attemptSend(clientId: string): Promise<SendResult> {
       remember(d.username, event);
       await putDraft(d);
     } catch (err) {
-      const later = transient(err);
-      d.error = later ? `尚未发送成功：${message(err)}` : `未被受理，已退回草稿：${message(err)}`;
-      if (!later) d.state = "draft";
+      if (transient(err)) return keepForLater(d, err, `尚未发送成功：${message(err)}`);
+      d.error = `未被受理，已退回草稿：${message(err)}`;
+      d.state = "draft";
       await putDraft(d);
-      return later ? { kind: "later", message: d.error } : { kind: "refused", message: message(err) };
+      return { kind: "refused", message: message(err) };
     }
   }
   const failed: string[] = [];
@@ -75,11 +103,7 @@ async function attemptSend(clientId: string): Promise<SendResult> {
       photo.uploaded = true;
       photo.blob = null;
     } catch (err) {
-      if (transient(err)) {
-        d.error = `事件已上报，照片尚未上传完：${message(err)}`;
-        await putDraft(d);
-        return { kind: "later", message: d.error };
-      }
+      if (transient(err)) return keepForLater(d, err, `事件已上报，照片尚未上传完：${message(err)}`);
       failed.push(photo.name); // refused for good (not an image, too big): never sent again
       photo.uploaded = true;
       photo.blob = null;
@@ -101,7 +125,7 @@ export function startOutbox(username: string): void {
   if (runningFor === username) return;
   stopCurrent?.();
   runningFor = username;
-  let delay = FIRST_DELAY_MS;
+  let failures = 0;
   let timer = 0;
   let busy = false;
   let stopped = false;
@@ -109,10 +133,13 @@ export function startOutbox(username: string): void {
     if (busy || stopped) return;
     busy = true;
     let trouble = false;
+    let asked: number | null = null; // the server's hold: the rest of the queue waits it out too
     try {
       for (const d of (await listDrafts(username)).filter((x) => x.state === "queued")) {
-        if ((await sendReport(d.client_id)).kind === "later") {
+        const result = await sendReport(d.client_id);
+        if (result.kind === "later") {
           trouble = true;
+          asked = result.retry_in_ms;
           break;
         }
       }
@@ -121,15 +148,18 @@ export function startOutbox(username: string): void {
     } finally {
       busy = false;
     }
-    delay = trouble ? Math.min(delay * 2, MAX_DELAY_MS) : FIRST_DELAY_MS;
-    schedule();
+    if (asked !== null) schedule(asked + HOLD_MARGIN_MS);
+    else {
+      failures = trouble ? failures + 1 : 0;
+      schedule(backoff(failures, FIRST_DELAY_MS, MAX_DELAY_MS));
+    }
   };
-  const schedule = () => {
+  const schedule = (ms: number) => {
     window.clearTimeout(timer);
-    if (!stopped) timer = window.setTimeout(() => void flush(), delay);
+    if (!stopped) timer = window.setTimeout(() => void flush(), ms);
   };
   const online = () => {
-    delay = FIRST_DELAY_MS;
+    failures = 0;
     void flush();
   };
   window.addEventListener("online", online);

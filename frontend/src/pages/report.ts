@@ -8,6 +8,7 @@ import { debounce, h } from "../dom";
 import type { PageCtx } from "../page";
 import { fmtShort } from "../time";
 import { note } from "../ui";
+import { backoff } from "./backoff";
 import { CHANGED, currentKey, type Draft, deleteDraft, getDraft, hasContent, inMemoryOnly, listDrafts, migrateLegacy, newDraft, putDraft } from "./drafts";
 import { evidenceFields } from "./evidence";
 import { matterPicker } from "./matter-picker";
@@ -249,9 +250,15 @@ function drawReport(ctx: PageCtx, draft: Draft, storageError: string | null): vo
         reopen(user.username, "");
         return;
       }
-      setStatus(attempt === 0 ? "网络异常，正在重试…" : `网络异常，正在重试…（第 ${attempt + 1} 次）`, "retrying", "error");
       cancel.hidden = false;
-      await sleep(Math.min(30000, 1000 * 2 ** attempt), () => cancelled || !ctx.alive());
+      if (result.retry_in_ms !== null) {
+        // The server is busy and said for how long: the report waits as 待发送, then goes again.
+        setStatus(result.message, "retrying", "info");
+        await sleep(result.retry_in_ms + 100, () => cancelled || !ctx.alive());
+      } else {
+        setStatus(attempt === 0 ? "网络异常，正在重试…" : `网络异常，正在重试…（第 ${attempt + 1} 次）`, "retrying", "error");
+        await sleep(backoff(attempt, 1_000, 30_000), () => cancelled || !ctx.alive());
+      }
       if (!ctx.alive()) return;
       if (cancelled) {
         cancel.hidden = true;
