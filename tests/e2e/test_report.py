@@ -1,4 +1,4 @@
-"""The grid worker's day on a phone: 即报即办 with a photo, several drafts, and no network.
+"""The grid worker's day on a phone: 即报即办 with a photo, drafts, no network, a busy server.
 
 Each test signs in as `grid` at a phone viewport in real Chromium, with the service worker of
 the built pages allowed, and checks what it did through the API or the database.
@@ -7,6 +7,7 @@ the built pages allowed, and checks what it did through the API or the database.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import time
@@ -31,6 +32,7 @@ from sqlmodel import Session, col, func, select
 from dispatch.events.models import Event
 from tests.e2e.conftest import PASSWORD, ResponseWatch, Service
 from tests.helpers import demo_grid_point
+from tests.service.test_error_words import english_left
 from tests.service.test_loop import XINSHI
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -348,3 +350,141 @@ def test_without_indexeddb_the_page_still_reports_and_says_drafts_are_not_kept(
         assert phone.event(event_id)["description"] == "路灯不亮已有三天"
     finally:
         phone.context.close()
+
+
+OVERLOADED = {"detail": {"code": "overloaded", "message": "服务繁忙，请稍后重试"}}
+BUSY_TEXT = re.compile(r"^服务繁忙，约 \d+ 秒后自动重试$")
+RETRY_AFTER_S = 2
+SPACED_S = RETRY_AFTER_S - 0.1  # the handler's clock against the page's: a little slack
+
+
+def turn_away(route: Route) -> None:
+    """Answer as an intake that sheds load: 503 at once, come back in RETRY_AFTER_S seconds."""
+    route.fulfill(status=503, headers={"Retry-After": str(RETRY_AFTER_S)}, json=OVERLOADED)
+
+
+def sent_client_id(route: Route) -> str:
+    """Return the client id a POST /api/events carries."""
+    return str(json.loads(route.request.post_data or "{}")["client_id"])
+
+
+def assert_spaced(times: list[float], turned_away: int) -> None:
+    """Assert that no attempt came sooner than Retry-After after a 503."""
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert all(gap >= SPACED_S for gap in gaps[:turned_away]), gaps
+
+
+def test_a_busy_server_is_waited_out_and_the_report_is_sent_once(
+    phone: Phone, responses: ResponseWatch, screenshots: Any
+) -> None:
+    page = phone.page
+    responses.allow(r"/api/events$", 503)
+    attempts: list[tuple[float, str]] = []
+    stored: list[int] = []
+
+    def busy_twice(route: Route) -> None:
+        attempts.append((time.monotonic(), sent_client_id(route)))
+        if len(attempts) == 1:
+            turn_away(route)  # shed before it reached the database
+        elif len(attempts) == 2:
+            answer = route.fetch()  # stored this time, but the 201 is lost to a 503 on the way
+            assert answer.status == 201, answer.text()
+            stored.append(int(answer.json()["id"]))
+            turn_away(route)
+        else:
+            route.fulfill(response=route.fetch())
+
+    page.route("**/api/events", busy_twice)
+    phone.click_map()
+    page.get_by_test_id("description").fill("路口信号灯倒伏，压在非机动车道上")
+    page.get_by_test_id("submit").click()
+    status = page.get_by_test_id("submit-status")
+    expect(status).to_have_attribute("data-state", "retrying")
+    expect(status).to_have_text(BUSY_TEXT)
+    item = page.locator("[data-testid=report-item][data-state=queued]")
+    expect(item.get_by_test_id("report-state")).to_have_text("待发送")
+    expect(item.get_by_test_id("report-error")).to_have_text(BUSY_TEXT)
+    assert english_left(status.inner_text() + item.inner_text()) == ""
+    screenshots(page, "busy")
+
+    expect(page).to_have_url(re.compile(r"#/event/\d+$"), timeout=30_000)
+    event_id = int(page.url.rsplit("/", 1)[1])
+    assert len(attempts) == 3, attempts
+    client_id = attempts[0][1]
+    assert all(sent == client_id for _, sent in attempts)
+    assert_spaced([at for at, _ in attempts], turned_away=2)
+    assert stored == [event_id] and events_with(phone.service, client_id) == 1
+
+    page.goto(f"{phone.service.url}/#/report")
+    mine = page.locator(f"[data-testid=report-item][data-client-id='{client_id}']")
+    expect(mine).to_have_count(1)
+    expect(mine).to_have_attribute("data-state", "sent")
+    expect(mine).to_have_attribute("data-event-id", str(event_id))
+    expect(mine.get_by_test_id("report-state")).to_have_text("已发送")
+    expect(mine.get_by_test_id("report-error")).to_have_count(0)
+
+
+def queued_report(description: str, nth: int, minutes_ago: int) -> dict[str, Any]:
+    """Return a 待发送 report as the page keeps it in IndexedDB."""
+    lon, lat = demo_grid_point(XINSHI, nth=nth)
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60 * minutes_ago))
+    return {
+        "client_id": str(uuid4()), "username": "grid", "state": "queued", "updated_at": at,
+        "reported_at": at, "lon": lon, "lat": lat, "crs": "wgs84", "description": description,
+        "matter_code": None, "urgent": False, "address": "", "handled_on_site": False,
+        "on_site_note": "", "photos": [], "event_id": None, "error": None,
+    }  # fmt: skip
+
+
+PUT_REPORTS = """reports => new Promise((resolve, reject) => {
+  const q = indexedDB.open('sipingtai');
+  q.onsuccess = () => {
+    const tx = q.result.transaction('reports', 'readwrite');
+    for (const r of reports) tx.objectStore('reports').put(r);
+    tx.oncomplete = () => resolve(true);
+    tx.onerror = () => reject(tx.error);
+  };
+})"""
+
+
+def test_the_queue_waits_out_a_busy_server_before_sending_any_other_report(
+    phone: Phone, responses: ResponseWatch
+) -> None:
+    page = phone.page
+    responses.allow(r"/api/events$", 503)
+    attempts: list[tuple[float, str]] = []
+
+    def busy_twice(route: Route) -> None:
+        attempts.append((time.monotonic(), sent_client_id(route)))
+        if len(attempts) <= 2:
+            turn_away(route)
+        else:
+            route.fulfill(response=route.fetch())
+
+    page.route("**/api/events", busy_twice)
+    reports = [
+        queued_report("公园健身器材断裂，有划伤风险", nth=1, minutes_ago=2),
+        queued_report("小区化粪池满溢，污水流到路面", nth=2, minutes_ago=1),
+    ]
+    expect(page.get_by_test_id("report-map")).to_have_attribute("data-framed", "1")
+    page.evaluate(PUT_REPORTS, reports)
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # the outbox sends the queue now
+    queued = page.locator("[data-testid=report-item][data-state=queued]")
+    turned = queued.filter(has=page.get_by_test_id("report-error"))
+    expect(turned.get_by_test_id("report-error")).to_have_text(BUSY_TEXT)
+    # Sending the other one now, or the network coming back, waits for the server too.
+    other = queued.filter(has_not=page.get_by_test_id("report-error"))
+    other_id = str(other.get_attribute("data-client-id"))
+    other.get_by_test_id("report-send").click()
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    waiting = page.locator(f"[data-testid=report-item][data-client-id='{other_id}']")
+    expect(waiting.get_by_test_id("report-error")).to_have_text(BUSY_TEXT)
+
+    sent = page.locator("[data-testid=report-item][data-state=sent]")
+    expect(sent).to_have_count(2, timeout=30_000)
+    expect(sent.get_by_test_id("report-state")).to_have_text(["已发送", "已发送"])
+    assert len(attempts) == 4, attempts
+    assert_spaced([at for at, _ in attempts], turned_away=2)
+    for report in reports:
+        assert events_with(phone.service, report["client_id"]) == 1
+    assert sorted(client for _, client in attempts[2:]) == sorted(r["client_id"] for r in reports)
