@@ -46,8 +46,12 @@ log = logging.getLogger(__name__)
 MAX_WAIT_S = 0.5
 # The most reports one transaction takes (its INSERTs stay a few hundred kilobytes).
 MAX_BATCH = 256
-# Before any batch is measured: a pessimistic guess of a report's share of a batch.
-FIRST_GUESS_S = 0.005
+# Before any batch is measured: pessimistic guesses of a batch's fixed cost (a transaction,
+# its queries, the hand-off) and of each report's share on top of it.
+FIRST_OVERHEAD_S = 0.02
+FIRST_PER_REPORT_S = 0.002
+# Batches this small teach the fixed cost; this large, the cost per report.
+SMALL_BATCH, LARGE_BATCH = 4, 16
 RETRY_AFTER_MAX_S = 30
 OVERLOADED = "服务繁忙，请稍后重试"
 INTAKE_PATH = "/api/events"
@@ -56,17 +60,26 @@ Outcome = Intake | BaseException
 
 
 class IntakeLoad:
-    """How long a report posted now would wait: the queue, what a report costs, the batch in hand.
+    """How long a report posted now would wait: the batch in hand, then the batch it joins.
 
-    A report's cost is a moving average of the measured batches' seconds per report. A batch
-    running longer than the wait allowed (a locked table, a slow disk) counts as it is,
-    whatever the average says.
+    A batch costs a fixed part plus a part per report; both are moving averages of measured
+    batches (small ones teach the fixed part, large ones the part per report), so a burst
+    after a quiet spell is judged by what a large batch costs, not by a lone report's time.
+    A batch running longer than the wait allowed (a locked table, a starved machine) counts
+    as it is, whatever the averages say.
     """
 
-    def __init__(self, first_guess_s: float = FIRST_GUESS_S, weight: float = 0.2) -> None:
-        self.per_report_s = first_guess_s
+    def __init__(
+        self,
+        overhead_s: float = FIRST_OVERHEAD_S,
+        per_report_s: float = FIRST_PER_REPORT_S,
+        weight: float = 0.2,
+    ) -> None:
+        self.overhead_s = overhead_s
+        self.per_report_s = per_report_s
         self.weight = weight
-        self.queued = 0
+        self.queued = 0  # handed to the committer and not yet answered (the batch in hand too)
+        self.in_hand = 0
         self.busy_since: float | None = None
         self._lock = threading.Lock()
 
@@ -75,24 +88,36 @@ class IntakeLoad:
         with self._lock:
             self.queued += 1
 
-    def started(self, now: float) -> None:
-        """Note that a batch began."""
+    def started(self, reports: int, now: float) -> None:
+        """Note that a batch of this many reports began."""
+        self.in_hand = reports
         self.busy_since = now
 
     def finished(self, reports: int, seconds: float) -> None:
-        """Count a batch's reports as done and learn from its time."""
+        """Count a batch's reports as answered and learn from its time."""
         with self._lock:
             self.queued -= reports
+            self.in_hand = 0
             self.busy_since = None
-            if reports:
-                each = seconds / reports
+            if 0 < reports <= SMALL_BATCH:
+                fixed = max(seconds - reports * self.per_report_s, 0.0)
+                self.overhead_s += self.weight * (fixed - self.overhead_s)
+            elif reports >= LARGE_BATCH:
+                each = max(seconds - self.overhead_s, 0.0) / reports
                 self.per_report_s += self.weight * (each - self.per_report_s)
+
+    def batch_s(self, reports: int) -> float:
+        """Return what a batch of this many reports is expected to take."""
+        return self.overhead_s + reports * self.per_report_s
 
     def wait_s(self, now: float) -> float:
         """Return how long a report posted now is expected to wait for its answer."""
-        ahead = self.queued * self.per_report_s
-        busy = self.busy_since
-        return max(ahead, now - busy) if busy is not None else ahead
+        waiting = self.queued - self.in_hand + 1  # the batch this report would join
+        if self.busy_since is None:
+            return self.batch_s(waiting)
+        ran = now - self.busy_since
+        left = max(self.batch_s(self.in_hand) - ran, 0.0)
+        return max(ran, left + self.batch_s(waiting))
 
     def retry_after(self, now: float) -> int | None:
         """Return the seconds to tell a phone to wait, or None when the report can be taken."""
@@ -157,7 +182,7 @@ class IntakeCommitter:
                     break
                 batch.append(more)
             started = time.perf_counter()
-            self.load.started(started)
+            self.load.started(len(batch), started)
             try:
                 outcomes = self._commit(batch)
             except BaseException as exc:  # never leave a request unanswered

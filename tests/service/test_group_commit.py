@@ -258,23 +258,46 @@ def test_past_capacity_intake_answers_503_with_retry_after_and_keeps_nothing(
 
 
 def test_the_load_estimate_counts_the_queue_and_a_batch_that_runs_long() -> None:
-    load = IntakeLoad(first_guess_s=0.001, weight=0.5)
+    load = IntakeLoad(overhead_s=0.01, per_report_s=0.001, weight=0.5)
     for _ in range(100):
         load.arrived()
-    assert load.retry_after(now=0.0) is None, "100 reports at 1 ms each wait 0.1 s"
-    load.finished(0, 0.0)
+    assert load.wait_s(now=0.0) == pytest.approx(0.01 + 101 * 0.001)
+    assert load.retry_after(now=0.0) is None
     for _ in range(900):
         load.arrived()
-    assert load.wait_s(now=0.0) == pytest.approx(1.0)
-    assert load.retry_after(now=0.0) == 1
-    load.finished(500, 5.0)  # 10 ms a report measured: the average moves halfway
-    assert load.per_report_s == pytest.approx(0.0055)
-    assert load.queued == 500
-    assert load.retry_after(now=0.0) == 3  # 500 × 5.5 ms = 2.75 s
-    load.finished(500, 0.5)
-    assert load.retry_after(now=10.0) is None
-    load.started(now=10.0)
+    assert load.retry_after(now=0.0) == 2, "1,001 reports at 1 ms each: just over 1 s, rounded up"
+    load.started(256, now=0.0)
+    load.finished(256, 0.01 + 256 * 0.003)  # a large batch: 3 ms a report, halfway there
+    assert load.per_report_s == pytest.approx(0.002)
+    assert load.overhead_s == pytest.approx(0.01), "a large batch says nothing of the fixed part"
+    assert load.queued == 744
+    assert load.retry_after(now=0.0) == 2  # 10 ms + 745 × 2 ms = 1.5 s
+    quiet = IntakeLoad(overhead_s=0.01, per_report_s=0.002, weight=0.5)
+    quiet.arrived()
+    quiet.started(1, now=5.0)
+    quiet.finished(1, 0.05)  # a lone report took 50 ms: the fixed part moves, not the per report
+    assert quiet.overhead_s == pytest.approx(0.01 + 0.5 * (0.048 - 0.01))
+    assert quiet.per_report_s == pytest.approx(0.002)
+
+
+def test_a_batch_that_runs_long_sheds_whatever_the_averages_say() -> None:
+    load = IntakeLoad(overhead_s=0.01, per_report_s=0.001)
+    load.arrived()
+    load.started(1, now=10.0)
     assert load.retry_after(now=10.2) is None
-    assert load.retry_after(now=12.5) == 3, "a batch stuck for 2.5 s sheds whatever the average"
-    load.started(now=0.0)
-    assert load.retry_after(now=100.0) == 30, "capped"
+    assert load.retry_after(now=10.0 + MAX_WAIT_S + 2.0) == 3
+    assert load.retry_after(now=1000.0) == 30, "capped"
+    load.finished(1, 990.0)
+    assert load.queued == 0 and load.busy_since is None
+
+
+def test_a_burst_after_a_quiet_spell_is_judged_by_the_cost_per_report() -> None:
+    load = IntakeLoad(overhead_s=0.01, per_report_s=0.0005)
+    for _ in range(20):  # quiet: lone reports, each 15 ms of mostly fixed cost
+        load.arrived()
+        load.started(1, now=0.0)
+        load.finished(1, 0.015)
+    for _ in range(300):  # a burst: 300 at 0.5 ms each after the fixed part, about 0.17 s
+        load.arrived()
+    assert load.wait_s(now=0.0) < MAX_WAIT_S, load.wait_s(now=0.0)
+    assert load.retry_after(now=0.0) is None
