@@ -41,6 +41,15 @@ Phases, in this order:
    every 50 ms; first time seen, i.e. committed, minus the scheduled send time). Events
    sent to triage get no lead by design and are left out. Last, because overload may
    leave the API stalled; how long it took to answer again is printed.
+6. Overload (--overload, default 3× the sustained rate of phase A, open loop): phones that
+   send a report refused with 503 again after its Retry-After plus jitter, with the same
+   body (so the same client_id), for up to a minute after the phase. Printed: the share of
+   attempts answered (any status) within 1 s, reports never stored (lost), client_ids
+   stored twice or answered with two ids (doubled), first send to acceptance.
+
+The column "at filing" repeats the figures issue 12 was filed with (commit 1a04d9f, the
+same bench, --duration 30 --rate 300, a quiet machine), so each new figure has the old
+one beside it; they are constants, not measured in this run.
 
 The machine has few cores and everything (generator, API, workers, PostgreSQL, Redis)
 shares them, so read every figure with the CPU table printed beside it. Figures only:
@@ -89,6 +98,15 @@ TARGET_SUSTAINED = 1000.0  # events/s end to end
 TARGET_RATE = 500.0  # events/s offered ...
 TARGET_P99_S = 1.0  # ... with p99 POST -> lead assignment within this
 RECOVERY_WAIT_S = 30.0
+# Issue 12's figures when it was filed (commit 1a04d9f), printed beside this run's.
+AT_FILING = {
+    "accepted": "128/s",
+    "post": "243 / 444 ms",
+    "routed": "127/s",
+    "b_answered": "168/s of 300/s",
+    "b_post": "19,800 ms / never",
+    "light_lead": "92 / 175 ms",
+}
 POLL_INTERVAL_S = 0.05
 
 
@@ -103,6 +121,9 @@ OPTIONS: dict[str, tuple[type, float, str]] = {  # flag: (type, default, help)
     "--gen-procs": (int, 1, "load generator processes"),
     "--latency-seconds": (float, 20.0, "Phase B seconds"),
     "--redis-db": (int, 14, "Redis database to use (not 0 or 15)"),
+    "--overload": (float, 3.0, "overload phase: offered = this × the sustained rate (0: skip)"),
+    "--overload-seconds": (float, 20.0, "overload phase seconds"),
+    "--overload-connections": (int, 512, "overload phase connections"),
 }
 
 
@@ -119,6 +140,9 @@ class Config(argparse.Namespace):
     gen_procs: int
     latency_seconds: float
     redis_db: int
+    overload: float
+    overload_seconds: float
+    overload_connections: int
     profile: bool
     quick: bool
     # Derived from --quick and --redis-db.
@@ -143,7 +167,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     except ValueError as exc:
         parser.error(str(exc))
     if c.quick:
-        c.duration, c.latency_seconds = 4.0, 3.0
+        c.duration, c.latency_seconds, c.overload_seconds = 4.0, 3.0, 3.0
     c.light_seconds, c.baseline_seconds, c.ceiling_seconds, c.drain_wait, c.profile_seconds = (
         (3.0, 2.0, 2.0, 10.0, 4.0) if c.quick else (10.0, 8.0, 5.0, 20.0, 15.0)
     )
@@ -207,6 +231,19 @@ class SustainedPhase:
 
 
 @dataclass
+class OverloadPhase:
+    """Past capacity with phones that send a refused report again: answered fast, none lost."""
+
+    rate: float
+    load: LoadResult
+    seconds: float
+    stored: int  # of the reports made, how many are in the database
+    doubled: int  # client_ids stored more than once, or answered with two event ids
+    stored_unanswered: int  # stored although the phone gave up on it
+    cpu: dict[str, float]
+
+
+@dataclass
 class Results:
     """Everything the report prints."""
 
@@ -218,6 +255,7 @@ class Results:
     b: LatencyPhase
     a: SustainedPhase
     profiles: dict[str, str]
+    overload: OverloadPhase | None = None
 
 
 @dataclass
@@ -316,6 +354,33 @@ def sustained_phase(system: System) -> SustainedPhase:
     )  # fmt: skip
 
 
+def overload_phase(system: System, offered: float) -> OverloadPhase:
+    """Offer more than the service can take, from phones that retry; count what was lost."""
+    config = system.config
+    seconds = config.overload_seconds
+    say(f"overload: {offered:,.0f}/s offered for {seconds:.0f} s, phones retrying on 503")
+    meter = CpuMeter(service_cpu_groups(system.service, DB_NAME))
+    start_at = time.time() + START_DELAY_S
+    with meter.window(start_at, seconds):
+        load = open_loop(
+            system.service.base, system.token, system.pool, seconds=seconds, rate=offered,
+            connections=config.overload_connections, procs=config.gen_procs,
+            seed=int(offered) + 1, start_at=start_at, phone=True,
+        )  # fmt: skip
+    cpu = meter.shares_beside(load.cpu_s, load.wall_s)
+    rows = query(
+        DB_NAME,
+        "SELECT client_id, count(*) FROM event WHERE client_id = ANY(%(ids)s) GROUP BY client_id",
+        {"ids": load.client_ids},
+    )
+    doubled = sum(1 for _, n in rows if n > 1)
+    doubled += len(load.accepted_ids) - len(set(load.accepted_ids))
+    stored = len(rows)
+    return OverloadPhase(
+        offered, load, seconds, stored, doubled, stored - len(load.accepted_ids), cpu
+    )
+
+
 # ---- Orchestration ---------------------------------------------------------------------------
 
 
@@ -386,7 +451,12 @@ def run(config: Config, env: dict[str, str], processes: Processes, work: Path) -
     b = latency_phase(system, config.rate, config.latency_seconds)
     health = f"{service.base}/api/health"
     b.recovery_s = answer_time(health, service.api, RECOVERY_WAIT_S, interval_s=0.5)
-    results = Results(tree, generator, bare_closed, bare_open, light, b, a, profiles)
+    overload = None
+    if config.overload > 0:
+        wait_routed(DB_NAME, config.drain_wait)
+        sustainable = max(per_s(a.routed, a.seconds), 1.0)
+        overload = overload_phase(system, config.overload * sustainable)
+    results = Results(tree, generator, bare_closed, bare_open, light, b, a, profiles, overload)
     print_report(config, results, work)
     return 0
 
@@ -408,10 +478,12 @@ def print_report(config: Config, r: Results, work: Path) -> None:
     routed = per_s(a.routed, a.seconds)
     lead_p99 = max(percentile(b.seen_lead, 99), percentile(b.db_lead, 99))
     cores = psutil.cpu_count() or 0
-    widths = (44, 22, 22, 22)
+    widths = (44, 22, 22, 18, 22)
 
-    def line(label: str, system: str = "", bare: str = "", target: str = "") -> str:
-        return row((label, system, bare, target), widths)
+    def line(
+        label: str, system: str = "", bare: str = "", target: str = "", filed: str = ""
+    ) -> str:
+        return row((label, system, bare, target, filed), widths)
 
     lines = [
         "",
@@ -421,17 +493,29 @@ def print_report(config: Config, r: Results, work: Path) -> None:
         f"generator: {config.gen_procs} process(es), httpx, one connection per client"
         + ("\n[--quick: a smoke check; these figures mean little]" if config.quick else ""),
         "",
-        line("", "system", "bare FastAPI", "target"),
+        line("", "system", "bare FastAPI", "target", "at filing"),
         f"Sustained: closed loop, {config.clients} clients, {a.seconds:.0f} s",
         line(
             "  POSTs accepted/s",
             rate(accepted),
             rate(per_s(r.bare_closed.ok_in_window, config.baseline_seconds)),
+            "",
+            AT_FILING["accepted"],
         ),
         line(
-            "  POST p50 / p99", pair(a.load.post_latencies()), pair(r.bare_closed.post_latencies())
+            "  POST p50 / p99",
+            pair(a.load.post_latencies()),
+            pair(r.bare_closed.post_latencies()),
+            "",
+            AT_FILING["post"],
         ),
-        line("  events routed/s end to end", rate(routed), "—", rate(TARGET_SUSTAINED)),
+        line(
+            "  events routed/s end to end",
+            rate(routed),
+            "—",
+            rate(TARGET_SUSTAINED),
+            AT_FILING["routed"],
+        ),
         line("  backlog at end (events still reported)", f"{a.backlog_end:,}", "—"),
     ]
     for phase, label in ((b, "Phase B"), (r.light, "Light load")):
@@ -445,19 +529,39 @@ def print_report(config: Config, r: Results, work: Path) -> None:
                 "  POSTs answered 2xx/s",
                 rate(per_s(phase.load.ok, phase.seconds)),
                 rate(per_s(r.bare_open.ok, config.baseline_seconds)) if is_b else "",
+                "",
+                AT_FILING["b_answered"] if is_b else "",
             ),
             line(
                 "  POST p50 / p99",
                 pair(phase.load.post_latencies()),
                 pair(r.bare_open.post_latencies()) if is_b else "",
+                "",
+                AT_FILING["b_post"] if is_b else "",
             ),
             line(
                 "  POST→lead p50 / p99 (observed)",
                 pair(phase.seen_lead),
                 "—" if is_b else "",
                 f"p99 ≤ {TARGET_P99_S * 1000:,.0f} ms" if is_b else "",
+                "" if is_b else AT_FILING["light_lead"],
             ),
             line("  POST→lead p50 / p99 (DB stamps)", pair(phase.db_lead), "—" if is_b else ""),
+        ]
+    if (o := r.overload) is not None:
+        made = len(o.load.client_ids)
+        lines += [
+            f"Overload: {rate(o.rate)} offered ({config.overload:g}× the sustained rate), "
+            f"{o.seconds:.0f} s, phones sending refused reports again",
+            line(
+                "  attempts answered within 1 s",
+                f"{o.load.prompt / max(o.load.attempts, 1):.1%}",
+                "",
+                "100%",
+            ),
+            line("  reports lost (never stored)", f"{made - o.stored:,} of {made:,}", "", "0"),
+            line("  reports doubled", f"{o.doubled:,}", "", "0"),
+            line("  first send → accepted p50 / p99", pair(o.load.accepted_after), ""),
         ]
     top = per_s(r.ceiling.ok_in_window, config.ceiling_seconds)
     lines += [
@@ -493,6 +597,13 @@ def print_report(config: Config, r: Results, work: Path) -> None:
             f"waiting {phase.waited_s:.0f} s; backlog at the start {phase.backlog_start:,}"
             + (recovery(phase.recovery_s) if phase is b else "")
         )
+    if (o := r.overload) is not None:
+        lines.append(
+            f"  overload: {len(o.load.client_ids):,} reports, {o.load.attempts:,} attempts "
+            f"({', '.join(f'{k}×{v}' for k, v in sorted(o.load.statuses.items()))}); "
+            f"{len(o.load.accepted_ids):,} accepted; {o.stored_unanswered:,} stored but given "
+            "up by the phone"
+        )
     lines += [
         f"  bare: closed-loop errors {errors(r.bare_closed)}; open-loop errors "
         f"{errors(r.bare_open)}, worst send lag {ms(r.bare_open.lag_max_s)}",
@@ -502,6 +613,7 @@ def print_report(config: Config, r: Results, work: Path) -> None:
     ]
     phases = [(f"light {rate(r.light.rate)}", r.light.cpu)] if r.light else []
     phases += [("sustained", a.cpu), (f"Phase B {rate(b.rate)}", b.cpu)]
+    phases += [(f"overload {rate(r.overload.rate)}", r.overload.cpu)] if r.overload else []
     cpu_widths = (58, *(16 for _ in phases))
     lines.append("  " + row(("", *(name for name, _ in phases)), cpu_widths, sep=""))
     for key in a.cpu:

@@ -9,6 +9,7 @@ bench.harness.reports.ReportPool. All generator processes start at one wall-cloc
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import multiprocessing as mp
 import random
@@ -28,6 +29,10 @@ HTTP_TIMEOUT_S = 30.0
 OPEN_LOOP_TIMEOUT_S = 10.0
 # Spawned generator processes import httpx and build their clients before the start.
 START_DELAY_S = 1.5
+# Phone mode: a refused report is sent again, as the phone page does, until this long after
+# the phase's end; an answer within this long counts as answered promptly.
+PHONE_GIVE_UP_S = 60.0
+PROMPT_S = 1.0
 
 Body = Callable[[random.Random], bytes]
 
@@ -39,7 +44,7 @@ class LoadSpec:
     base_url: str
     token: str | None
     body: Body
-    mode: str  # "closed" or "open"
+    mode: str  # "closed", "open", or "phone" (open, and a refused report is sent again)
     start_at: float  # wall clock, shared by all generator processes
     seconds: float
     clients: int  # closed: concurrent clients; open: connections
@@ -64,6 +69,13 @@ class LoadResult:
     lag_max_s: float = 0.0  # open loop: worst delay between schedule and send
     cpu_s: float = 0.0
     wall_s: float = 0.0  # from the start until every answer was in (or given up)
+    # Phone mode: every attempt, those answered (any status) within PROMPT_S, and per report
+    # its client_id and, once accepted, the seconds from its first send to the acceptance.
+    attempts: int = 0
+    prompt: int = 0
+    client_ids: list[str] = field(default_factory=list)
+    accepted_after: list[float] = field(default_factory=list)
+    accepted_ids: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> int:
@@ -84,6 +96,11 @@ class LoadResult:
         self.lag_max_s = max(self.lag_max_s, other.lag_max_s)
         self.cpu_s += other.cpu_s
         self.wall_s = max(self.wall_s, other.wall_s)
+        self.attempts += other.attempts
+        self.prompt += other.prompt
+        self.client_ids.extend(other.client_ids)
+        self.accepted_after.extend(other.accepted_after)
+        self.accepted_ids.extend(other.accepted_ids)
 
 
 def errors(result: LoadResult) -> str:
@@ -151,6 +168,39 @@ async def _generate(spec: LoadSpec) -> LoadResult:
         if spec.record_ids and response.status_code == 201:
             result.ids.append((int(response.json()["id"]), t0))
 
+    async def phone(client: httpx.AsyncClient, t0: float) -> None:
+        # As the phone page does: the same body (so the same client_id) until accepted,
+        # waiting Retry-After plus up to half of it again (at least a second) after a 503.
+        body = spec.body(rng)
+        result.sent += 1
+        result.client_ids.append(json.loads(body)["client_id"])
+        give_up = stop_at + PHONE_GIVE_UP_S
+        backoff = 1.0
+        while True:
+            sent = time.time()
+            result.attempts += 1
+            try:
+                response = await client.post(spec.path, content=body)
+            except httpx.HTTPError as exc:
+                result.statuses[type(exc).__name__] += 1
+                wait = backoff
+                backoff = min(backoff * 2, 30.0)
+            else:
+                done = time.time()
+                result.prompt += done - sent <= PROMPT_S
+                result.statuses[str(response.status_code)] += 1
+                if response.status_code // 100 == 2:
+                    result.accepted_after.append(done - t0)
+                    result.accepted_ids.append(int(response.json()["id"]))
+                    return
+                if response.status_code // 100 == 4:
+                    return  # refused for good: counted as lost
+                wait = float(response.headers.get("retry-after", backoff))
+            wait += rng.uniform(0, max(1.0, wait / 2))
+            if time.time() + wait > give_up:
+                return
+            await asyncio.sleep(wait)
+
     await asyncio.sleep(max(0.0, spec.start_at - time.time()))
     cpu0, wall0 = time.process_time(), time.time()
     if spec.mode == "closed":
@@ -173,12 +223,14 @@ async def _generate(spec: LoadSpec) -> LoadResult:
                 await asyncio.sleep(due - now)
                 continue
             result.lag_max_s = max(result.lag_max_s, now - due)
-            task = asyncio.create_task(post(clients[n % len(clients)], due))
+            send = phone if spec.mode == "phone" else post
+            task = asyncio.create_task(send(clients[n % len(clients)], due))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             n += 1
         if tasks:
-            _, late = await asyncio.wait(tasks, timeout=spec.timeout_s + 2)
+            waits = spec.timeout_s + 2 + (PHONE_GIVE_UP_S if spec.mode == "phone" else 0)
+            _, late = await asyncio.wait(tasks, timeout=waits)
             for task in late:  # counted as sent but unanswered
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -200,6 +252,7 @@ def run_load(specs: list[LoadSpec]) -> LoadResult:
             child_end.close()
             children.append((process, parent_end))
         limit = max(s.start_at + s.seconds + s.timeout_s for s in specs) - time.time() + 30
+        limit += PHONE_GIVE_UP_S if any(s.mode == "phone" for s in specs) else 0
         for process, pipe in children:
             if not pipe.poll(max(limit, 1.0)):
                 raise RuntimeError("a generator process did not report in time")
@@ -247,11 +300,13 @@ def open_loop(
     seed: int,
     record_ids: bool = False,
     start_at: float | None = None,
+    phone: bool = False,
 ) -> LoadResult:
     """Post `rate` requests/s on a fixed schedule over `connections`, whatever the answers do.
 
     Latency counts from the scheduled send time, so a generator or server falling
     behind shows up in it; an answer later than OPEN_LOOP_TIMEOUT_S counts as never.
+    With phone=True a report refused with 503 is sent again as the phone page sends it.
     """
     start_at = start_at or time.time() + START_DELAY_S
     specs = [
@@ -259,7 +314,7 @@ def open_loop(
             base_url,
             token,
             body,
-            "open",
+            "phone" if phone else "open",
             start_at,
             seconds,
             max(1, connections // procs),
