@@ -37,7 +37,7 @@ from dispatch.routing.cache import ReferenceCache
 from dispatch.transaction import transaction
 from dispatch.users.models import User
 from dispatch.users.policy import Action, Actor, authorize
-from dispatch.users.tokens import TokenClaims, users_of_claims
+from dispatch.users.tokens import ClaimsCache, TokenClaims, users_of_claims
 from service.errors import error_body
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,7 @@ class IntakeCommitter:
         self.reference = reference
         self.max_batch = max_batch
         self.load = IntakeLoad()
+        self.tokens = ClaimsCache()  # intake's signatures, checked once per token
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="intake-commit", daemon=True)
         self._thread.start()

@@ -31,7 +31,6 @@ from dispatch.loop import triage as triaging
 from dispatch.loop.choices import RedispatchOptions, redispatch_options
 from dispatch.loop.clauses import ClausesPublic
 from dispatch.users.policy import Action, authorize, visibility
-from dispatch.users.tokens import read_token
 from service.deps import (
     NOT_SIGNED_IN,
     BearerToken,
@@ -68,9 +67,8 @@ async def create_event(
     """
     if not token:
         raise Unauthorized(NOT_SIGNED_IN)
-    claims = read_token(token, settings)
     committer: IntakeCommitter = request.app.state.intake
-    intake = await committer.submit(body, claims)
+    intake = await committer.submit(body, committer.tokens.read(token, settings))
     if not intake.created:
         response.status_code = 200
     return intake.event
