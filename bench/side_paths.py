@@ -1,136 +1,175 @@
-"""Measure one scheduler round of the loop's side paths on PostgreSQL; prints a few lines.
+"""Measure the scheduler's deadline round on PostgreSQL: steady and first rounds; prints a table.
 
-    python bench/side_paths.py [--parts 5000] [--repeat 5]
+    python bench/side_paths.py [--parts 100000] [--due 5000] [--repeat 3] [--redis-db N]
 
-Each round the scheduler raises the deadline warnings, issues the county rules' supervision
-notices (督办) and lapses undecided extension requests (延期). This loads the demo county into a
-scratch database, adds --parts live lead parts whose sign and handling deadlines passed days
-ago (and a pending extension request on every tenth), and times, in one run:
+Each round the scheduler raises the deadline warnings, lapses undecided extension requests
+(延期) and issues the county rules' supervision notices (督办). This loads the demo county into
+a scratch database and adds, set-based, --parts live lead parts (half pending, half signed)
+with their deadlines weeks away and a pending extension request on every tenth. It times:
 
-- the baseline: reading the ids of every live part (the least any scan of them costs);
-- the first round of each step, which finds everything due and writes it (a warning, three
-  notices, a lapse, each with its step);
-- the steady round of the notices, when nothing new is due (the cost every few seconds).
+- the steady round: nothing is due (what every tick costs with that many live parts);
+- the first round after --due of those parts were moved a week past their deadlines: each
+  gets its warnings, three notices (and every tenth a lapse), each written with its step;
+- the round after it, which finds nothing new (a round twice writes nothing the second time).
 
-The best of --repeat steady rounds is the figure to quote; the median says how noisy it was.
-It prints figures and never decides pass or fail.
+With --redis-db the rounds also build the boards' cards and publish them (as the scheduler
+does); without, the outbox is dropped after the commit. The best of --repeat steady rounds
+is the figure to quote. It prints figures and never decides pass or fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlmodel import Session, col, select
+import psycopg
+import redis
+from sqlalchemy import Engine
 
-from bench.harness.db import load_demo_database, scratch_database
+from bench.harness.db import flushed_redis, load_demo_database, redis_url, scratch_database
+from bench.harness.processes import say
 from dispatch.core.db import make_engine
-from dispatch.events.models import (
-    Assignment,
-    AssignmentRole,
-    AssignmentStatus,
-    Event,
-    EventStatus,
-    ExtensionRequest,
+from dispatch.jobs.scheduler import alert_deadlines, lapse_extensions, supervise_by_rules
+
+SEED_SQL = """
+INSERT INTO event (client_id, status, source, reported_at, received_at, raw_lon, raw_lat, crs,
+  lon, lat, description, urgent, handled_on_site, county_code, township_code, matter_code,
+  matter_list_id, routed_at, sign_by, handle_by, rework_count, updated_at)
+SELECT 'bench-side-' || g, 'dispatched', 'grid', %(at)s, %(at)s, 120.1, 31.2, 'wgs84', 120.1,
+  31.2, '新市街菜场门口有流动摊贩占道卖菜', false, false, '320999', '320999004', 'C-004',
+  %(list_id)s, %(at)s, %(sign_by)s, %(handle_by)s, 0, %(at)s
+FROM generate_series(1, %(n)s) AS g;
+INSERT INTO assignment (event_id, department_id, role, round, status, duties, sign_by,
+  handle_by, created_at, sign_alert, handle_alert, returns, reworks)
+SELECT id, %(department)s, 'lead', 1, CASE WHEN id %% 2 = 0 THEN 'pending' ELSE 'signed' END,
+  '[]', sign_by, handle_by, received_at, 0, 0, 0, 0
+FROM event WHERE client_id LIKE 'bench-side-%%';
+INSERT INTO extension_request (event_id, assignment_id, working_days, reason, status,
+  requested_at)
+SELECT event_id, id, 3, '等待检测结果', 'pending', created_at + interval '10 minutes'
+FROM assignment WHERE id %% 10 = 0;
+ANALYZE;
+"""
+
+# Move the first parts a week back: created 9 days ago, sign and handling deadlines passed.
+DUE_SQL = """
+WITH moved AS (
+  UPDATE assignment SET created_at = %(past)s, sign_by = %(past)s + interval '2 hours',
+    handle_by = %(past)s + interval '2 days'
+  WHERE id IN (SELECT id FROM assignment ORDER BY id LIMIT %(n)s) RETURNING event_id)
+UPDATE event SET sign_by = %(past)s + interval '2 hours', handle_by = %(past)s + interval '2 days'
+WHERE id IN (SELECT event_id FROM moved);
+ANALYZE assignment;
+"""
+
+
+def seed(url: str, parts: int, now: datetime) -> None:
+    """Add the live parts, set-based, deadlines weeks away (none due)."""
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        department = conn.execute(
+            "SELECT id FROM department WHERE kind <> 'township_platform' ORDER BY id LIMIT 1"
+        ).fetchone()
+        list_id = conn.execute("SELECT id FROM matter_list ORDER BY id LIMIT 1").fetchone()
+        assert department is not None and list_id is not None
+        params = {
+            "n": parts,
+            "at": now - timedelta(hours=1),
+            "sign_by": now + timedelta(days=10),
+            "handle_by": now + timedelta(days=30),
+            "department": department[0],
+            "list_id": list_id[0],
+        }
+        for statement in SEED_SQL.split(";\n"):
+            if statement.strip():
+                conn.execute(statement, params)
+
+
+def make_due(url: str, parts: int, now: datetime) -> None:
+    """Move the first parts' deadlines a week into the past."""
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        for statement in DUE_SQL.split(";\n"):
+            if statement.strip():
+                conn.execute(statement, {"n": parts, "past": now - timedelta(days=9)})
+
+
+Step = Callable[[Engine, "redis.Redis | None"], int]
+STEPS: tuple[tuple[str, Step], ...] = (
+    ("deadline warnings", alert_deadlines),
+    ("extension lapses (延期)", lapse_extensions),
+    ("rule notices (督办)", supervise_by_rules),
 )
-from dispatch.reference.models import Department, MatterList
-from dispatch.supervision.alerts import raise_deadline_alerts
-from dispatch.supervision.extensions import lapse_overdue_requests
-from dispatch.supervision.rules import issue_rule_notices
-from dispatch.transaction import transaction
-
-TOWNSHIP = "320999004"
 
 
-def seed(session: Session, parts: int, now: datetime) -> None:
-    """Add live lead parts, a week overdue, and a pending extension request on every tenth."""
-    department = session.exec(select(Department.id).order_by(col(Department.id))).first()
-    list_id = session.exec(select(MatterList.id)).first()
-    assert department is not None and list_id is not None
-    past = now - timedelta(days=7)
-    events = [
-        Event(
-            client_id=f"bench-side-{i}", status=EventStatus.IN_PROGRESS, source="grid",
-            reported_at=past, received_at=past, raw_lon=120.1, raw_lat=31.2, crs="wgs84",
-            lon=120.1, lat=31.2, description="新市街菜场门口有流动摊贩占道卖菜",
-            county_code="320999", township_code=TOWNSHIP, matter_code="C-004",
-            matter_list_id=list_id, sign_by=past + timedelta(hours=2),
-            handle_by=past + timedelta(days=2), updated_at=past,
-        )
-        for i in range(parts)
-    ]  # fmt: skip
-    session.add_all(events)
-    session.flush()
-    rows = [
-        Assignment(
-            event_id=e.id or 0, department_id=department, role=AssignmentRole.LEAD,
-            status=AssignmentStatus.PENDING if i % 2 else AssignmentStatus.SIGNED,
-            sign_by=e.sign_by, handle_by=e.handle_by, created_at=past,
-        )
-        for i, e in enumerate(events)
-    ]  # fmt: skip
-    session.add_all(rows)
-    session.flush()
-    session.add_all(
-        ExtensionRequest(
-            event_id=a.event_id, assignment_id=a.id or 0, working_days=3, reason="等待检测结果",
-            requested_at=past + timedelta(days=1),
-        )
-        for a in rows[::10]
-    )  # fmt: skip
-    session.flush()
+def round_once(engine: Engine, connection: redis.Redis | None) -> list[tuple[float, int]]:
+    """Run one round's three steps; return each one's seconds and rows written."""
+    timed = []
+    for _, step in STEPS:
+        start = time.perf_counter()
+        written = step(engine, connection)
+        timed.append((time.perf_counter() - start, written))
+    return timed
 
 
 def main() -> int:
     """Seed, time the rounds and print the figures."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--parts", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--parts", type=int, default=100_000)
+    parser.add_argument("--due", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--redis-db", type=int, default=None)
     args = parser.parse_args()
     now = datetime.now(UTC)
-    with scratch_database("sipingtai_bench_side_paths") as url:
+    rurl = redis_url(args.redis_db) if args.redis_db is not None else None
+    with (
+        scratch_database("sipingtai_bench_side_paths") as url,
+        flushed_redis(rurl) if rurl else nullcontext(),
+    ):
         load_demo_database(url)
+        start = time.perf_counter()
+        seed(url, args.parts, now)
+        say(f"seeded {args.parts:,} live parts in {time.perf_counter() - start:.1f} s")
         engine = make_engine(url)
-        with transaction(engine, None) as session:
-            seed(session, args.parts, now)
-
-        def once(step: object) -> tuple[float, int]:
-            start = time.perf_counter()
-            with transaction(engine, None) as session:
-                done = step(session)  # type: ignore[operator]
-            return time.perf_counter() - start, len(done)
-
-        def baseline(session: Session) -> list[int | None]:
-            live = (AssignmentStatus.PENDING, AssignmentStatus.SIGNED)
-            return list(session.exec(select(Assignment.id).where(col(Assignment.status).in_(live))))
-
-        base = [once(baseline)[0] for _ in range(args.repeat)]
-        alerts = once(lambda s: raise_deadline_alerts(s, now=now))
-        notices = once(lambda s: issue_rule_notices(s, now=now))
-        lapses = once(lambda s: lapse_overdue_requests(s, now=now))
-        steady = [once(lambda s: issue_rule_notices(s, now=now)) for _ in range(args.repeat)]
+        connection = redis.Redis.from_url(rurl) if rurl else None
+        steady = [round_once(engine, connection) for _ in range(args.repeat)]
+        make_due(url, args.due, now)
+        first = round_once(engine, connection)
+        again = round_once(engine, connection)
         engine.dispose()
 
     ms = 1000.0
-    print(f"side paths, one scheduler round, {args.parts} live overdue parts (PostgreSQL)")
-    print(f"  {'step':<44} {'written':>8} {'ms':>9} {'ms/part':>8}")
-    rows = [
-        ("baseline: read the live parts' ids (best)", args.parts, min(base)),
-        ("deadline warnings, first round", alerts[1], alerts[0]),
-        ("rule notices (督办), first round", notices[1], notices[0]),
-        ("extension lapses (延期), first round", lapses[1], lapses[0]),
-        ("rule notices, steady round (best)", steady[0][1], min(t for t, _ in steady)),
-    ]
-    for label, written, seconds in rows:
-        print(f"  {label:<44} {written:>8} {seconds * ms:>9.1f} {seconds * ms / args.parts:>8.3f}")
-    median = statistics.median(t for t, _ in steady) * ms
-    print(f"  steady round median {median:.1f} ms over {args.repeat} rounds")
+    load = os.getloadavg()
+    print(
+        f"scheduler round, {args.parts:,} live parts, {args.due:,} made due (PostgreSQL, "
+        f"{'cards published' if rurl else 'no Redis'}; load {load[0]:.2f} {load[1]:.2f})"
+    )
+    print(f"  {'step':<26} {'steady ms':>10} {'first ms':>10} {'written':>8} {'ms/row':>7}"
+          f" {'again ms':>9} {'again':>6}")  # fmt: skip
+    for i, (label, _) in enumerate(STEPS):
+        best = min(r[i][0] for r in steady) * ms
+        seconds, written = first[i]
+        per_row = seconds * ms / written if written else 0.0
+        print(
+            f"  {label:<26} {best:>10.1f} {seconds * ms:>10.1f} {written:>8} {per_row:>7.3f}"
+            f" {again[i][0] * ms:>9.1f} {again[i][1]:>6}"
+        )
+    totals = [sum(t for t, _ in r) * ms for r in steady]
+    written = sum(w for _, w in first)
+    first_ms = sum(t for t, _ in first) * ms
+    print(
+        f"  {'whole round':<26} {min(totals):>10.1f} {first_ms:>10.1f} {written:>8}"
+        f" {first_ms / max(written, 1):>7.3f} {sum(t for t, _ in again) * ms:>9.1f}"
+        f" {sum(w for _, w in again):>6}"
+    )
+    print(f"  steady round median {statistics.median(totals):.1f} ms over {args.repeat} rounds")
     return 0
 
 
