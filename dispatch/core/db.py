@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    text,
 )
 from sqlmodel import Session
 
@@ -85,6 +86,16 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def without_jit(session: Session) -> None:
+    """Turn PostgreSQL's JIT off for the rest of the session's transaction.
+
+    For short index scans whose cost the planner can overestimate (stale statistics after
+    a large batch): compiling them takes tens of milliseconds, running them one or two.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
 
 
 def alembic_config(url: str) -> Config:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from dispatch.core.clock import utcnow
 from dispatch.core.db import BigId, StrEnumType
+from dispatch.events.deadlines import INDEX_NAMES, key_sql, live_condition
 from dispatch.reference import models as _reference  # noqa: F401  (tables our foreign keys name)
 from dispatch.users import models as _users  # noqa: F401  (tables our foreign keys name)
 
@@ -93,10 +95,28 @@ class Event(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+def _due_index(deadline: Literal["sign", "handle"]) -> Index:
+    """Declare a deadline's partial index on its due key (events.deadlines), as PostgreSQL has it.
+
+    SQLite's twin (on Julian days) is migration 0011's; Alembic compares no SQLite expression
+    index, and the schema is only ever built by the migrations.
+    """
+    return Index(
+        INDEX_NAMES[deadline],
+        text(key_sql(deadline, "postgresql")),
+        f"{deadline}_alert",
+        postgresql_where=text(live_condition(deadline)),
+    ).ddl_if(dialect="postgresql")
+
+
 class Assignment(SQLModel, table=True):
     """One department's part of an event; unique per round so a rerun job cannot double it."""
 
-    __table_args__ = (UniqueConstraint("event_id", "department_id", "role", "round"),)
+    __table_args__ = (
+        UniqueConstraint("event_id", "department_id", "role", "round"),
+        _due_index("sign"),
+        _due_index("handle"),
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     event_id: int = Field(foreign_key="event.id", index=True, sa_type=BigId)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
+from dispatch.core.bulk import insert_many
 from dispatch.core.clock import utcnow
 from dispatch.core.outbox import outbox_of
 from dispatch.events.lifecycle import (
@@ -80,6 +83,41 @@ def add_step(
     session.add(step)
     outbox_of(session).note_step(step, event)
     return step
+
+
+# Every column a system step (add_system_steps) may set, so that each row has all of them.
+_SYSTEM_STEP_COLUMNS = ("assignment_id", "from_org", "to_org", "reason", "data")
+
+
+def add_system_steps(
+    session: Session, entries: Sequence[tuple[Event, dict[str, Any]]], *, at: datetime
+) -> list[Step]:
+    """Append many of the system's steps (actor 系统) in one INSERT, each as add_step would.
+
+    Each entry is an event and its step's action plus any of assignment_id, from_org, to_org,
+    reason and data; each step is noted in the outbox with its event, so the boards get it.
+    """
+    if not entries:
+        return []
+    rows = [
+        {
+            "event_id": event.id,
+            "at": at,
+            "actor_id": None,
+            "actor": "系统",
+            "from_status": None,
+            "to_status": None,
+            "action": values["action"],
+            **{name: values.get(name) for name in _SYSTEM_STEP_COLUMNS},
+        }
+        for event, values in entries
+    ]
+    subjects = {event.id: event for event, _ in entries}
+    steps = sorted(insert_many(session, Step, rows), key=lambda step: step.id or 0)
+    outbox = outbox_of(session)
+    for step in steps:
+        outbox.note_step(step, subjects[step.event_id])
+    return steps
 
 
 def move_event(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import redis
 from sqlalchemy import Engine
 
 from dispatch.core.clock import utcnow
-from dispatch.core.db import session_scope
+from dispatch.core.db import session_scope, without_jit
 from dispatch.core.queues import offer_for_routing
 from dispatch.loop.dispatching import waiting_for_routing
 from dispatch.reports.rollup import due_days, refresh_day
@@ -29,6 +30,20 @@ SWEEP_GRACE = timedelta(seconds=5)
 # shared data volume); `sipingtai health --process scheduler` calls a beat this old stale.
 BEAT_FILE = Path(tempfile.gettempdir()) / "sipingtai-scheduler.beat"
 SCHEDULER_STALE_S = 60.0
+# The deadline scans write in transactions of at most this many parts (warnings, lapses) or
+# notices: a backlog (after an outage, a holiday) is written over several, each published
+# with its cards, so none holds its locks or builds its cards for long.
+BATCH = 1000
+
+
+def _in_batches(write: Callable[[], int]) -> int:
+    """Run write (one transaction) until it writes less than a batch; return the total."""
+    total = 0
+    while True:
+        written = write()
+        total += written
+        if written < BATCH:
+            return total
 
 
 def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:
@@ -43,34 +58,50 @@ def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:
 
 def alert_deadlines(engine: Engine, connection: redis.Redis | None) -> int:
     """Raise the deadline warnings now due, publishing them to the boards; return how many."""
-    with transaction(engine, connection) as session:
-        alerts = raise_deadline_alerts(session)
-    if alerts:
-        log.info("raised %d deadline warnings", len(alerts))
-    return len(alerts)
+
+    def write() -> int:
+        with transaction(engine, connection) as session:
+            without_jit(session)
+            return len(raise_deadline_alerts(session, limit=BATCH))
+
+    raised = _in_batches(write)
+    if raised:
+        log.info("raised %d deadline warnings", raised)
+    return raised
 
 
 def lapse_extensions(
     engine: Engine, connection: redis.Redis | None, *, now: datetime | None = None
 ) -> int:
     """Lapse the extension requests left undecided past their part's deadline; return how many."""
-    with transaction(engine, connection) as session:
-        lapsed = lapse_overdue_requests(session, now=now)
+
+    def write() -> int:
+        with transaction(engine, connection) as session:
+            without_jit(session)
+            return len(lapse_overdue_requests(session, now=now, limit=BATCH))
+
+    lapsed = _in_batches(write)
     if lapsed:
-        log.info("lapsed %d undecided extension requests", len(lapsed))
-    return len(lapsed)
+        log.info("lapsed %d undecided extension requests", lapsed)
+    return lapsed
 
 
 def supervise_by_rules(engine: Engine, connection: redis.Redis | None) -> int:
     """Issue the notices the county rules now call for, publishing them; return how many.
 
-    Each round of the scheduler calls it after the deadline warnings, in its own transaction.
+    Each round of the scheduler calls it after the deadline warnings, in transactions of
+    its own.
     """
-    with transaction(engine, connection) as session:
-        notices = issue_rule_notices(session)
-    if notices:
-        log.info("issued %d supervision notices by the county rules", len(notices))
-    return len(notices)
+
+    def write() -> int:
+        with transaction(engine, connection) as session:
+            without_jit(session)
+            return len(issue_rule_notices(session, limit=BATCH))
+
+    issued = _in_batches(write)
+    if issued:
+        log.info("issued %d supervision notices by the county rules", issued)
+    return issued
 
 
 def store_report_days(engine: Engine) -> int:

@@ -150,10 +150,15 @@ def lapse_request(
         actor_label="系统",
         assignment=assignment,
         to_org=department_name(session, assignment.department_id),
-        reason=f"延期申请（{request.working_days} 个工作日）已失效：{why}",
+        reason=lapse_reason(request.working_days, why),
         data={"extension_id": request.id},
         at=now,
     )
+
+
+def lapse_reason(working_days: int, why: str) -> str:
+    """Say why an extension request lapsed, as its step does."""
+    return f"延期申请（{working_days} 个工作日）已失效：{why}"
 
 
 def live_parts(session: Session, event: Event) -> list[Assignment]:

@@ -16,10 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select as select_columns
+from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from dispatch.core.clock import as_utc, beijing_text, utcnow
 from dispatch.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from dispatch.events.deadlines import key_reached, live
 from dispatch.events.lifecycle import ASSIGNMENT_LABELS
 from dispatch.events.models import (
     Assignment,
@@ -30,11 +33,12 @@ from dispatch.events.models import (
     ExtensionStatus,
 )
 from dispatch.events.scopes import assignment_scope
-from dispatch.events.steps import add_step
+from dispatch.events.steps import add_step, add_system_steps
 from dispatch.loop.parts import (
     COMMAND_CENTRE,
     EXTENDABLE,
     department_name,
+    lapse_reason,
     lapse_request,
     lock_assignment,
     required_text,
@@ -43,6 +47,7 @@ from dispatch.reference.calendar import WorkCalendar
 from dispatch.reference.county_rules import county_settings
 from dispatch.reference.models import Department, DepartmentKind
 from dispatch.supervision.alerts import alert_level
+from dispatch.supervision.batch import department_names, events_by_id
 from dispatch.users.models import User, UserRole
 from dispatch.users.policy import CENTRE_ROLES, Action, Actor, authorize
 
@@ -311,31 +316,64 @@ def _move_deadline(
 # ---- Lapsing -----------------------------------------------------------------------------
 
 
-def lapse_overdue_requests(session: Session, *, now: datetime | None = None) -> list[int]:
-    """Lapse every pending request whose part's deadline has passed; return their ids."""
+def lapse_overdue_requests(
+    session: Session, *, now: datetime | None = None, limit: int | None = None
+) -> list[int]:
+    """Lapse every pending request whose part's deadline has passed; return their ids.
+
+    Set-based: one query of the requests due with their parts, both locked, skipping those a
+    decision holds (it sees the request lapsed once this commits); one UPDATE by primary key
+    and one multi-row INSERT of the steps. With a limit, at most that many.
+    """
     now = now or utcnow()
-    due = session.exec(
-        select(ExtensionRequest.id)
+    due = (
+        select_columns(
+            col(ExtensionRequest.id),
+            col(ExtensionRequest.event_id),
+            col(ExtensionRequest.assignment_id),
+            col(ExtensionRequest.working_days),
+            col(Assignment.department_id),
+        )
         .join(Assignment, col(Assignment.id) == ExtensionRequest.assignment_id)
         .where(
-            ExtensionRequest.status == ExtensionStatus.PENDING,
-            col(Assignment.handle_by).is_not(None),
+            col(ExtensionRequest.status) == ExtensionStatus.PENDING,
+            # A pending request's part is live (the loop lapses it when the part stops being);
+            # the due key, never after the deadline, lets the handling index find them.
+            live("handle"),
+            key_reached("handle", session.get_bind().dialect.name, now),
             col(Assignment.handle_by) <= now,
         )
-        .order_by(col(ExtensionRequest.id))
-    ).all()
-    lapsed: list[int] = []
-    for request_id in due:
-        if request_id is None:
-            continue
-        request, assignment, event = _lock_request(session, request_id)
-        if request.status != ExtensionStatus.PENDING:
-            continue  # decided meanwhile
-        if assignment.handle_by is not None and as_utc(assignment.handle_by) > now:
-            continue
-        lapse_request(session, request, assignment, event, now=now, why="审批前办结时限已过")
-        lapsed.append(request_id)
-    return lapsed
+        .with_for_update(of=(ExtensionRequest, Assignment), skip_locked=True)
+    )
+    if limit is not None:
+        due = due.limit(limit)
+    rows = sorted(session.execute(due).all())  # no ORDER BY: see supervision.rules
+    if not rows:
+        return []
+    session.execute(
+        update(ExtensionRequest),
+        [{"id": row.id, "status": ExtensionStatus.LAPSED, "decided_at": now} for row in rows],
+    )
+    events = events_by_id(session, (row.event_id for row in rows))
+    names = department_names(session, (row.department_id for row in rows))
+    add_system_steps(
+        session,
+        [
+            (
+                events[row.event_id],
+                {
+                    "action": "extension_lapsed",
+                    "assignment_id": row.assignment_id,
+                    "to_org": names.get(row.department_id, str(row.department_id)),
+                    "reason": lapse_reason(row.working_days, "审批前办结时限已过"),
+                    "data": {"extension_id": row.id},
+                },
+            )
+            for row in rows
+        ],
+        at=now,
+    )
+    return [row.id for row in rows]
 
 
 # ---- Reading -----------------------------------------------------------------------------
