@@ -9,7 +9,8 @@ with their deadlines weeks away and a pending extension request on every tenth. 
 
 - the steady round: nothing is due (what every tick costs with that many live parts);
 - the first round after --due of those parts were moved a week past their deadlines: each
-  gets its warnings, three notices (and every tenth a lapse), each written with its step;
+  gets its warnings and the county rules' notices (three if pending, two if signed), every
+  tenth a lapse; "written" counts those, each of which also writes its step;
 - the round after it, which finds nothing new (a round twice writes nothing the second time).
 
 With --redis-db the rounds also build the boards' cards and publish them (as the scheduler

@@ -11,7 +11,7 @@ the partial unique index (assignment, level) where automatic refuses a second co
 is set-based: per county and rule, one query of the live parts whose deadline is at most the
 rule's cutoff (the latest deadline whose notice is due now, `due_cutoff`) still missing the
 level, on the deadline's partial index (`events.deadlines`), locked, skipping those another
-transaction holds; then one multi-row INSERT of its notices, and one of all their steps.
+transaction holds; then one INSERT of all the notices found, and one of their steps.
 """
 
 from __future__ import annotations
