@@ -11,17 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from dispatch.core.bulk import insert_many
 from dispatch.core.clock import as_aware, beijing_text, utcnow
 from dispatch.core.errors import DomainError, InvalidInput
 from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import EventAction
 from dispatch.events.models import Event, EventStatus
 from dispatch.events.schemas import SOURCE_LABELS, EventCreate, Urgency
-from dispatch.events.steps import add_step, move_event
+from dispatch.events.steps import add_step, add_steps, move_event, step_values
 from dispatch.routing.router import Placement, Router
 from dispatch.users.models import User
 from geo.levels import Level
@@ -63,7 +65,8 @@ def report_event(
     if existing is not None:
         return Intake(existing, created=False)
     now = now or utcnow()
-    event, township = _new_event(session, router, report, client_id, reporter, now)
+    values, township = _new_event_values(session, router, report, client_id, reporter, now)
+    event = Event(**values)
     try:
         with session.begin_nested():
             session.add(event)
@@ -97,27 +100,76 @@ def report_events(
         e.client_id: e
         for e in session.exec(select(Event).where(col(Event.client_id).in_(set(client_ids))))
     }
-    outcomes: list[Intake | DomainError] = []
-    fresh: list[tuple[Event, str | None, EventCreate, User | None]] = []
+    outcomes: list[Intake | DomainError | str] = []  # a str: the client_id of a new event
+    fresh: dict[str, tuple[dict[str, Any], str | None, EventCreate, User | None]] = {}
     for (report, reporter), client_id in zip(reports, client_ids, strict=True):
         found = known.get(client_id)
         if found is not None:
             outcomes.append(Intake(found, created=False))
             continue
+        if client_id in fresh:  # a repeat within this batch answers with the first's event
+            outcomes.append(client_id)
+            continue
         try:
-            event, township = _new_event(session, router, report, client_id, reporter, now)
+            values, township = _new_event_values(session, router, report, client_id, reporter, now)
         except DomainError as refused:
             outcomes.append(refused)
             continue
-        known[client_id] = event  # a repeat later in this batch answers with this event
-        fresh.append((event, township, report, reporter))
-        outcomes.append(Intake(event, created=True))
-    if fresh:
-        session.add_all([event for event, *_ in fresh])
-        session.flush()  # one INSERT … RETURNING for the batch (SQLAlchemy's insertmanyvalues)
-        for event, township, report, reporter in fresh:
+        fresh[client_id] = (values, township, report, reporter)
+        outcomes.append(client_id)
+    created = _store_fresh(session, list(fresh.values()), now)
+    first_seen: set[str] = set()
+    answers: list[Intake | DomainError] = []
+    for outcome in outcomes:
+        if isinstance(outcome, str):
+            answers.append(Intake(created[outcome], created=outcome not in first_seen))
+            first_seen.add(outcome)
+        else:
+            answers.append(outcome)
+    return answers
+
+
+def _store_fresh(
+    session: Session,
+    fresh: list[tuple[dict[str, Any], str | None, EventCreate, User | None]],
+    now: datetime,
+) -> dict[str, Event]:
+    """Insert the batch's new events and their report steps in one INSERT each; by client_id.
+
+    A report handled on the spot also moves its event at once (a second step), which the
+    ORM's path does for each such report; they are few.
+    """
+    if not fresh:
+        return {}
+    events = {e.client_id: e for e in insert_many(session, Event, [f[0] for f in fresh])}
+    steps: list[tuple[Event, dict[str, Any]]] = []
+    routing: list[int] = []
+    for values, township, report, reporter in fresh:
+        event = events[values["client_id"]]
+        assert event.id is not None
+        if report.handled_on_site:
             _record_intake(session, event, township, report, reporter, now)
-    return outcomes
+            continue
+        steps.append((event, _report_step(event, township, report, reporter, now)))
+        routing.append(event.id)
+    add_steps(session, steps)
+    outbox_of(session).hand_off(Handoff.ROUTING, routing)
+    return events
+
+
+def _report_step(
+    event: Event, township: str | None, report: EventCreate, reporter: User | None, now: datetime
+) -> dict[str, Any]:
+    """Return the column values of a report's step, as _record_intake's add_step writes it."""
+    return step_values(
+        event,
+        action="report",
+        actor=reporter,
+        to_org=township,
+        to_status=EventStatus.REPORTED,
+        reason=f"{SOURCE_LABELS[report.source]}上报",
+        at=now,
+    )
 
 
 def _record_intake(
@@ -154,15 +206,15 @@ def _record_intake(
         outbox_of(session).hand_off(Handoff.ROUTING, [event.id])
 
 
-def _new_event(
+def _new_event_values(
     session: Session,
     router: Router,
     report: EventCreate,
     client_id: str,
     reporter: User | None,
     now: datetime,
-) -> tuple[Event, str | None]:
-    """Check a report (time, place, matter); return its event, not yet added, and township."""
+) -> tuple[dict[str, Any], str | None]:
+    """Check a report (time, place, matter); return its event's columns and its township."""
     reported_at = as_aware(report.reported_at)
     if reported_at > now + FUTURE_TOLERANCE:
         raise InvalidInput(
@@ -189,18 +241,19 @@ def _new_event(
                 field="matter_code",
             )
     township = location.at(Level.TOWNSHIP)
-    event = _event_of(report, client_id, reported_at, placement, reporter, now)
-    return event, township.name if township else None
+    values = _event_values(report, client_id, reported_at, placement, reporter, now)
+    return values, township.name if township else None
 
 
-def _event_of(
+def _event_values(
     report: EventCreate,
     client_id: str,
     reported_at: datetime,
     placement: Placement,
     reporter: User | None,
     now: datetime,
-) -> Event:
+) -> dict[str, Any]:
+    """Return a new event's column values (every column but its id)."""
     location = placement.location
 
     def code(level: Level) -> str | None:
@@ -208,7 +261,7 @@ def _event_of(
         return found.code if found else None
 
     near = location.near_boundary
-    return Event(
+    return dict(
         client_id=client_id,
         status=EventStatus.REPORTED,
         source=report.source.value,
@@ -231,4 +284,15 @@ def _event_of(
         grid_code=code(Level.GRID),
         near_boundary_code=near.code if near else None,
         updated_at=now,
+        matter_code=None,
+        matter_list_id=None,
+        platform_code=None,
+        routing=None,
+        routed_at=None,
+        sign_by=None,
+        handle_by=None,
+        closed_at=None,
+        rating=None,
+        rework_count=0,
+        merged_into_id=None,
     )

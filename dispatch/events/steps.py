@@ -63,22 +63,21 @@ def add_step(
     at: datetime | None = None,
 ) -> Step:
     """Append one entry to the event's timeline: the actor by display name, its role in data."""
-    assert event.id is not None
-    if actor is not None:
-        data = {**(data or {}), "actor_role": actor.role.value}
     step = Step(
-        event_id=event.id,
-        assignment_id=assignment.id if assignment else None,
-        at=at or utcnow(),
-        action=action,
-        actor_id=actor.id if actor else None,
-        actor=actor_label or (actor.display_name or ROLE_LABELS[actor.role] if actor else "系统"),
-        from_org=from_org,
-        to_org=to_org,
-        from_status=from_status,
-        to_status=to_status,
-        reason=reason,
-        data=data,
+        **step_values(
+            event,
+            action=action,
+            actor=actor,
+            actor_label=actor_label,
+            assignment_id=assignment.id if assignment else None,
+            from_org=from_org,
+            to_org=to_org,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            data=data,
+            at=at,
+        )
     )
     session.add(step)
     outbox_of(session).note_step(step, event)
@@ -87,6 +86,57 @@ def add_step(
 
 # Every column a system step (add_system_steps) may set, so that each row has all of them.
 _SYSTEM_STEP_COLUMNS = ("assignment_id", "from_org", "to_org", "reason", "data")
+
+
+def step_values(
+    event: Event,
+    *,
+    action: str,
+    actor: User | None = None,
+    actor_label: str | None = None,
+    assignment_id: int | None = None,
+    from_org: str | None = None,
+    to_org: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason: str | None = None,
+    data: dict[str, object] | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Return one timeline entry's column values, as add_step writes them (for add_steps)."""
+    assert event.id is not None
+    if actor is not None:
+        data = {**(data or {}), "actor_role": actor.role.value}
+    return {
+        "event_id": event.id,
+        "assignment_id": assignment_id,
+        "at": at or utcnow(),
+        "action": action,
+        "actor_id": actor.id if actor else None,
+        "actor": actor_label
+        or (actor.display_name or ROLE_LABELS[actor.role] if actor else "系统"),
+        "from_org": from_org,
+        "to_org": to_org,
+        "from_status": from_status,
+        "to_status": to_status,
+        "reason": reason,
+        "data": data,
+    }
+
+
+def add_steps(session: Session, entries: Sequence[tuple[Event, dict[str, Any]]]) -> list[Step]:
+    """Append many timeline entries (each event with its step_values) in one INSERT.
+
+    Each step is noted in the outbox with its event, in id order, as add_step notes one.
+    """
+    if not entries:
+        return []
+    subjects = {event.id: event for event, _ in entries}
+    steps = sorted(insert_many(session, Step, [v for _, v in entries]), key=lambda s: s.id or 0)
+    outbox = outbox_of(session)
+    for step in steps:
+        outbox.note_step(step, subjects[step.event_id])
+    return steps
 
 
 def add_system_steps(
