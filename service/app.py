@@ -117,7 +117,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_workload.router, prefix="/api")
     app.include_router(exports.router, prefix="/api")
     app.include_router(boards.router)
-    boards.document_frames(app)
     document_errors(app)
     mount_pages(app, settings.frontend_dir)
     return app

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel, col, select
 
-from dispatch.boards.streams import Board, BoardKind, BoardMessage
+from dispatch.boards.streams import Board, BoardKind, BoardMessage, CardChange
 from dispatch.core.clock import utcnow
 from dispatch.events.came_back import CameBack, came_back_by_assignment
 from dispatch.events.models import Assignment, Event, Step
@@ -213,7 +213,7 @@ def boards_of(card: dict[str, Any]) -> tuple[Board, ...]:
 def board_messages(
     session: Session, changed: list[tuple[Event, list[Step]]], *, at: datetime | None = None
 ) -> list[BoardMessage]:
-    """Turn the events a transaction changed, with its steps, into one message per event."""
+    """Turn the events a transaction changed, with its steps, into two messages per event."""
     moment = (at or utcnow()).isoformat()
     messages = []
     just_reported = frozenset(
@@ -222,7 +222,8 @@ def board_messages(
     built = cards(session, [e for e, _ in changed], without_parts=just_reported)
     for card, (_, steps) in zip(built, changed, strict=True):
         kind = delta_type(s.action for s in steps)
-        # Boards show cards; only the event's own page shows the steps (half the bytes).
+        # Boards get what changed on the card (a compact delta, made as it is published);
+        # only the event's own page gets the whole card and the steps.
         boards = boards_of(card)
         own = tuple(b for b in boards if b.kind is BoardKind.EVENT)
         others = tuple(b for b in boards if b.kind is not BoardKind.EVENT)
@@ -232,11 +233,36 @@ def board_messages(
                 own, _compact({"type": kind, "event": card, "steps": timeline, "at": moment})
             )
         )
-        messages.append(
-            BoardMessage(others, _compact({"type": kind, "event": card, "steps": [], "at": moment}))
-        )
+        head = _compact({"type": kind, "id": card["id"], "at": moment})[:-1]
+        messages.append(BoardMessage(others, head, card_change(card)))
     return messages
 
 
-def _compact(payload: dict[str, Any]) -> str:
+# A card's own fields ("e") that a compact delta never needs: its id is the delta's.
+_NOT_COMPARED = frozenset({"id", "assignments"})
+_PART_NOT_COMPARED = frozenset({"id", "event_id"})
+
+
+def card_change(card: dict[str, Any]) -> CardChange:
+    """Return a card as the fields publishing compares: the event's ("e") and each part's."""
+    fields: list[tuple[str, str, str]] = [
+        ("e", _key(key), _compact(value)) for key, value in card.items() if key not in _NOT_COMPARED
+    ]
+    parts = card["assignments"]
+    fields.append(("e", '"parts"', _compact([part["id"] for part in parts])))
+    for part in parts:
+        group = str(part["id"])
+        fields.extend(
+            (group, _key(key), _compact(value))
+            for key, value in part.items()
+            if key not in _PART_NOT_COMPARED
+        )
+    return CardChange(card["id"], tuple(fields))
+
+
+def _key(name: str) -> str:
+    return f'"{name}"'  # the cards' keys are plain identifiers: nothing to escape
+
+
+def _compact(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,41 @@ def board_snapshot(
 ) -> list[dict[str, Any]]:
     """Return the cards a board starts from: open, verified, unrated and today's; newest first."""
     return cards(session, _events_for_board(session, board, department_ids, utcnow()))
+
+
+# Cards asked for at once on demand: a frame's new events, a client's gaps.
+CARDS_LIMIT = 200
+
+
+def board_cards(
+    session: Session,
+    board: Board,
+    event_ids: Sequence[int],
+    *,
+    department_ids: frozenset[int] = frozenset(),
+) -> list[dict[str, Any]]:
+    """Return the current cards of those events that the board shows, by id.
+
+    A board shows an event when its deltas reach the board (`cards.boards_of`): the county
+    every event, a township those in its territory, a department those with a part of its
+    own or of a unit it answers for, whatever the part's status.
+    """
+    wanted = sorted(set(event_ids))[:CARDS_LIMIT]
+    if not wanted:
+        return []
+    query = select(Event).where(col(Event.id).in_(wanted))
+    if board.kind is BoardKind.TOWNSHIP:
+        query = query.where(Event.township_code == board.key)
+    elif board.kind is BoardKind.DEPARTMENT:
+        ids = sorted(department_ids)
+        theirs = select(Assignment.event_id).where(
+            col(Assignment.event_id).in_(wanted),
+            or_(col(Assignment.department_id).in_(ids), col(Assignment.on_behalf_of_id).in_(ids)),
+        )
+        query = query.where(col(Event.id).in_(theirs))
+    elif board.kind is not BoardKind.COUNTY:
+        return []
+    return cards(session, list(session.exec(query.order_by(col(Event.id))).all()))
 
 
 def board_refusal(actor: Actor, board: Board) -> str | None:

@@ -78,42 +78,135 @@ def event_stream(event_id: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class CardChange:
+    """An event's card as fields to compare with the card last published, in Redis.
+
+    `fields` holds (group, key, value) triples: group `"e"` for the event's own fields and
+    `"<part id>"` for each part's, key a JSON string, value encoded JSON. Publishing sends
+    only the fields whose value differs from the one stored (a null never stored is the same
+    as a null), with the card's new version and the one it was compared with.
+    """
+
+    event_id: int
+    fields: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BoardMessage:
-    """One delta: the boards it goes to and its JSON payload (without its sequence number)."""
+    """One delta: the boards it goes to and its JSON payload (without its sequence number).
+
+    With a card, the payload is the delta's head (`{"type":…,"id":…,"at":…`, unclosed) and
+    publishing completes it with what changed on the card (a compact delta).
+    """
 
     streams: tuple[Board, ...]
     payload: str
+    card: CardChange | None = None
 
 
 # ---- Redis: publishing and reading back --------------------------------------------------
 
-# KEYS: stream, counter, stream, counter, ...; ARGV: payload, maxlen, ttl, payload, ...
+# A card last published is kept this long after its last change; a change after that is sent
+# whole (`p` 0), which every client can apply.
+CARD_TTL_S = 2 * 24 * 3600
+CARD_CLOCK_KEY = f"{KEY_PREFIX}:card:clock"
+
+
+def card_key(event_id: int) -> str:
+    """Return the key of the hash holding an event's card as last published."""
+    return f"{KEY_PREFIX}:card:{event_id}"
+
+
+# KEYS: the card clock, then per message: (card hash, if a card), stream, counter, ...
+# ARGV per message: kind ('p' plain, 'c' card), boards, (maxlen, ttl) per board, then
+# 'p': payload; 'c': head, card ttl, fields, (group, key, value) per field.
 _PUBLISH_SCRIPT = """
-local seqs = {}
-for i = 1, #KEYS, 2 do
-  local j = (i - 1) / 2 * 3
-  local n = redis.call('INCR', KEYS[i + 1])
-  local ok = redis.pcall('XADD', KEYS[i], 'MAXLEN', '~', ARGV[j + 2], n .. '-0', 'd', ARGV[j + 1])
+local function add(stream, counter, maxlen, ttl, payload)
+  local n = redis.call('INCR', counter)
+  local ok = redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, n .. '-0', 'd', payload)
   if type(ok) == 'table' and ok.err then
     -- The stream is ahead of its counter (the counter was lost, or older entries used other
     -- ids): continue numbering after the stream's last entry.
-    local info = redis.call('XINFO', 'STREAM', KEYS[i])
+    local info = redis.call('XINFO', 'STREAM', stream)
     for k = 1, #info, 2 do
       if info[k] == 'last-generated-id' then
         n = tonumber(string.match(info[k + 1], '^(%d+)')) + 1
       end
     end
-    redis.call('SET', KEYS[i + 1], n)
-    redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[j + 2], n .. '-0', 'd', ARGV[j + 1])
+    redis.call('SET', counter, n)
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, n .. '-0', 'd', payload)
   end
-  local ttl = tonumber(ARGV[j + 3])
-  if ttl > 0 then
-    redis.call('EXPIRE', KEYS[i], ttl)
-    redis.call('EXPIRE', KEYS[i + 1], ttl)
+  if tonumber(ttl) > 0 then
+    redis.call('EXPIRE', stream, ttl)
+    redis.call('EXPIRE', counter, ttl)
   end
-  seqs[#seqs + 1] = n
 end
-return seqs
+
+-- Compare a card's fields with those stored, store the new ones, return the compact delta.
+local function card_delta(card, head, card_ttl, first, count)
+  local names = {'_v'}
+  for f = 0, count - 1 do
+    names[f + 2] = ARGV[first + f * 3] .. '|' .. ARGV[first + f * 3 + 1]
+  end
+  local old = redis.call('HMGET', card, unpack(names))
+  local previous = old[1] or '0'
+  local groups, order, sets, drops = {}, {}, {}, {}
+  for f = 0, count - 1 do
+    local group, key, value = ARGV[first + f * 3], ARGV[first + f * 3 + 1], ARGV[first + f * 3 + 2]
+    local before = old[f + 2]
+    if before ~= value and not (before == false and value == 'null') then
+      if not groups[group] then
+        groups[group] = {}
+        order[#order + 1] = group
+      end
+      local changed = groups[group]
+      changed[#changed + 1] = key .. ':' .. value
+      if value == 'null' then
+        drops[#drops + 1] = names[f + 2]
+      else
+        sets[#sets + 1] = names[f + 2]
+        sets[#sets + 1] = value
+      end
+    end
+  end
+  local version = redis.call('INCR', KEYS[1])
+  sets[#sets + 1] = '_v'
+  sets[#sets + 1] = version
+  redis.call('HSET', card, unpack(sets))
+  if #drops > 0 then
+    redis.call('HDEL', card, unpack(drops))
+  end
+  redis.call('EXPIRE', card, card_ttl)
+  local body = {}
+  for _, group in ipairs(order) do
+    body[#body + 1] = '"' .. group .. '":{' .. table.concat(groups[group], ',') .. '}'
+  end
+  return head .. ',"v":' .. version .. ',"p":' .. previous .. ',"set":{' ..
+    table.concat(body, ',') .. '}}'
+end
+
+local k, j = 2, 1
+while j <= #ARGV do
+  local kind, boards = ARGV[j], tonumber(ARGV[j + 1])
+  local first_key, first_arg = k, j + 2
+  k = k + (kind == 'c' and 1 or 0) + boards * 2
+  j = j + 2 + boards * 2
+  local payload
+  if kind == 'p' then
+    payload = ARGV[j]
+    j = j + 1
+  else
+    local count = tonumber(ARGV[j + 2])
+    payload = card_delta(KEYS[first_key], ARGV[j], ARGV[j + 1], j + 3, count)
+    first_key = first_key + 1
+    j = j + 3 + count * 3
+  end
+  for b = 0, boards - 1 do
+    add(KEYS[first_key + b * 2], KEYS[first_key + b * 2 + 1],
+        ARGV[first_arg + b * 2], ARGV[first_arg + b * 2 + 1], payload)
+  end
+end
+return 1
 """
 
 
@@ -123,18 +216,33 @@ def seq_key(stream: str) -> str:
 
 
 def publish(connection: redis.Redis, messages: Sequence[BoardMessage]) -> int:
-    """Append each message to each of its boards' streams in one round trip; return how many."""
-    keys: list[str] = []
+    """Append each message to each of its boards' streams in one round trip; return how many.
+
+    A message with a card is made compact on the way, against the card as last published.
+    """
+    keys: list[str] = [CARD_CLOCK_KEY]
     args: list[str | int] = []
+    appended = 0
     for message in messages:
+        if not message.streams:
+            continue
+        args += ["c" if message.card else "p", len(message.streams)]
+        if message.card is not None:
+            keys.append(card_key(message.card.event_id))
         for board in message.streams:
             keys += [board.stream, seq_key(board.stream)]
             ttl = EVENT_STREAM_TTL_S if board.kind is BoardKind.EVENT else 0
-            args += [message.payload, board.maxlen, ttl]
-    if not keys:
+            args += [board.maxlen, ttl]
+        args.append(message.payload)
+        if message.card is not None:
+            args += [CARD_TTL_S, len(message.card.fields)]
+            for triple in message.card.fields:
+                args.extend(triple)
+        appended += len(message.streams)
+    if not appended:
         return 0
     connection.eval(_PUBLISH_SCRIPT, len(keys), *keys, *args)
-    return len(keys) // 2
+    return appended
 
 
 def publish_quietly(connection: redis.Redis, messages: Sequence[BoardMessage]) -> None:

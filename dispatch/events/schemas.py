@@ -264,6 +264,12 @@ class EventCard(EventState):
     closed_at: WireTime | None
 
 
+class EventCards(SQLModel):
+    """Cards asked for by id: what a board fetches when a delta names a card it lacks."""
+
+    cards: list[EventCard]
+
+
 class AttachmentPublic(SQLModel):
     """A photo of an event or of a department's feedback; its bytes at /api/attachments/{id}."""
 

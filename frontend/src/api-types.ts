@@ -1589,6 +1589,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/boards/county/cards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * County Cards
+         * @description The county board's cards of these events (at most 200 ids).
+         */
+        get: operations["county_cards_api_boards_county_cards_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/boards/township/{code}/cards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Township Cards
+         * @description A township board's cards of these events: those in its territory.
+         */
+        get: operations["township_cards_api_boards_township__code__cards_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/boards/department/{department_id}/cards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Department Cards
+         * @description A department inbox's cards of these events: those with a part of its own or its units'.
+         */
+        get: operations["department_cards_api_boards_department__department_id__cards_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1742,6 +1802,56 @@ export interface components {
             values: {
                 [key: string]: number | null;
             };
+        };
+        /**
+         * AssignmentCard
+         * @description An assignment on a board's card: also whom it answers for and its deadline alerts.
+         */
+        AssignmentCard: {
+            /** Id */
+            id: number;
+            role: components["schemas"]["AssignmentRole"];
+            /** Round */
+            round: number;
+            status: components["schemas"]["AssignmentStatus"];
+            /** Duties */
+            duties: string[];
+            /** Duties Text */
+            duties_text: string | null;
+            /** Sign By */
+            sign_by: string | null;
+            /** Handle By */
+            handle_by: string | null;
+            /** Event Id */
+            event_id: number;
+            /** Department Id */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            /** On Behalf Of Name */
+            on_behalf_of_name: string | null;
+            /** Signed At */
+            signed_at: string | null;
+            /** Fed Back At */
+            fed_back_at: string | null;
+            /** Feedback */
+            feedback: string | null;
+            /** Return Reason */
+            return_reason: string | null;
+            /** Return Clause */
+            return_clause: string | null;
+            came_back?: components["schemas"]["CameBackCard"] | null;
+            /** On Behalf Of Id */
+            on_behalf_of_id: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Sign Alert */
+            sign_alert: number;
+            /** Handle Alert */
+            handle_alert: number;
         };
         /**
          * AssignmentPublic
@@ -1957,6 +2067,22 @@ export interface components {
          * @description The latest reason a part came back, in the words of whoever sent it back.
          */
         CameBack: {
+            kind: components["schemas"]["CameBackKind"];
+            /** Note */
+            note: string | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Rating */
+            rating?: number | null;
+        };
+        /**
+         * CameBackCard
+         * @description Why a part came back, as a card spells its time.
+         */
+        CameBackCard: {
             kind: components["schemas"]["CameBackKind"];
             /** Note */
             note: string | null;
@@ -2847,6 +2973,77 @@ export interface components {
             data: components["schemas"]["EscalationPublic"][];
             /** Count */
             count: number;
+        };
+        /**
+         * EventCard
+         * @description An event as every board shows it: its names, its parts, a description cut short.
+         */
+        EventCard: {
+            /** Id */
+            id: number;
+            /** Description */
+            description: string;
+            /** Urgent */
+            urgent: boolean;
+            status: components["schemas"]["EventStatus"];
+            /** Source */
+            source: string;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+            /** Lon */
+            lon: number;
+            /** Lat */
+            lat: number;
+            /** Address */
+            address: string | null;
+            /** Township Code */
+            township_code: string | null;
+            /** Village Code */
+            village_code: string | null;
+            /** Grid Code */
+            grid_code: string | null;
+            /** Matter Code */
+            matter_code: string | null;
+            /** Platform Code */
+            platform_code: string | null;
+            /** Sign By */
+            sign_by: string | null;
+            /** Handle By */
+            handle_by: string | null;
+            /** Closed At */
+            closed_at: string | null;
+            /** Rating */
+            rating: number | null;
+            /** Rework Count */
+            rework_count: number;
+            /** Township Name */
+            township_name: string | null;
+            /** Village Name */
+            village_name: string | null;
+            /** Grid Name */
+            grid_name: string | null;
+            /** Platform Name */
+            platform_name: string | null;
+            /** Matter Name */
+            matter_name: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Assignments */
+            assignments: components["schemas"]["AssignmentCard"][];
+        };
+        /**
+         * EventCards
+         * @description Cards asked for by id: what a board fetches when a delta names a card it lacks.
+         */
+        EventCards: {
+            /** Cards */
+            cards: components["schemas"]["EventCard"][];
         };
         /**
          * EventCreate
@@ -5340,139 +5537,6 @@ export interface components {
              * @description 超期率：超期数 ÷ 承办数
              */
             overdue_rate: number | null;
-        };
-        /**
-         * AssignmentCard
-         * @description An assignment on a board's card: also whom it answers for and its deadline alerts.
-         */
-        AssignmentCard: {
-            /** Id */
-            id: number;
-            role: components["schemas"]["AssignmentRole"];
-            /** Round */
-            round: number;
-            status: components["schemas"]["AssignmentStatus"];
-            /** Duties */
-            duties: string[];
-            /** Duties Text */
-            duties_text: string | null;
-            /** Sign By */
-            sign_by: string | null;
-            /** Handle By */
-            handle_by: string | null;
-            /** Event Id */
-            event_id: number;
-            /** Department Id */
-            department_id: number;
-            /** Department Name */
-            department_name: string;
-            /** On Behalf Of Name */
-            on_behalf_of_name: string | null;
-            /** Signed At */
-            signed_at: string | null;
-            /** Fed Back At */
-            fed_back_at: string | null;
-            /** Feedback */
-            feedback: string | null;
-            /** Return Reason */
-            return_reason: string | null;
-            /** Return Clause */
-            return_clause: string | null;
-            /** @default null */
-            came_back: components["schemas"]["CameBackCard"] | null;
-            /** On Behalf Of Id */
-            on_behalf_of_id: number | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /** Sign Alert */
-            sign_alert: number;
-            /** Handle Alert */
-            handle_alert: number;
-        };
-        /**
-         * CameBackCard
-         * @description Why a part came back, as a card spells its time.
-         */
-        CameBackCard: {
-            kind: components["schemas"]["CameBackKind"];
-            /** Note */
-            note: string | null;
-            /**
-             * At
-             * Format: date-time
-             */
-            at: string;
-            /**
-             * Rating
-             * @default null
-             */
-            rating: number | null;
-        };
-        /**
-         * EventCard
-         * @description An event as every board shows it: its names, its parts, a description cut short.
-         */
-        EventCard: {
-            /** Id */
-            id: number;
-            /** Description */
-            description: string;
-            /** Urgent */
-            urgent: boolean;
-            status: components["schemas"]["EventStatus"];
-            /** Source */
-            source: string;
-            /**
-             * Received At
-             * Format: date-time
-             */
-            received_at: string;
-            /** Lon */
-            lon: number;
-            /** Lat */
-            lat: number;
-            /** Address */
-            address: string | null;
-            /** Township Code */
-            township_code: string | null;
-            /** Village Code */
-            village_code: string | null;
-            /** Grid Code */
-            grid_code: string | null;
-            /** Matter Code */
-            matter_code: string | null;
-            /** Platform Code */
-            platform_code: string | null;
-            /** Sign By */
-            sign_by: string | null;
-            /** Handle By */
-            handle_by: string | null;
-            /** Closed At */
-            closed_at: string | null;
-            /** Rating */
-            rating: number | null;
-            /** Rework Count */
-            rework_count: number;
-            /** Township Name */
-            township_name: string | null;
-            /** Village Name */
-            village_name: string | null;
-            /** Grid Name */
-            grid_name: string | null;
-            /** Platform Name */
-            platform_name: string | null;
-            /** Matter Name */
-            matter_name: string | null;
-            /**
-             * Updated At
-             * Format: date-time
-             */
-            updated_at: string;
-            /** Assignments */
-            assignments: components["schemas"]["AssignmentCard"][];
         };
     };
     responses: never;
@@ -8186,6 +8250,103 @@ export interface operations {
                 };
                 content: {
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    county_cards_api_boards_county_cards_get: {
+        parameters: {
+            query: {
+                ids: number[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventCards"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    township_cards_api_boards_township__code__cards_get: {
+        parameters: {
+            query: {
+                ids: number[];
+            };
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventCards"];
+                };
+            };
+            /** @description 请求参数有误（错误信息指明字段） */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    department_cards_api_boards_department__department_id__cards_get: {
+        parameters: {
+            query: {
+                ids: number[];
+            };
+            header?: never;
+            path: {
+                department_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventCards"];
                 };
             };
             /** @description 请求参数有误（错误信息指明字段） */

@@ -14,27 +14,27 @@ from __future__ import annotations
 import json
 import logging
 import random
-from typing import Annotated, Any
+from typing import Annotated
 
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Query, WebSocket
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
-from dispatch.boards.snapshot import board_refusal, board_snapshot
+from dispatch.boards.snapshot import CARDS_LIMIT, board_cards, board_refusal, board_snapshot
 from dispatch.boards.streams import Board, BoardKind
 from dispatch.core.bounds import Id, Seq
 from dispatch.core.db import session_scope
 from dispatch.core.errors import DomainError, Forbidden, Unauthorized
 from dispatch.events.read import event_detail
-from dispatch.events.schemas import EventCard
+from dispatch.events.schemas import EventCards
 from dispatch.events.scopes import event_scope
 from dispatch.events.service import get_event
 from dispatch.reference.departments import with_units
-from dispatch.users.policy import Action, authorize
+from dispatch.users.policy import Action, Actor, authorize
 from dispatch.users.scopes import actor_for
 from dispatch.users.tokens import user_from_token
-from service.deps import NOT_SIGNED_IN
-from service.document import complete_document, component_schemas, model_schemas
+from service.deps import NOT_SIGNED_IN, CurrentActor, SessionDep
 from service.errors import close_code_for
 from service.live import Closing, Hubs, Recheck, SnapshotMaker, Watch, serve_board
 
@@ -48,22 +48,7 @@ RECHECK_S = 3.0
 
 Since = Annotated[Seq | None, Query()]
 Epoch = Annotated[str | None, Query(max_length=64)]
-
-
-def document_frames(app: FastAPI) -> None:
-    """Add the shapes the websockets send (PROTOCOL.md) to the app's OpenAPI components.
-
-    No route answers with a card, so FastAPI would leave it out; with it in the document the
-    pages' types are generated from the one shape the boards send.
-    """
-
-    def complete(document: dict[str, Any]) -> None:
-        schemas = component_schemas(document)
-        for name, schema in model_schemas(EventCard).items():
-            if schemas.setdefault(name, schema) != schema:
-                raise RuntimeError(f"two shapes named {name} in the OpenAPI document")
-
-    complete_document(app, complete)
+CardIds = Annotated[list[Id], Query(max_length=CARDS_LIMIT)]
 
 
 def _admit(app: FastAPI, token: str | None, board: Board) -> frozenset[int]:
@@ -191,3 +176,36 @@ async def event_board(
 ) -> None:
     """One event's live timeline."""
     await _serve(websocket, Board(BoardKind.EVENT, str(event_id)), since, epoch)
+
+
+# ---- Cards on demand: what a board's client fetches when a compact delta names a card it
+# lacks (an event new to the board, or a version gap); the same scope as the websocket.
+
+
+def _cards(session: Session, actor: Actor, board: Board, ids: list[int]) -> EventCards:
+    refusal = board_refusal(actor, board)
+    if refusal is not None:
+        raise Forbidden(refusal)
+    units = with_units(session, int(board.key)) if board.kind is BoardKind.DEPARTMENT else None
+    found = board_cards(session, board, ids, department_ids=units or frozenset())
+    return EventCards.model_validate({"cards": found})
+
+
+@router.get("/api/boards/county/cards")
+def county_cards(session: SessionDep, actor: CurrentActor, ids: CardIds) -> EventCards:
+    """The county board's cards of these events (at most 200 ids)."""
+    return _cards(session, actor, Board(BoardKind.COUNTY), ids)
+
+
+@router.get("/api/boards/township/{code}/cards")
+def township_cards(session: SessionDep, actor: CurrentActor, code: str, ids: CardIds) -> EventCards:
+    """A township board's cards of these events: those in its territory."""
+    return _cards(session, actor, Board(BoardKind.TOWNSHIP, code), ids)
+
+
+@router.get("/api/boards/department/{department_id}/cards")
+def department_cards(
+    session: SessionDep, actor: CurrentActor, department_id: Id, ids: CardIds
+) -> EventCards:
+    """A department inbox's cards of these events: those with a part of its own or its units'."""
+    return _cards(session, actor, Board(BoardKind.DEPARTMENT, str(department_id)), ids)

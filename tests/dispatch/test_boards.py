@@ -276,3 +276,48 @@ def test_publishing_recovers_when_a_stream_is_ahead_of_its_counter(redis_url: st
     ids = [entry_id for entry_id, _ in stream_entries(connection, stream)]
     assert ids[-2:] == [b"1795945893415-0", b"1795945893416-0"]
     assert connection.get(seq_key(stream)) == b"1795945893416"
+
+
+def _card_message(card: dict[str, object]) -> object:
+    from dispatch.boards.cards import card_change
+    from dispatch.boards.streams import BoardMessage
+
+    head = f'{{"type":"changed","id":{card["id"]},"at":"now"'
+    return BoardMessage((Board(BoardKind.COUNTY),), head, card_change(card))
+
+
+def test_a_card_is_published_whole_once_then_only_what_changed(redis_url: str) -> None:
+    from dispatch.boards.streams import card_key, publish
+
+    connection = connect(redis_url)
+    part = {"id": 7, "event_id": 3, "status": "pending", "feedback": None, "duties": []}
+    card = {"id": 3, "status": "dispatched", "closed_at": None, "assignments": [part]}
+    signed = {**part, "status": "signed", "feedback": "已劝离"}
+    reopened = {**part, "status": "pending", "feedback": None}
+    for state in (
+        card,
+        card,
+        {**card, "assignments": [signed]},
+        {**card, "assignments": [reopened, {**part, "id": 8}]},
+    ):
+        publish(connection, [_card_message(state)])  # type: ignore[list-item]
+    first, same, changed, back = _deltas(redis_url, county_stream())
+    # Whole, without the nulls it never had; then nothing; then the part's two fields.
+    assert first["p"] == 0 and first["set"] == {
+        "e": {"status": "dispatched", "parts": [7]},
+        "7": {"status": "pending", "duties": []},
+    }
+    assert same["p"] == first["v"] and same["set"] == {}
+    assert changed["p"] == same["v"] and changed["set"] == {
+        "7": {"status": "signed", "feedback": "已劝离"}
+    }
+    # A field back to null is sent as null; a new part whole.
+    assert back["set"] == {
+        "e": {"parts": [7, 8]},
+        "7": {"status": "pending", "feedback": None},
+        "8": {"status": "pending", "duties": []},
+    }
+    assert connection.hget(card_key(3), '7|"feedback"') is None
+    connection.delete(card_key(3))  # expired: the next change goes whole again
+    publish(connection, [_card_message(card)])  # type: ignore[list-item]
+    assert _deltas(redis_url, county_stream())[-1]["p"] == 0

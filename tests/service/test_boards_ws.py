@@ -104,14 +104,18 @@ def test_a_board_sends_a_snapshot_then_the_deltas_of_each_change(
         event_id = post_report(server.url, grid)
         run_burst_worker(loop.redis_url)
         deltas = deltas_until(ws, lambda got: any(d["type"] == "routed" for d in got))
-    mine = [d for d in deltas if d["event"]["id"] == event_id]
+    mine = [d for d in deltas if d["id"] == event_id]
     assert [d["type"] for d in mine] == ["reported", "routed"]
     assert [d["seq"] for d in deltas] == list(
         range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(deltas))
     )
-    routed = mine[-1]["event"]
-    assert routed["status"] == "dispatched" and routed["township_name"] == "新市镇"
-    assert {a["role"] for a in routed["assignments"]} >= {"lead"}
+    reported, routed = mine
+    # The new event's delta carries its card once; routing's only what changed on it.
+    assert reported["p"] == 0 and reported["set"]["e"]["township_name"] == "新市镇"
+    assert routed["p"] == reported["v"] and routed["set"]["e"]["status"] == "dispatched"
+    assert "township_name" not in routed["set"]["e"]
+    parts = [fields for group, fields in routed["set"].items() if group != "e"]
+    assert {part["role"] for part in parts} >= {"lead"}
 
 
 def test_a_reconnect_with_since_gets_every_delta_it_missed(loop: Loop, server: LiveServer) -> None:
@@ -119,7 +123,7 @@ def test_a_reconnect_with_since_gets_every_delta_it_missed(loop: Loop, server: L
     with open_board(server.url, "/ws/boards/county", token=centre) as ws:
         snapshot = receive(ws)
         first = post_report(server.url, grid)
-        seen = deltas_until(ws, lambda got: any(d["event"]["id"] == first for d in got))
+        seen = deltas_until(ws, lambda got: any(d["id"] == first for d in got))
     last_seen = seen[-1]["seq"]
     # While the client is away: two more reports, routing, and a department signing.
     missed_ids = [post_report(server.url, grid), post_report(server.url, grid)]
@@ -136,7 +140,7 @@ def test_a_reconnect_with_since_gets_every_delta_it_missed(loop: Loop, server: L
         assert first_again["type"] == "deltas"  # not a snapshot: nothing was lost
         got = first_again["deltas"]
     assert [d["seq"] for d in got] == list(range(last_seen + 1, last_seen + 1 + len(got)))
-    assert {d["event"]["id"] for d in got} >= set(missed_ids)
+    assert {d["id"] for d in got} >= set(missed_ids)
     assert {"reported", "routed", "signed"} <= {d["type"] for d in got}
 
 
@@ -194,9 +198,9 @@ def test_the_township_and_department_boards_show_their_own(loop: Loop, server: L
         event_id = post_report(server.url, grid)
         run_burst_worker(loop.redis_url)
         got = deltas_until(ws, lambda d: any(x["type"] == "routed" for x in d))
-    routed = next(d for d in got if d["type"] == "routed")["event"]
+    routed = next(d for d in got if d["type"] == "routed")
     assert routed["id"] == event_id
-    lead = next(a for a in routed["assignments"] if a["role"] == "lead")
+    lead = next(part for group, part in routed["set"].items() if part.get("role") == "lead")
     department = lead["on_behalf_of_id"] or lead["department_id"]
     centre = token(server.url, "centre")
     with open_board(server.url, f"/ws/boards/department/{department}", token=centre) as ws:
@@ -275,7 +279,7 @@ def test_two_api_processes_on_one_redis_both_deliver(loop: Loop, tmp_path: Path)
             assert receive(on_first)["type"] == receive(on_second)["type"] == "snapshot"
             event_id = post_report(second.url, grid)  # the change happens on the second
             for ws in (on_first, on_second):
-                got = deltas_until(ws, lambda d: any(x["event"]["id"] == event_id for x in d))
+                got = deltas_until(ws, lambda d: any(x["id"] == event_id for x in d))
                 assert got[-1]["type"] == "reported"
     finally:
         first.stop()

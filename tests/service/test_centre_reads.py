@@ -89,6 +89,6 @@ def test_the_county_snapshot_carries_the_recent_feed_newest_first(loop: Loop) ->
     assert 0 < len(recent) <= FEED_HISTORY
     seqs = [d["seq"] for d in recent]
     assert seqs == sorted(seqs, reverse=True) and seqs[0] == snapshot["seq"]
-    assert {"type", "event", "at"} <= set(recent[0])
-    ids = [d["event"]["id"] for d in recent]
+    assert {"type", "id", "at", "v", "p", "set"} <= set(recent[0])
+    ids = [d["id"] for d in recent]
     assert ids.index(second) < ids.index(first)
