@@ -1,6 +1,7 @@
 """Benchmark the live county board: many websocket clients while events arrive; prints a table.
 
-    python bench/boards.py [--clients 1000] [--rate 200] [--seconds 20] [--sqlite]
+    python bench/boards.py [--clients 1000] [--rate 200] [--seconds 20] [--procs 4] [--naive]
+                           [--sqlite]
 
 Everything runs on this machine, on loopback only, bounded in time, and is torn down at
 the end: a fresh database (PostgreSQL `sipingtai_bench_boards`, dropped after, or with
@@ -8,18 +9,23 @@ the end: a fresh database (PostgreSQL `sipingtai_bench_boards`, dropped after, o
 spare port (database 12), the API under uvicorn (one process) and one RQ worker. The
 children's logs are kept in <tmp>/bench-boards-logs/.
 
-Two fan-outs are measured in the same run, with the same clients and the same load:
+Measured: Sipingtai's boards (`/ws/boards/county`): one reader per board per process, compact
+deltas coalesced into at most ~10 frames a second, each frame encoded once for all clients.
+With --naive, then, with the same clients and load, a bare Starlette websocket server
+(`--serve-naive`, in this file) where every client has its own Redis reader and gets one
+frame per delta as it comes.
 
-1. Sipingtai's boards (`/ws/boards/county`): one reader per board per process, deltas
-   coalesced into at most ~10 frames a second, each frame encoded once for all clients.
-2. Naive baseline: a bare Starlette websocket server (`--serve-naive`, in this file) where
-   every client has its own Redis reader and gets one frame per delta as it comes.
+Clients: --procs processes, each holding its share of the connections on one event loop with
+a websocket reader of its own that does the least a client can (frames split by their
+header, deltas counted by their `{"seq":` head), so that the server is what is measured;
+--measure of the connections also parse every delta's stamp. The clients' own CPU is
+printed beside the server's, with the load average: on a shared machine, read both.
 
 Load: --rate reports per second for --seconds, posted on a fixed schedule by the grid
 worker (open loop, bench/harness/load.py, over 64 connections). Each report makes at
 least two deltas on the county board (reported, then routed). Latency is from the moment
 the change was stamped in the service (the delta's `at`, taken as the transaction
-commits) to the moment a client has the frame holding it. CPU is the server process's
+commits) to the moment a client has read the frame holding it. CPU is the server process's
 user+system seconds over the window, per delta delivered to one client and per delta
 published.
 """
@@ -28,7 +34,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import multiprocessing
+import os
 import re
 import shutil
 import sys
@@ -40,6 +48,7 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -56,9 +65,6 @@ from bench.harness.stats import percentile, row
 from tests.helpers import demo_grid_point
 
 DB_NAME = "sipingtai_bench_boards"
-# The delta's own `at` is its last key, right after its steps list.
-DELTA_AT = re.compile(rb'\],"at":"([^"]+)"\}')
-DELTA_END = b'],"at":"'
 CONNECT_BATCH = 100
 POST_CONNECTIONS = 64
 DESCRIPTION = "新市街菜场门口有流动摊贩占道卖菜"
@@ -98,80 +104,172 @@ def serve_naive(port: int, redis_url: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=False)
 
 
-# ---- Clients (in a child process) ------------------------------------------------------
+# ---- Clients (in child processes) -----------------------------------------------------
+
+# A delta's head: `{"seq":N,"type":…,"id":N,"at":"<when stamped>","v":…`; every delta has one.
+DELTA_AT = re.compile(rb',"at":"([^"]+)","v":')
+DELTA_START = b'{"seq":'
+HEAD_PEEK = 300
 
 
 @dataclass
 class ClientSpec:
-    """What the client process does."""
+    """What one client process does: its share of the connections, measured or only counted."""
 
-    url: str
+    host: str
+    port: int
+    path: str
     clients: int
     measured: int
     # Offered as Sec-WebSocket-Protocol: sipingtai's boards take the token as `bearer, <token>`.
     subprotocols: tuple[str, ...] = ()
 
 
+class Counts:
+    """What one process's connections received, summed."""
+
+    def __init__(self) -> None:
+        self.frames = self.delivered = self.snapshots = self.bytes = 0
+        self.latencies: list[float] = []
+        self.counting = False
+
+
+class BoardClient(asyncio.Protocol):
+    """One websocket, read with the least work: frames split by their header, deltas counted.
+
+    Only a measured connection looks inside a frame, for each delta's stamp. Pings are
+    answered; nothing else is sent.
+    """
+
+    def __init__(self, counts: Counts, measure: bool, ready: asyncio.Future[None]) -> None:
+        self.counts, self.measure, self.ready = counts, measure, ready
+        self.buffer = bytearray()
+        self.upgraded = False
+        self.first = True
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.upgraded:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.buffer.startswith(b"HTTP/1.1 101"):
+                self._fail(bytes(self.buffer[:200]))
+                return
+            del self.buffer[: end + 4]
+            self.upgraded = True
+        self._frames()
+
+    def _frames(self) -> None:
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            length, start = buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, start = int.from_bytes(buffer[2:4]), 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, start = int.from_bytes(buffer[2:10]), 10
+            if len(buffer) < start + length:
+                return
+            opcode = buffer[0] & 0x0F
+            payload = bytes(buffer[start : start + length])
+            del buffer[: start + length]
+            if opcode == 0x9 and self.transport is not None:  # ping: pong, masked by zeros
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+            elif opcode in (0x1, 0x2):
+                self._frame(payload)
+
+    def _frame(self, payload: bytes) -> None:
+        counts = self.counts
+        if self.first:
+            self.first = False
+            if b'"snapshot"' not in payload[:HEAD_PEEK]:
+                self._fail(payload[:200])
+            elif not self.ready.done():
+                self.ready.set_result(None)
+            return
+        if not counts.counting:
+            return
+        now = time.time()
+        counts.frames += 1
+        counts.bytes += len(payload)
+        if b'"type":"snapshot"' in payload[:HEAD_PEEK]:
+            counts.snapshots += 1  # a resync: this client fell behind
+            return
+        counts.delivered += payload.count(DELTA_START) - 1  # the frame's own seq is one
+        if self.measure:
+            for stamp in DELTA_AT.findall(payload):
+                at = datetime.fromisoformat(stamp.decode()).timestamp()
+                counts.latencies.append((now - at) * 1000)
+
+    def _fail(self, what: bytes) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(RuntimeError(f"not a board: {what!r}"))
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _handshake(spec: ClientSpec) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    protocols = f"Sec-WebSocket-Protocol: {', '.join(spec.subprotocols)}\r\n"
+    return (
+        f"GET {spec.path} HTTP/1.1\r\nHost: {spec.host}:{spec.port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{protocols if spec.subprotocols else ''}\r\n"
+    ).encode()
+
+
 def clients_main(conn: Connection, spec: ClientSpec) -> None:
-    """Run the websocket clients; report latencies (ms) and counts through the pipe."""
+    """Run one process's websocket clients; report counts, latencies and CPU through the pipe."""
     result = asyncio.run(_clients(conn, spec))
     conn.send(result)
     conn.close()
 
 
 async def _clients(conn: Connection, spec: ClientSpec) -> dict[str, Any]:
-    from websockets.asyncio.client import connect
-    from websockets.typing import Subprotocol
+    loop = asyncio.get_running_loop()
+    counts = Counts()
+    transports: list[asyncio.BaseTransport] = []
 
-    latencies: list[float] = []
-    counts = {"frames": 0, "delivered": 0, "snapshots": 0, "bytes": 0}
-    connected = 0
-    stop = asyncio.Event()
+    async def one(measure: bool) -> None:
+        ready: asyncio.Future[None] = loop.create_future()
+        transport, _ = await loop.create_connection(
+            lambda: BoardClient(counts, measure, ready), spec.host, spec.port
+        )
+        transports.append(transport)
+        transport.write(_handshake(spec))
+        await asyncio.wait_for(ready, timeout=120)
 
-    async def one(ready: asyncio.Event, measure: bool) -> None:
-        nonlocal connected
-        protocols = [Subprotocol(p) for p in spec.subprotocols] or None
-        async with connect(spec.url, max_size=None, open_timeout=60, subprotocols=protocols) as ws:
-            first = await ws.recv(decode=False)
-            assert b'"snapshot"' in first[:300], first[:300]
-            connected += 1
-            ready.set()
-            while not stop.is_set():
-                try:
-                    raw = await asyncio.wait_for(ws.recv(decode=False), timeout=0.5)
-                except TimeoutError:
-                    continue
-                now = time.time()
-                counts["frames"] += 1
-                counts["bytes"] += len(raw)
-                if b'"type":"snapshot"' in raw[:300]:
-                    counts["snapshots"] += 1  # a resync: this client fell behind
-                    continue
-                # Counting is cheap for every client; parsing stamps only for a sample.
-                counts["delivered"] += raw.count(DELTA_END)
-                if measure:
-                    for stamp in DELTA_AT.findall(raw):
-                        at = datetime.fromisoformat(stamp.decode()).timestamp()
-                        latencies.append((now - at) * 1000)
-
-    tasks = []
     for start in range(0, spec.clients, CONNECT_BATCH):
-        batch = []
-        for n in range(start, min(start + CONNECT_BATCH, spec.clients)):
-            ready = asyncio.Event()
-            tasks.append(asyncio.create_task(one(ready, n < spec.measured)))
-            batch.append(ready)
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in batch)), timeout=120)
-    conn.send(("connected", connected))
-    # Measure from the "go" signal: drop whatever arrived while connecting.
-    await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-    latencies.clear()
-    counts.update(frames=0, delivered=0, snapshots=0, bytes=0)
+        batch = range(start, min(start + CONNECT_BATCH, spec.clients))
+        await asyncio.gather(*(one(n < spec.measured) for n in batch))
+    conn.send(("connected", len(transports)))
+    # Count from the "go" signal: whatever arrived while connecting is not measured.
+    await loop.run_in_executor(None, conn.recv)
+    counts.counting = True
+    cpu_before = time.process_time()
     # Stop when told: the load may take longer than planned when the service falls behind.
-    await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-    stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return {"latencies": latencies, "connected": connected, **counts}
+    await loop.run_in_executor(None, conn.recv)
+    counts.counting = False
+    cpu = time.process_time() - cpu_before
+    for transport in transports:
+        transport.close()
+    return {
+        "latencies": counts.latencies,
+        "connected": len(transports),
+        "frames": counts.frames,
+        "delivered": counts.delivered,
+        "snapshots": counts.snapshots,
+        "bytes": counts.bytes,
+        "cpu_s": cpu,
+    }
 
 
 # ---- Load and phases -------------------------------------------------------------------
@@ -212,9 +310,12 @@ class Phase:
     bytes: int
     latencies: list[float]
     cpu_s: float
+    clients_cpu_s: float
     published: int
     seconds: float
     intake_rate: float
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
 
     @property
     def delivered_share(self) -> float:
@@ -246,22 +347,34 @@ def run_phase(
     redis_url: str,
     args: Any,
 ) -> Phase:
-    """Connect the clients, post the load, collect what the clients saw."""
-    parent, child = multiprocessing.Pipe()
-    spec = ClientSpec(ws_url, args.clients, args.measure, protocols)
-    process = multiprocessing.Process(target=clients_main, args=(child, spec))
-    process.start()
-    if not parent.poll(180):
-        raise RuntimeError(f"{name}: clients did not connect within 180 s")
-    _, connected = parent.recv()
+    """Connect the clients (in --procs processes), post the load, collect what they saw."""
+    url = urlsplit(ws_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    pipes, processes = [], []
+    for n in range(args.procs):
+        share = args.clients // args.procs + (1 if n < args.clients % args.procs else 0)
+        measured = args.measure // args.procs + (1 if n < args.measure % args.procs else 0)
+        parent, child = multiprocessing.Pipe()
+        spec = ClientSpec(host, port, url.path, share, measured, protocols)
+        process = multiprocessing.Process(target=clients_main, args=(child, spec), daemon=True)
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    connected = 0
+    for parent in pipes:
+        if not parent.poll(180):
+            raise RuntimeError(f"{name}: clients did not connect within 180 s")
+        connected += parent.recv()[1]
     say(f"{name}: {connected} clients connected; posting {args.rate}/s for {args.seconds} s")
     meter = CpuMeter([CpuGroup("server", lambda: [psutil.Process(server_pid)])])
     before: dict[str, float] = {}
+    load_before = os.getloadavg()
 
     def go() -> None:
         before.update(seq=county_seq(redis_url), started=time.monotonic())
         meter.start()
-        parent.send("go")
+        for parent in pipes:
+            parent.send("go")
 
     start_at = time.time() + START_DELAY_S
     with at_times((start_at, go)):
@@ -271,31 +384,46 @@ def run_phase(
     meter.stop()
     window = time.monotonic() - before["started"]
     published = county_seq(redis_url) - int(before["seq"])
-    parent.send("stop")
-    if not parent.poll(60):
-        raise RuntimeError(f"{name}: clients did not report")
-    result = parent.recv()
-    process.join(timeout=30)
+    load_after = os.getloadavg()
+    for parent in pipes:
+        parent.send("stop")
+    results = []
+    for parent in pipes:
+        if not parent.poll(60):
+            raise RuntimeError(f"{name}: clients did not report")
+        results.append(parent.recv())
+    for process in processes:
+        process.join(timeout=30)
     return Phase(
         name,
         connected,
         load.ok,
         load.sent - load.ok,
-        result["frames"],
-        result["delivered"],
-        result["snapshots"],
-        result["bytes"],
-        result["latencies"],
+        sum(r["frames"] for r in results),
+        sum(r["delivered"] for r in results),
+        sum(r["snapshots"] for r in results),
+        sum(r["bytes"] for r in results),
+        [x for r in results for x in r["latencies"]],
         meter.seconds()["server"],
+        sum(r["cpu_s"] for r in results),
         published,
         window,
         load.ok / posting,
+        load_before,
+        load_after,
     )
 
 
 def database(sqlite: bool, work: str) -> AbstractContextManager[str]:
     """Return a context giving a fresh database's URL: a SQLite file in work, or PostgreSQL."""
     return nullcontext(f"sqlite:///{work}/bench.db") if sqlite else scratch_database(DB_NAME)
+
+
+OLD_FIGURES = """\
+before (issue 12, commit 62260b4): each delta the whole card (county board: reported 770 B,
+  routed 2,589 B, signed 2,619 B; about 1.6 KB per delta, 140 MB/s to 1,000 clients at
+  50 reports/s); 1,000 clients at 50/s: every delta arrived, p50 4.5 s: one client process
+  (the websockets library, 1,000 connections) saturated, so the clients were measured."""
 
 
 def print_table(phases: list[Phase], args: Any) -> None:
@@ -311,6 +439,10 @@ def print_table(phases: list[Phase], args: Any) -> None:
         ("resyncs (snapshots resent)", lambda p: f"{p.snapshots}"),
         ("frames received", lambda p: f"{p.frames}"),
         ("MB/s to all clients", lambda p: f"{p.bytes / p.seconds / 1e6:.1f}"),
+        (
+            "bytes / delivered delta (framing incl.)",
+            lambda p: f"{p.bytes / max(1, p.delivered):.0f}",
+        ),
         ("frames / s / client", lambda p: f"{p.frames / max(1, p.connected) / p.seconds:.1f}"),
         ("latency samples", lambda p: f"{len(p.latencies)}"),
         ("latency p50 ms", lambda p: f"{percentile(p.latencies, 50):.0f}"),
@@ -319,6 +451,13 @@ def print_table(phases: list[Phase], args: Any) -> None:
         ("server CPU s", lambda p: f"{p.cpu_s:.1f}"),
         ("server CPU µs / delivered delta", lambda p: f"{p.cpu_us_per_delivered:.1f}"),
         ("server CPU ms / published delta", lambda p: f"{p.cpu_s / max(1, p.published) * 1e3:.2f}"),
+        ("server CPU, share of one core", lambda p: f"{p.cpu_s / p.seconds:.0%}"),
+        (f"client CPU s ({args.procs} processes)", lambda p: f"{p.clients_cpu_s:.1f}"),
+        ("client CPU, share of one core", lambda p: f"{p.clients_cpu_s / p.seconds:.0%}"),
+        (
+            "load average before / after (1 min)",
+            lambda p: f"{p.load_before[0]:.1f} / {p.load_after[0]:.1f}",
+        ),
     ]
     widths = (max(len(r[0]) for r in rows), *(22 for _ in phases))
     print(
@@ -332,8 +471,10 @@ def print_table(phases: list[Phase], args: Any) -> None:
         print(row((label, *(value(p) for p in phases)), widths, sep="  "))
     print(
         "(server = the process serving the websockets only; intake and routing run in "
-        "other processes in both columns)"
+        "other processes; clients = the client processes, each many connections that split "
+        "frames by their header and count deltas; only the sampled ones parse stamps)"
     )
+    print(OLD_FIGURES)
 
 
 def main() -> int:
@@ -344,7 +485,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait after load")
     parser.add_argument(
-        "--measure", type=int, default=50, help="clients that parse every delta's stamp"
+        "--measure", type=int, default=40, help="clients that parse every delta's stamp"
+    )
+    parser.add_argument("--procs", type=int, default=4, help="client processes")
+    parser.add_argument(
+        "--naive", action="store_true", help="also measure the naive per-client reader"
     )
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--serve-naive", nargs=2, metavar=("PORT", "REDIS_URL"))
@@ -387,7 +532,7 @@ def main() -> int:
                     boards_api,
                 ),
                 ("naive per-client", f"ws://127.0.0.1:{naive_port}/ws/naive", (), naive),
-            ]
+            ][: 2 if args.naive else 1]
             phases = [
                 run_phase(name, ws_url, protocols, server.pid, base, grid, redis_url, args)
                 for name, ws_url, protocols, server in fan_outs
