@@ -38,13 +38,33 @@ export type Assignment = Schemas["AssignmentPublic"] &
 /** A board's card: the one shape the server sends (EventCard), added to the OpenAPI document. */
 export type Card = Schemas["EventCard"];
 
+/**
+ * A board's delta: what changed on one event's card (PROTOCOL.md). `set.e` holds the event's
+ * changed fields (`parts`: its parts' ids, in order, when they changed), `set["<part id>"]`
+ * a part's. `v` is the card's new version, `p` the one it was compared with: 0 means the card
+ * whole (fields never set are null).
+ */
 export interface Delta {
+  seq: number;
+  type: string;
+  id: number;
+  at: string;
+  v: number;
+  p: number;
+  set: Record<string, Record<string, unknown>>;
+}
+
+/** An event page's delta: the whole card and the steps of the change. */
+export interface EventDelta {
   seq: number;
   type: string;
   event: Card;
   steps: Step[];
   at: string;
 }
+
+/** The cards a board fetches by id (GET /api/boards/…/cards?ids=…). */
+export type BoardCards = Schemas["EventCards"];
 
 export interface BoardSnapshot {
   seq: number;
@@ -67,8 +87,8 @@ export interface EventSnapshot {
   event: EventDetail;
 }
 
-export interface DeltasMessage {
+export interface DeltasMessage<D = Delta> {
   seq: number;
   type: "deltas";
-  deltas: Delta[];
+  deltas: D[];
 }

@@ -5,19 +5,18 @@
 
 import { getToken, toLogin } from "./api";
 import { h } from "./dom";
-import type { Delta } from "./types";
 
 export type ConnState = "connecting" | "live" | "reconnecting" | "forbidden" | "notfound";
 
-export interface ChannelHandlers<S> {
+export interface ChannelHandlers<S, D> {
   snapshot(message: S): void;
-  deltas(deltas: Delta[]): void;
+  deltas(deltas: D[]): void;
   state(state: ConnState): void;
 }
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 
-export class LiveChannel<S extends { seq: number; epoch: string | number }> {
+export class LiveChannel<S extends { seq: number; epoch: string | number }, D extends { seq: number }> {
   private ws: WebSocket | null = null;
   private seq: number | null = null;
   private epoch: string | number | null = null;
@@ -26,7 +25,7 @@ export class LiveChannel<S extends { seq: number; epoch: string | number }> {
   private stopped = false;
   private readonly onOnline = () => this.reconnectNow();
 
-  constructor(private readonly path: string, private readonly handlers: ChannelHandlers<S>) {
+  constructor(private readonly path: string, private readonly handlers: ChannelHandlers<S, D>) {
     window.addEventListener("online", this.onOnline);
     this.connect();
   }
@@ -96,8 +95,8 @@ export class LiveChannel<S extends { seq: number; epoch: string | number }> {
       this.live();
       this.handlers.snapshot(msg as S);
     } else if (msg.type === "deltas" && Array.isArray(msg.deltas)) {
-      const fresh: Delta[] = [];
-      for (const d of msg.deltas as Delta[]) {
+      const fresh: D[] = [];
+      for (const d of msg.deltas as D[]) {
         if (this.seq === null || d.seq > this.seq) {
           fresh.push(d);
           this.seq = d.seq;

@@ -132,7 +132,7 @@ export function countyPage(ctx: PageCtx): void {
     reconcile(returned, back, (r) => String(r.a.id), returnedRow);
     returnedEmpty.hidden = back.length > 0;
 
-    reconcile(feed, b.feed, (d) => String(d.seq), feedRow);
+    reconcile(feed, b.feed, (d) => String(d.seq), (d) => feedRow(d, b.cards));
     escalations.refresh();
     disputes.refresh();
     notices.refresh();
@@ -163,14 +163,21 @@ function tally(ul: HTMLElement, cards: Card[], keyOf: (c: Card) => [string, Part
   }) : h("li", { class: "muted" }, "无"));
 }
 
-function feedRow(d: Delta): Row<Delta> {
-  const c = d.event;
-  const el = h("li", { testid: "feed-item", "data-event-id": c.id, "data-type": d.type, "data-seq": d.seq },
-    h("span", { class: "muted" }, fmtClock(d.at)), " ", eventLink(c.id), " ",
-    h("span", { class: `badge delta-${d.type}` }, DELTA_TYPE[d.type] ?? d.type), " ",
-    h("span", null, c.township_name ?? "未定位"), " ",
-    h("span", { class: "muted" }, c.matter_name ?? "事项未定"));
-  return { el, update: () => undefined };
+/** A change in the feed, named by its event's current card (a fetched card fills it in). */
+function feedRow(d: Delta, cards: Map<number, Card>): Row<Delta> {
+  const township = h("span");
+  const matter = h("span", { class: "muted" });
+  const el = h("li", { testid: "feed-item", "data-event-id": d.id, "data-type": d.type, "data-seq": d.seq },
+    h("span", { class: "muted" }, fmtClock(d.at)), " ", eventLink(d.id), " ",
+    h("span", { class: `badge delta-${d.type}` }, DELTA_TYPE[d.type] ?? d.type), " ", township, " ", matter);
+  return {
+    el,
+    update: () => {
+      const c = cards.get(d.id);
+      township.textContent = c ? c.township_name ?? "未定位" : "";
+      matter.textContent = c ? c.matter_name ?? "事项未定" : "";
+    },
+  };
 }
 
 /** The 待研判 card: the event, then 人工分拨 (matter and/or jurisdiction) and 作废. */

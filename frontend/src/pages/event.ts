@@ -8,7 +8,7 @@ import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label, stepName, EVENT_STATUS, USER
 import { createMap, disposeMap, gridStyle, L, loadLevel, names, pointMarker } from "../map";
 import type { PageCtx } from "../page";
 import { countdown, fmtFull } from "../time";
-import type { Assignment, Card, EventDetail, EventSnapshot, Step } from "../types";
+import type { Assignment, Card, EventDelta, EventDetail, EventSnapshot, Step } from "../types";
 import { cameBackLine, note, statusBadge, urgentBadge } from "../ui";
 import { LiveChannel, connIndicator } from "../ws";
 import { closePartActions } from "./closepart";
@@ -205,7 +205,7 @@ export function eventPage(ctx: PageCtx): void {
     render();
   }).catch((err) => msg.show(errorText(err), "error"));
 
-  const channel = new LiveChannel<EventSnapshot>(`/ws/events/${id}`, {
+  const channel = new LiveChannel<EventSnapshot, EventDelta>(`/ws/events/${id}`, {
     snapshot(m) {
       detail = m.event;
       render();
