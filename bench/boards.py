@@ -21,13 +21,15 @@ header, deltas counted by their `{"seq":` head), so that the server is what is m
 --measure of the connections also parse every delta's stamp. The clients' own CPU is
 printed beside the server's, with the load average: on a shared machine, read both.
 
-Load: --rate reports per second for --seconds, posted on a fixed schedule by the grid
-worker (open loop, bench/harness/load.py, over 64 connections). Each report makes at
-least two deltas on the county board (reported, then routed). Latency is from the moment
-the change was stamped in the service (the delta's `at`, taken as the transaction
-commits) to the moment a client has read the frame holding it. CPU is the server process's
-user+system seconds over the window, per delta delivered to one client and per delta
-published.
+Load: --rate reports per second for --seconds, posted on a fixed schedule by the grid worker
+(open loop, bench/harness/load.py, over 64 connections); with --direct, their deltas are
+published straight to the boards' streams through the same publish script, so that the
+fan-out is measured apart from intake's throughput. Each report makes at least two deltas on
+the county board (reported, then routed). Latency is from the moment the change was stamped
+in the service (the delta's `at`, taken as the transaction commits; with --direct, as it is
+published) to the moment a client has read the frame holding it. CPU is the server
+process's user+system seconds over the window, per delta delivered to one client and per
+delta published.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import multiprocessing
 import os
 import re
@@ -44,7 +47,7 @@ import tempfile
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,8 @@ from bench.harness.stats import percentile, row
 from tests.helpers import demo_grid_point
 
 DB_NAME = "sipingtai_bench_boards"
+# The direct publisher's events: ids far above the warm-up's.
+DIRECT_IDS = 10_000_000
 CONNECT_BATCH = 100
 POST_CONNECTIONS = 64
 DESCRIPTION = "新市街菜场门口有流动摊贩占道卖菜"
@@ -297,6 +302,71 @@ def post_reports(
 
 
 @dataclass
+class Published:
+    """What the direct publisher did: the same counts as the load generator's."""
+
+    ok: int
+    sent: int
+
+
+def sample_cards(base: str, token: str, redis_url: str) -> list[dict[str, Any]]:
+    """Return the routed cards of the warm-up's events, as the county board fetches them."""
+    import httpx
+    import redis
+
+    from dispatch.boards.streams import county_stream
+
+    entries: Any = redis.Redis.from_url(redis_url).xrange(county_stream())
+    ids = sorted({json.loads(fields[b"d"])["id"] for _, fields in entries})
+    response = httpx.get(
+        f"{base}/api/boards/county/cards",
+        params={"ids": ids},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    response.raise_for_status()
+    cards = [c for c in response.json()["cards"] if c["assignments"]]
+    if not cards:
+        raise RuntimeError("no routed card to publish: the warm-up was not routed")
+    return cards
+
+
+def publish_direct(
+    redis_url: str, cards: list[dict[str, Any]], rate: float, seconds: float, start_at: float
+) -> Published:
+    """Publish a reported and a routed delta per event, at rate events/s, as intake would.
+
+    The messages are those `board_messages` makes for a new event and its routing, through
+    the same publish script (the cards compared with those last published), for events with
+    ids of their own; the boards' fan-out is then measured apart from intake's throughput.
+    """
+    import redis
+
+    from dispatch.boards.cards import boards_of, card_change
+    from dispatch.boards.streams import BoardKind, BoardMessage, publish
+
+    connection = redis.Redis.from_url(redis_url)
+    total = int(rate * seconds)
+    done = 0
+    for n in range(total):
+        due = start_at + n / rate
+        time.sleep(max(0.0, due - time.time()))
+        routed = {**cards[n % len(cards)], "id": DIRECT_IDS + n}
+        for card, kind in (
+            ({**routed, "status": "reported", "assignments": []}, "reported"),
+            (routed, "routed"),
+        ):
+            boards = tuple(b for b in boards_of(card) if b.kind is not BoardKind.EVENT)
+            head = json.dumps(
+                {"type": kind, "id": card["id"], "at": datetime.now(UTC).isoformat()},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )[:-1]
+            publish(connection, [BoardMessage(boards, head, card_change(card))])
+        done += 1
+    return Published(done, total)
+
+
+@dataclass
 class Phase:
     """What one fan-out did under the load."""
 
@@ -346,8 +416,12 @@ def run_phase(
     grid: str,
     redis_url: str,
     args: Any,
+    cards: list[dict[str, Any]] | None,
 ) -> Phase:
-    """Connect the clients (in --procs processes), post the load, collect what they saw."""
+    """Connect the clients (in --procs processes), post the load, collect what they saw.
+
+    With cards, the deltas are published directly (--direct) instead of posted as reports.
+    """
     url = urlsplit(ws_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     pipes, processes = [], []
@@ -378,7 +452,12 @@ def run_phase(
 
     start_at = time.time() + START_DELAY_S
     with at_times((start_at, go)):
-        load = post_reports(base, grid, args.rate, args.seconds, start_at)
+        if cards is not None:
+            load: LoadResult | Published = publish_direct(
+                redis_url, cards, args.rate, args.seconds, start_at
+            )
+        else:
+            load = post_reports(base, grid, args.rate, args.seconds, start_at)
     posting = time.monotonic() - before["started"]
     time.sleep(args.drain)
     meter.stop()
@@ -431,7 +510,7 @@ def print_table(phases: list[Phase], args: Any) -> None:
     rows = [
         ("clients connected", lambda p: f"{p.connected}"),
         ("reports accepted / failed", lambda p: f"{p.accepted} / {p.failed}"),
-        ("reports accepted / s (achieved)", lambda p: f"{p.intake_rate:.0f}"),
+        ("reports accepted (or published) / s", lambda p: f"{p.intake_rate:.0f}"),
         ("measuring window s", lambda p: f"{p.seconds:.1f}"),
         ("deltas published (county)", lambda p: f"{p.published}"),
         ("deltas delivered (all clients)", lambda p: f"{p.delivered}"),
@@ -462,7 +541,8 @@ def print_table(phases: list[Phase], args: Any) -> None:
     widths = (max(len(r[0]) for r in rows), *(22 for _ in phases))
     print(
         f"\nboards: {args.clients} clients on the county board, {args.rate} reports/s "
-        f"for {args.seconds} s ({'SQLite' if args.sqlite else 'PostgreSQL'}); "
+        f"for {args.seconds} s ({'SQLite' if args.sqlite else 'PostgreSQL'}"
+        f"{'; deltas published directly, not through intake' if args.direct else ''}); "
         f"latency = change stamped in the service → frame at the client, "
         f"sampled on {args.measure} clients; every client counts what it gets"
     )
@@ -490,6 +570,11 @@ def main() -> int:
     parser.add_argument("--procs", type=int, default=4, help="client processes")
     parser.add_argument(
         "--naive", action="store_true", help="also measure the naive per-client reader"
+    )
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="publish the deltas of --rate events/s straight to the boards, not through intake",
     )
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--serve-naive", nargs=2, metavar=("PORT", "REDIS_URL"))
@@ -519,6 +604,7 @@ def main() -> int:
             centre, grid = sign_in(base, "centre"), sign_in(base, "grid")
             say("warming up: the index, the list and the calendar load on first use")
             post_reports(base, grid, rate=5, seconds=2)
+            cards = sample_cards(base, centre, redis_url) if args.direct else None
             naive_port = free_port()
             naive_argv = [sys.executable, __file__, "--serve-naive", str(naive_port), redis_url]
             naive = processes.start("naive", naive_argv, env)
@@ -534,7 +620,7 @@ def main() -> int:
                 ("naive per-client", f"ws://127.0.0.1:{naive_port}/ws/naive", (), naive),
             ][: 2 if args.naive else 1]
             phases = [
-                run_phase(name, ws_url, protocols, server.pid, base, grid, redis_url, args)
+                run_phase(name, ws_url, protocols, server.pid, base, grid, redis_url, args, cards)
                 for name, ws_url, protocols, server in fan_outs
             ]
             print_table(phases, args)

@@ -132,7 +132,7 @@ export function countyPage(ctx: PageCtx): void {
     reconcile(returned, back, (r) => String(r.a.id), returnedRow);
     returnedEmpty.hidden = back.length > 0;
 
-    reconcile(feed, b.feed, (d) => String(d.seq), (d) => feedRow(d, b.cards));
+    reconcile(feed, b.feed, (d) => String(d.seq), (d) => feedRow(d, b));
     escalations.refresh();
     disputes.refresh();
     notices.refresh();
@@ -164,7 +164,7 @@ function tally(ul: HTMLElement, cards: Card[], keyOf: (c: Card) => [string, Part
 }
 
 /** A change in the feed, named by its event's current card (a fetched card fills it in). */
-function feedRow(d: Delta, cards: Map<number, Card>): Row<Delta> {
+function feedRow(d: Delta, board: Board): Row<Delta> {
   const township = h("span");
   const matter = h("span", { class: "muted" });
   const el = h("li", { testid: "feed-item", "data-event-id": d.id, "data-type": d.type, "data-seq": d.seq },
@@ -173,7 +173,7 @@ function feedRow(d: Delta, cards: Map<number, Card>): Row<Delta> {
   return {
     el,
     update: () => {
-      const c = cards.get(d.id);
+      const c = board.cards.get(d.id);
       township.textContent = c ? c.township_name ?? "未定位" : "";
       matter.textContent = c ? c.matter_name ?? "事项未定" : "";
     },
