@@ -170,6 +170,31 @@ def add_system_steps(
     return steps
 
 
+def transition_values(
+    event: Event,
+    action: EventAction,
+    *,
+    actor: User | None = None,
+    at: datetime,
+    reason: str | None = None,
+    data: dict[str, object] | None = None,
+) -> dict[str, Any]:
+    """Apply one event transition in memory and return its step's values (for add_steps)."""
+    before = event.status
+    event.status = next_event_status(before, action)
+    event.updated_at = at
+    return step_values(
+        event,
+        action=action.value,
+        actor=actor,
+        from_status=before,
+        to_status=event.status,
+        reason=reason,
+        data=data,
+        at=at,
+    )
+
+
 def move_event(
     session: Session,
     event: Event,

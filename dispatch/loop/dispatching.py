@@ -5,20 +5,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from dispatch.core.clock import CHINA_TZ, as_aware, utcnow
 from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import PART_ROLE_LABELS, EventAction
 from dispatch.events.models import Assignment, AssignmentRole, AssignmentStatus, Event, EventStatus
-from dispatch.events.steps import add_step, move_event
+from dispatch.events.steps import add_steps, step_values, transition_values
 from dispatch.reference.calendar import WorkCalendar, deadline
-from dispatch.routing.decide import RoutingDecision, TimeLimits
+from dispatch.routing.decide import PlannedPart, RoutingDecision, TimeLimits
 from dispatch.routing.router import Router
 from dispatch.users.models import User
 
 # ---- The routing job's work --------------------------------------------------------------
+
+# The event columns routing (or triage) sets, written for a batch in one UPDATE.
+_ROUTED = (
+    "status",
+    "updated_at",
+    "routing",
+    "routed_at",
+    "matter_code",
+    "matter_list_id",
+    "platform_code",
+    "sign_by",
+    "handle_by",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +71,8 @@ def route_events(
     """Route each event still waiting; events already routed are skipped, so reruns are harmless.
 
     Rows are locked (FOR UPDATE SKIP LOCKED on PostgreSQL) so two workers never route the
-    same event at once; the assignment unique constraint backs this up.
+    same event at once; the assignment unique constraint backs this up. The batch is read in
+    one query and written in a few: see dispatch_decisions.
     """
     now = now or utcnow()
     query = (
@@ -64,7 +81,7 @@ def route_events(
         .order_by(col(Event.id))
         .with_for_update(skip_locked=True)
     )
-    results: list[Routed] = []
+    decided = []
     for event in session.exec(query).all():
         location = router.index.locate(event.lon, event.lat)
         decision = router.decide_at(
@@ -75,8 +92,8 @@ def route_events(
             urgent=event.urgent,
             at=event.received_at,
         )
-        results.append(apply_decision(session, event, decision, calendar, now=now))
-    return results
+        decided.append((event, decision))
+    return dispatch_decisions(session, decided, calendar, now=now)
 
 
 def apply_decision(
@@ -91,90 +108,185 @@ def apply_decision(
     reason: str | None = None,
 ) -> Routed:
     """Dispatch the assignments of a routed decision, or send the event to triage."""
-    assert event.id is not None
-    event.routing = decision.to_dict()
-    event.routed_at = now
-    if not decision.routed:
-        move_event(
-            session,
-            event,
-            EventAction.NEED_TRIAGE,
-            actor=actor,
-            at=now,
-            reason="；".join(decision.triage_reasons),
-            data={"suggestions": [s.code for s in decision.suggestions]},
-        )
-        return Routed(event.id, EventStatus.NEEDS_TRIAGE, (), event.township_code)
-    assert decision.matter is not None
-    event.matter_code = decision.matter.code
-    event.matter_list_id = decision.matter.list_id
-    event.platform_code = decision.platform.code if decision.platform else None
-    sign_by, handle_by = deadlines(calendar, now, decision.limits)
-    event.sign_by, event.handle_by = sign_by, handle_by
-    move_event(
-        session,
-        event,
-        action,
-        actor=actor,
-        at=now,
-        reason=reason or "\n".join(decision.reasons),
-        data={"matter": decision.matter.code, "list_version": decision.matter.list_version},
+    (routed,) = dispatch_decisions(
+        session, [(event, decision)], calendar, now=now, actor=actor, action=action, reason=reason
     )
-    created = create_assignments(session, event, decision, sign_by, handle_by, now=now)
-    return Routed(
-        event.id,
-        event.status,
-        tuple(a.id for a in created if a.id is not None),
-        event.township_code,
-        event.matter_code,
-        tuple(a.department_id for a in created),
-    )
+    return routed
 
 
-def create_assignments(
+def dispatch_decisions(
     session: Session,
-    event: Event,
-    decision: RoutingDecision,
-    sign_by: datetime | None,
-    handle_by: datetime | None,
+    decided: Sequence[tuple[Event, RoutingDecision]],
+    calendar: WorkCalendar,
     *,
     now: datetime,
-    round_: int = 1,
-) -> list[Assignment]:
-    """Insert one assignment per planned part; the unique constraint refuses a second copy."""
-    assert event.id is not None
-    created = []
-    for plan in decision.assignments:
-        assignment = Assignment(
-            event_id=event.id,
-            department_id=plan.department_id,
-            role=AssignmentRole(plan.role),
-            round=round_,
-            status=AssignmentStatus.PENDING,
-            on_behalf_of_id=plan.on_behalf_of_id,
-            duties=list(plan.duties),
-            duties_text=plan.duties_text,
-            sign_by=sign_by,
-            handle_by=handle_by,
-            created_at=now,
+    actor: User | None = None,
+    action: EventAction = EventAction.ROUTE,
+    reason: str | None = None,
+) -> list[Routed]:
+    """Dispatch each routed decision's assignments, or send its event to triage, in bulk.
+
+    The events change in memory (one UPDATE per set of changed columns at the flush); every
+    assignment of the batch goes in one multi-row INSERT, every step in another, both
+    RETURNING their rows, which the outbox notes as one-by-one writes would. The assignment
+    unique constraint refuses a second copy: the whole batch then fails and rolls back.
+    """
+    limits_memo: dict[TimeLimits | None, tuple[datetime | None, datetime | None]] = {}
+    parts: list[dict[str, Any]] = []
+    owners: list[tuple[Event, RoutingDecision, PlannedPart]] = []  # whose each part is
+    first_steps: list[tuple[Event, dict[str, Any]]] = []
+    for event, decision in decided:
+        assert event.id is not None
+        event.routing = decision.to_dict()
+        event.routed_at = now
+        if not decision.routed:
+            first_steps.append(
+                (
+                    event,
+                    transition_values(
+                        event,
+                        EventAction.NEED_TRIAGE,
+                        actor=actor,
+                        at=now,
+                        reason="；".join(decision.triage_reasons),
+                        data={"suggestions": [s.code for s in decision.suggestions]},
+                    ),
+                )
+            )
+            continue
+        assert decision.matter is not None
+        event.matter_code = decision.matter.code
+        event.matter_list_id = decision.matter.list_id
+        event.platform_code = decision.platform.code if decision.platform else None
+        if decision.limits not in limits_memo:  # the batch shares one start: one sum per limit
+            limits_memo[decision.limits] = deadlines(calendar, now, decision.limits)
+        sign_by, handle_by = limits_memo[decision.limits]
+        event.sign_by, event.handle_by = sign_by, handle_by
+        first_steps.append(
+            (
+                event,
+                transition_values(
+                    event,
+                    action,
+                    actor=actor,
+                    at=now,
+                    reason=reason or "\n".join(decision.reasons),
+                    data={
+                        "matter": decision.matter.code,
+                        "list_version": decision.matter.list_version,
+                    },
+                ),
+            )
         )
-        session.add(assignment)
-        created.append(assignment)
-    session.flush()
-    for assignment, plan in zip(created, decision.assignments, strict=True):
-        add_step(
-            session,
-            event,
-            action="dispatch",
-            assignment=assignment,
-            from_org=decision.township.name if decision.township else None,
-            to_org=plan.department_name,
-            to_status=AssignmentStatus.PENDING,
-            reason=f"{PART_ROLE_LABELS[AssignmentRole(plan.role)]}: {plan.department_name}",
-            at=now,
+        for plan in decision.assignments:
+            parts.append(_part_values(event, plan, sign_by, handle_by, now))
+            owners.append((event, decision, plan))
+    with session.no_autoflush:  # the events are written by _write_events, not by a flush
+        _write_events(session, [event for event, _ in decided])
+        created = _insert_parts(session, parts)
+    by_event: dict[int, list[Assignment]] = {}
+    dispatch_steps: dict[int, list[dict[str, Any]]] = {}
+    for assignment, (event, decision, plan) in zip(created, owners, strict=True):
+        by_event.setdefault(assignment.event_id, []).append(assignment)
+        dispatch_steps.setdefault(assignment.event_id, []).append(
+            step_values(
+                event,
+                action="dispatch",
+                assignment_id=assignment.id,
+                from_org=decision.township.name if decision.township else None,
+                to_org=plan.department_name,
+                to_status=AssignmentStatus.PENDING,
+                reason=f"{PART_ROLE_LABELS[AssignmentRole(plan.role)]}: {plan.department_name}",
+                at=now,
+            )
         )
+    # Each event's own step first, then its dispatch steps: the timeline reads as before.
+    entries: list[tuple[Event, dict[str, Any]]] = []
+    for event, values in first_steps:
+        entries.append((event, values))
+        entries.extend((event, v) for v in dispatch_steps.get(values["event_id"], ()))
+    add_steps(session, entries)
     outbox_of(session).hand_off(Handoff.DELIVERY, [a.id for a in created if a.id is not None])
-    return created
+    results = []
+    for event, decision in decided:
+        assert event.id is not None
+        if not decision.routed:
+            results.append(Routed(event.id, EventStatus.NEEDS_TRIAGE, (), event.township_code))
+            continue
+        mine = by_event.get(event.id, [])
+        results.append(
+            Routed(
+                event.id,
+                event.status,
+                tuple(a.id for a in mine if a.id is not None),
+                event.township_code,
+                event.matter_code,
+                tuple(a.department_id for a in mine),
+            )
+        )
+    return results
+
+
+def _write_events(session: Session, events: list[Event]) -> None:
+    """Write the columns routing sets in one UPDATE by primary key for the whole batch.
+
+    The objects were changed in memory; their new values are marked as stored afterwards, so
+    no flush writes them again, row by row.
+    """
+    if not events:
+        return
+    rows = [{"id": e.id, **{k: getattr(e, k) for k in _ROUTED}} for e in events]
+    session.execute(update(Event), rows)
+    for event, row in zip(events, rows, strict=True):  # the UPDATE expired them: no reload
+        for key in _ROUTED:
+            set_committed_value(event, key, row[key])
+
+
+def _part_values(
+    event: Event,
+    plan: PlannedPart,
+    sign_by: datetime | None,
+    handle_by: datetime | None,
+    now: datetime,
+    round_: int = 1,
+) -> dict[str, Any]:
+    """Return a new pending assignment's column values, every column given (a bulk INSERT)."""
+    return {
+        "event_id": event.id,
+        "department_id": plan.department_id,
+        "role": AssignmentRole(plan.role),
+        "round": round_,
+        "status": AssignmentStatus.PENDING,
+        "on_behalf_of_id": plan.on_behalf_of_id,
+        "duties": list(plan.duties),
+        "duties_text": plan.duties_text,
+        "sign_by": sign_by,
+        "handle_by": handle_by,
+        "signed_at": None,
+        "fed_back_at": None,
+        "feedback": None,
+        "return_reason": None,
+        "return_clause": None,
+        "created_at": now,
+        "answered_at": None,
+        "returns": 0,
+        "reworks": 0,
+        "sign_alert": 0,
+        "handle_alert": 0,
+    }
+
+
+def _insert_parts(session: Session, rows: list[dict[str, Any]]) -> list[Assignment]:
+    """Insert the assignments in one statement and return their rows, in the order given."""
+    if not rows:
+        return []
+    statement = (
+        insert(Assignment)
+        .returning(Assignment, sort_by_parameter_order=True)
+        # Every row names every column, NULLs included, so the rows go in one statement.
+        .execution_options(render_nulls=True)
+    )
+    return list(session.scalars(statement, rows))
 
 
 def deadlines(
