@@ -638,11 +638,13 @@ def worker(
     from dispatch.core.queues import QUEUES
     from dispatch.core.redis import connect
     from dispatch.jobs.context import worker_context
-    from dispatch.jobs.worker import run_worker
+    from dispatch.jobs.worker import RECYCLE_STATUS, run_worker
 
     connection = connect(_require_redis_url())
-    worker_context()  # build the index once; each forked job inherits it, kept current
-    run_worker(connection, QUEUES, burst=burst)
+    context = worker_context()  # build the index once; every job runs here, kept current
+    bound = context.settings.worker_max_rss_mb or None
+    if run_worker(connection, QUEUES, burst=burst, max_rss_mb=bound):
+        raise typer.Exit(RECYCLE_STATUS)  # past its memory bound: a fresh process takes over
 
 
 @app.command("scheduler")

@@ -11,6 +11,7 @@ from types import TracebackType
 
 import redis
 
+from dispatch.core.queues import RECYCLE_STATUS
 from dispatch.core.redis import connect, embedded_redis_argv
 from dispatch.core.settings import Settings
 from service.supervisor import ChildSpec, GaveUp, RestartPolicy, Supervisor
@@ -57,7 +58,9 @@ class UpProcesses:
             "SIPINGTAI_DATA_DIR": str(self.settings.data_dir),
         }
         for command in ("worker", "scheduler"):
-            specs.append(ChildSpec(command, [sys.executable, "-m", "service.cli", command], env))
+            argv = [sys.executable, "-m", "service.cli", command]
+            planned = RECYCLE_STATUS if command == "worker" else None
+            specs.append(ChildSpec(command, argv, env, planned_exit_status=planned))
         self.supervisor = Supervisor(specs, policy=policy, log=log, on_give_up=on_give_up)
 
     @property

@@ -42,6 +42,9 @@ class ChildSpec:
     env: Mapping[str, str] | None = None
     ready: Callable[[], bool] | None = None
     ready_timeout_s: float = 15.0
+    # An exit with this status is planned (a worker past its memory bound): restarted at once,
+    # not counted among the exits that make the supervisor give up.
+    planned_exit_status: int | None = None
 
 
 @dataclass
@@ -139,7 +142,15 @@ class Supervisor:
 
     def _check(self, child: Child, now: float) -> None:
         process = child.process
-        if process is not None and process.poll() is not None:  # poll() reaps: no zombie
+        exited = process is not None and process.poll() is not None  # poll() reaps: no zombie
+        if exited and process is not None and process.returncode == child.spec.planned_exit_status:
+            child.process = None
+            child.restart_at = now
+            self.log(
+                f"{child.spec.name} 按计划退出 exited as planned (pid {process.pid}, "
+                f"status {process.returncode}); 立即重启 restarting now"
+            )
+        elif exited and process is not None:
             child.process = None
             child.exits.append(now)
             while child.exits and now - child.exits[0] > self.policy.window_s:

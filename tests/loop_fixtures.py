@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from rq import Queue, Worker
+from rq import Queue
 from sqlalchemy import Engine
 
 from dispatch.core.db import make_engine
@@ -21,6 +21,7 @@ from dispatch.core.queues import QUEUES
 from dispatch.core.redis import connect
 from dispatch.core.settings import Settings, get_settings
 from dispatch.jobs.context import reset_worker_context
+from dispatch.jobs.worker import RoutingWorker
 from dispatch.users.service import DEMO_PASSWORD
 from service.app import create_app
 from tests.conftest import demo_database
@@ -57,11 +58,9 @@ class Loop:
 
 
 def run_burst_worker(redis_url: str) -> None:
-    """Run a real RQ worker until the queues are empty."""
+    """Run the worker we run (jobs in this process, no fork) until the queues are empty."""
     connection = connect(redis_url)
-    Worker([Queue(q, connection=connection) for q in QUEUES], connection=connection).work(
-        burst=True
-    )
+    RoutingWorker([Queue(q, connection=connection) for q in QUEUES], connection).work(burst=True)
 
 
 @pytest.fixture

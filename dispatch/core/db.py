@@ -98,6 +98,31 @@ def without_jit(session: Session) -> None:
         session.execute(text("SET LOCAL jit = off"))
 
 
+def cancel_running_statement(session: Session) -> None:
+    """Cancel a statement the session's connection still runs, and throw the connection away.
+
+    A job's timeout (RQ's death penalty, SIGALRM) can interrupt psycopg while it waits for a
+    statement's answer. psycopg cancels the statement on KeyboardInterrupt only; after any
+    other exception the server would go on running it, holding its row locks, and the
+    connection could not roll back. A no-op on SQLite and when nothing is running.
+    """
+    if not session.in_transaction():
+        return
+    connection = session.connection()
+    raw = connection.connection.dbapi_connection
+    info = getattr(raw, "info", None)
+    cancel = getattr(raw, "cancel_safe", None)
+    if info is None or cancel is None:
+        return
+    from psycopg.pq import TransactionStatus
+
+    if info.transaction_status != TransactionStatus.ACTIVE:
+        return
+    with contextlib.suppress(Exception):  # the server may be gone too: the socket goes anyway
+        cancel(timeout=5)
+    connection.invalidate()
+
+
 def alembic_config(url: str) -> Config:
     """Build an Alembic config pointing at our migrations and the given database."""
     config = Config()

@@ -31,6 +31,13 @@ JOB_MONITORING_S = 5
 HEARTBEAT_STALE_S = 15
 # If a drain job is lost before it runs, the flag expires and the next intake queues another.
 DRAIN_FLAG_TTL_S = 10
+# A drain hands over after about 5 s (jobs.routing.DRAIN_BUDGET_S); one still running after
+# this long is stuck (a lock, a hung connection): RQ's death penalty stops it and its batch's
+# ids go back to the pending set.
+DRAIN_TIMEOUT_S = 60
+# A worker past its memory bound exits with this status after its job: a planned restart,
+# which `up`'s supervisor does at once and does not count as a failure (EX_TEMPFAIL).
+RECYCLE_STATUS = 75
 
 
 def offer_for_routing(connection: redis.Redis, event_ids: Iterable[int]) -> None:
@@ -47,6 +54,7 @@ def offer_for_routing(connection: redis.Redis, event_ids: Iterable[int]) -> None
         Queue(ROUTING_QUEUE, connection=connection).enqueue_call(
             "dispatch.jobs.routing.drain_routing",
             job_id=f"route-drain-{ticket}",
+            timeout=DRAIN_TIMEOUT_S,
             result_ttl=60,
             failure_ttl=24 * 3600,
         )

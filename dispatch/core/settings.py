@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # The web map's tile layer; empty means none (a plain background that works offline).
     tile_url: str = Field(default="", max_length=500, description="e.g. https://…/{z}/{x}/{y}.png")
     tile_attribution: str = Field(default="", max_length=500)
+    # A routing worker whose resident memory passes this finishes its job and exits for a
+    # fresh process (started again by `up`'s supervisor, or by Docker); 0 for no bound.
+    worker_max_rss_mb: float = Field(default=1024.0, ge=0, le=1024 * 1024)
     frontend_dir: Path = Field(
         default=Path(__file__).resolve().parents[2] / "frontend" / "dist",
         description="the built web pages served at /",

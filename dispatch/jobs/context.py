@@ -33,9 +33,9 @@ _context: WorkerContext | None = None
 def worker_context() -> WorkerContext:
     """Return this process's context, building the index and calendar on first use.
 
-    The worker builds it before forking a work horse per job, and refreshes it before each
-    fork (`refresh_before_fork`), so a horse inherits an index that is current
-    (copy-on-write) but must not share the parent's database connections.
+    The worker builds it once and runs every job in itself, refreshing it before each job
+    (`refresh_before_job`). A process forked from one that built it (a test's RQ horse)
+    must not share the parent's database connections: it gets a fresh pool.
     """
     global _context
     if _context is not None and _context.pid != os.getpid():
@@ -52,8 +52,8 @@ def worker_context() -> WorkerContext:
     return _context
 
 
-def refresh_before_fork() -> None:
-    """Rebuild what reference data changed, in the worker itself, so horses inherit it."""
+def refresh_before_job() -> None:
+    """Rebuild what reference data changed, before the worker runs its next job."""
     worker_context().built()
 
 

@@ -8,6 +8,7 @@ import time
 import redis
 from rq import get_current_job
 
+from dispatch.core.db import cancel_running_statement
 from dispatch.core.queues import PENDING_KEY, offer_for_routing, release_drain_flag, take_pending
 from dispatch.jobs.context import WorkerContext, worker_context
 from dispatch.loop.dispatching import Routed, route_events
@@ -39,11 +40,15 @@ def drain_routing() -> int:
 
 
 def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int]) -> list[Routed]:
-    """Route one batch in one transaction; on failure give the ids back and re-raise."""
+    """Route one batch in one transaction; on any failure, a timeout too, give the ids back."""
     try:
         with transaction(context.engine, connection) as session:
-            built = context.reference.get(session)
-            routed = route_events(session, built.router, built.calendar, ids)
+            try:
+                built = context.reference.get(session)
+                routed = route_events(session, built.router, built.calendar, ids)
+            except BaseException:  # the job's timeout among them: its locks must go now
+                cancel_running_statement(session)
+                raise
     except Exception:
         connection.sadd(PENDING_KEY, *ids)
         raise

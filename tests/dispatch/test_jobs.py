@@ -13,16 +13,18 @@ from pathlib import Path
 
 import pytest
 from rq import Queue, Worker
+from rq.job import Job
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.db import session_scope
-from dispatch.core.queues import PENDING_KEY, offer_for_routing
+from dispatch.core.queues import PENDING_KEY, QUEUES, RECYCLE_STATUS, offer_for_routing
 from dispatch.core.redis import connect
 from dispatch.events.intake import report_event
 from dispatch.events.models import Assignment, Event, EventStatus, Step
 from dispatch.jobs.scheduler import sweep
+from dispatch.jobs.worker import run_worker
 from dispatch.routing.router import Router
 from tests.conftest import REPO
 from tests.helpers import new_report, stream_entries
@@ -127,6 +129,8 @@ def test_a_worker_killed_mid_job_loses_nothing_and_doubles_nothing(
             routing = Queue("routing", connection=connect(redis_url))
             _wait_until(lambda: routing.started_job_registry.count >= 1, "job to start")
             _wait_until(lambda: lock.holds_up_routing(redis_url), "the job to block on our lock")
+            # The job runs in the worker itself (no horse): killing the worker kills the job.
+            assert _children(worker) == []
             _kill_tree(worker)
             worker.wait(timeout=10)
         assert status_of(engine, event_id) == EventStatus.REPORTED  # rolled back with the kill
@@ -140,12 +144,19 @@ def test_a_worker_killed_mid_job_loses_nothing_and_doubles_nothing(
     assert len(pairs) == len(set(pairs)) and ("lead" in {r for _, r in pairs})
 
 
-def _kill_tree(worker: subprocess.Popen[bytes]) -> None:
-    """Kill the worker and its job horse at once, as a machine that dies would.
+def _children(process: subprocess.Popen[bytes]) -> list[int]:
+    """Return the pids of a process's children."""
+    import psutil
 
-    RQ puts each horse in a process group of its own, so killing the worker's group alone
-    would leave the horse running: it would finish the job, and then drain ids that later
-    tests offer.
+    return [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
+
+
+def _kill_tree(worker: subprocess.Popen[bytes]) -> None:
+    """Kill a process and any child of it at once, as a machine that dies would.
+
+    Our worker runs its jobs in itself, but a child left running (a forking RQ worker's
+    horse sits in a process group of its own) would finish its job and then drain ids
+    that later tests offer.
     """
     import psutil
 
@@ -202,6 +213,19 @@ class _write_lock:
                 {"holder": self.pid},
             ).scalar_one()
         return bool(blocked)
+
+    def waiting(self) -> int:
+        """Return how many other connections wait for our lock (PostgreSQL)."""
+        with self.engine.connect() as observer:
+            return int(
+                observer.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE :holder = ANY(pg_blocking_pids(pid))"
+                    ),
+                    {"holder": self.pid},
+                ).scalar_one()
+            )
 
     def __exit__(self, *exc: object) -> None:
         self.transaction.rollback()
@@ -331,3 +355,113 @@ def test_a_stop_signal_stops_the_worker_while_redis_is_away(
     finally:
         if worker.poll() is None:
             _kill_tree(worker)
+
+
+@pytest.mark.postgres
+def test_a_drain_past_its_timeout_is_stopped_and_its_ids_routed_once_later(
+    env: tuple[Engine, str],
+) -> None:
+    engine, redis_url = env
+    event_id = commit_report(engine)
+    connection = connect(redis_url)
+    with _write_lock(engine) as lock:
+        connection.sadd(PENDING_KEY, event_id)
+        Queue("routing", connection=connection).enqueue_call(
+            "dispatch.jobs.routing.drain_routing", job_id="stuck-drain", timeout=1
+        )
+        run_burst_worker(redis_url)  # the drain blocks on our lock until RQ's death penalty
+        job = Job.fetch("stuck-drain", connection=connection)
+        result = job.latest_result()
+        assert job.get_status() == "failed" and result is not None
+        assert "JobTimeoutException" in (result.exc_string or "")
+        assert connection.smembers(PENDING_KEY) == {str(event_id).encode()}  # given back
+        # Its statement was cancelled, not left waiting on the server with the event locked.
+        assert lock.waiting() == 0
+    assert status_of(engine, event_id) == EventStatus.REPORTED
+    offer_for_routing(connection, [event_id])
+    run_burst_worker(redis_url)
+    assert status_of(engine, event_id) == EventStatus.DISPATCHED
+    assert _route_steps(engine, event_id) == 1
+
+
+def test_a_worker_past_its_memory_bound_stops_after_its_job_for_a_fresh_process(
+    env: tuple[Engine, str],
+) -> None:
+    engine, redis_url = env
+    connection = connect(redis_url)
+    queue = Queue("routing", connection=connection)
+    first, second = commit_report(engine), commit_report(engine)
+    for n, event_id in enumerate((first, second)):
+        connection.sadd(PENDING_KEY, event_id)
+        queue.enqueue_call("dispatch.jobs.routing.drain_routing", job_id=f"drain-{n}")
+    # A bound below any Python process: the worker stops after one job, not in the middle.
+    assert run_worker(connection, QUEUES, burst=False, max_rss_mb=1) is True
+    assert queue.count == 1
+    assert {status_of(engine, i) for i in (first, second)} == {EventStatus.DISPATCHED}
+    assert run_worker(connection, QUEUES, burst=True, max_rss_mb=None) is False
+    assert queue.count == 0
+
+
+def test_the_worker_command_exits_with_the_recycle_status_past_its_memory_bound(
+    env: tuple[Engine, str],
+) -> None:
+    engine, redis_url = env
+    event_id = commit_report(engine)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        cwd=REPO,
+        env={**os.environ, "SIPINGTAI_WORKER_MAX_RSS_MB": "1"},
+        start_new_session=True,
+    )
+    try:
+        _wait_until(lambda: len(Worker.all(connection=connect(redis_url))) >= 1, "worker")
+        offer_for_routing(connect(redis_url), [event_id])
+        assert worker.wait(timeout=30) == RECYCLE_STATUS
+    finally:
+        if worker.poll() is None:
+            _kill_tree(worker)
+    assert status_of(engine, event_id) == EventStatus.DISPATCHED
+
+
+def test_a_batch_routes_its_events_in_a_few_statements_with_the_cards_a_read_gives(
+    env: tuple[Engine, str],
+) -> None:
+    from sqlalchemy import event as sa_event
+
+    from dispatch.boards.cards import cards
+    from dispatch.boards.streams import event_stream
+    from dispatch.jobs.context import worker_context
+    from dispatch.jobs.routing import route_batch
+
+    engine, redis_url = env
+    ids = [commit_report(engine, township_code=t) for t in ("320999004", "320999005") * 15]
+    context = worker_context()
+    connection = connect(redis_url)
+    sent: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    sa_event.listen(context.engine, "before_cursor_execute", count)
+    try:
+        routed = route_batch(context, connection, ids)
+    finally:
+        sa_event.remove(context.engine, "before_cursor_execute", count)
+    assert len(routed) == 30 and all(r.assignment_ids for r in routed)
+    # One read of the events, one write each for events, assignments and steps, the cards'
+    # names and parts: a number that does not grow with the batch.
+    assert len(sent) <= 15, sent
+    assert sum(s.startswith("INSERT INTO assignment") for s in sent) == 1
+    with Session(engine) as session:
+        for one in routed:
+            assert [role for _, role in assignments_of(engine, one.event_id)].count("lead") == 1
+            steps = session.exec(select(Step).where(Step.event_id == one.event_id)).all()
+            dispatched = {s.assignment_id for s in steps if s.action == "dispatch"}
+            assert dispatched == set(one.assignment_ids)
+        # The card the boards got is the card a fresh read of the rows builds.
+        for event_id in (ids[0], ids[-1]):
+            ((_, fields),) = stream_entries(connection, event_stream(event_id))
+            published = json.loads(fields[b"d"])["event"]
+            read = session.get(Event, event_id)
+            assert read is not None
+            assert published == cards(session, [read])[0]

@@ -99,3 +99,24 @@ def test_exits_spread_beyond_the_window_never_give_up() -> None:
         assert supervisor.gave_up is None and child.starts == 4
     finally:
         supervisor.stop()
+
+
+def test_a_planned_exit_is_restarted_at_once_and_never_counts_towards_giving_up() -> None:
+    recycler = [sys.executable, "-c", "raise SystemExit(75)"]
+    policy = RestartPolicy(first_delay_s=5.0, max_exits=2, window_s=60)
+    lines: list[str] = []
+    supervisor = Supervisor(
+        [ChildSpec("worker", recycler, planned_exit_status=75)], policy=policy, log=lines.append
+    )
+    child = supervisor.child("worker")
+    supervisor._spawn(child)
+    try:
+        for second in (10.0, 10.1, 10.2, 10.3):
+            assert child.process is not None
+            child.process.wait()
+            supervisor.poll(now=second)  # reaped and, with no backoff, started again at once
+            assert child.process is not None
+        assert supervisor.gave_up is None and child.starts == 5 and not child.exits
+        assert sum("exited as planned" in line for line in lines) == 4
+    finally:
+        supervisor.stop()
