@@ -355,6 +355,9 @@ def main(argv: list[str] | None = None) -> None:
         ids = report(url, pool, total, seed=11)
         say("routing")
         tallies = bench_batches(url, redis, ids, args.batch)
+        from dispatch.jobs.worker import rss_bytes
+
+        rss_mb = rss_bytes() / 2**20
         say("running empty jobs")
         jobs = bench_jobs(redis, args.jobs)
         reset_worker_context()
@@ -369,6 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     print(row(["", "CPU ms/job", "wall ms/job"], [42, 11, 12]))
     for name, cpu_ms, wall_s in jobs:
         print(row([name, f"{cpu_ms:.2f}", f"{wall_s * 1000:.2f}"], [42, 11, 12]))
+    print(f"\nthis process's RSS after routing (index, calendar, pools): {rss_mb:,.0f} MB")
     print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")
 
 

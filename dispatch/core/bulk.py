@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Table, insert, select, text
+from sqlalchemy import JSON, Table, func, insert, select, text
 from sqlmodel import Session, SQLModel
 
 Model = TypeVar("Model", bound=SQLModel)
@@ -57,3 +57,61 @@ def insert_many(
         f" FROM unnest({', '.join(arrays)}) AS u({aliases}) RETURNING *"
     )
     return list(session.scalars(select(model).from_statement(statement), params))
+
+
+def insert_rows(
+    session: Session, model: type[Model], rows: Sequence[dict[str, Any]]
+) -> list[Model]:
+    """Insert rows naming every column but the id; return them as objects, in the order given.
+
+    For a caller that pairs each row with what it stands for (routing: a part with its plan).
+    PostgreSQL: ids drawn from the sequence first; SQLite: ids after the largest, under the one
+    writer's lock, one executemany and the rows read back (its RETURNING costs a statement per
+    row).
+    """
+    if not rows:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        statement = (
+            insert(model)
+            .returning(model, sort_by_parameter_order=True)
+            # Every row names every column, NULLs included, so the rows go in one statement.
+            .execution_options(render_nulls=True)
+        )
+        return list(session.scalars(statement, rows))
+    return _unnest_insert(session, model, rows)
+
+
+def _unnest_insert(
+    session: Session, model: type[Model], rows: Sequence[dict[str, Any]]
+) -> list[Model]:
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect
+    columns = [c for c in table.columns if c.key != "id"]
+    sequence = func.pg_get_serial_sequence(table.name, "id")
+    ids = list(
+        session.scalars(
+            select(func.nextval(sequence)).select_from(func.generate_series(1, len(rows)))
+        )
+    )
+    arrays: dict[str, list[Any]] = {"id": ids}
+    casts = ["CAST(:id AS BIGINT[])"]
+    # As the ORM writes JSON: the engine's serializer, and None as JSON null (none_as_null off).
+    to_json = getattr(dialect, "_json_serializer", None) or json.dumps
+    for column in columns:
+        values = [row[column.key] for row in rows]
+        kind = column.type.compile(dialect=dialect)
+        if kind in ("JSON", "JSONB"):
+            values = [to_json(v) for v in values]
+        elif process := column.type.bind_processor(dialect):
+            values = [process(v) for v in values]
+        arrays[column.key] = values
+        casts.append(f"CAST(:{column.key} AS {kind}[])")
+    names = ", ".join(["id", *(c.name for c in columns)])
+    statement = text(
+        f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({', '.join(casts)}) RETURNING *"
+    )
+    found = {
+        row.id: row for row in session.scalars(select(model).from_statement(statement), arrays)
+    }
+    return [found[i] for i in ids]

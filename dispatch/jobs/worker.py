@@ -15,6 +15,7 @@ import logging
 import os
 import resource
 import signal
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,10 +72,29 @@ class RoutingWorker(SimpleWorker):
             refresh_before_job()
         except Exception:  # the job checks again itself; a failed refresh must not stop work
             log.exception("could not refresh reference data before a job")
+        done = threading.Event()
+        beating = threading.Thread(
+            target=self._beat_while_working, args=(job, done), name="heartbeat", daemon=True
+        )
+        beating.start()
         try:
             super().execute_job(job, queue)
         finally:
+            done.set()
+            beating.join()
             self._check_memory()
+
+    def _beat_while_working(self, job: Job, done: threading.Event) -> None:
+        """Heartbeat every JOB_MONITORING_S while a job runs, as RQ does while a horse works.
+
+        Health calls a worker silent for HEARTBEAT_STALE_S gone; a job blocked on a lock
+        is still alive until its timeout. A missed beat while Redis is away is only logged.
+        """
+        while not done.wait(JOB_MONITORING_S):
+            try:
+                self.heartbeat(self.get_heartbeat_ttl(job))
+            except REDIS_DOWN as exc:
+                log.warning("Redis 不可用，心跳未发送 heartbeat missed: %s", exc)
 
     def _check_memory(self) -> None:
         if self.max_rss_bytes is None or self.recycle:

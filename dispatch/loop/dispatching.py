@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from dispatch.core.bulk import insert_rows
 from dispatch.core.clock import CHINA_TZ, as_aware, utcnow
 from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import PART_ROLE_LABELS, EventAction
@@ -278,15 +279,7 @@ def _part_values(
 
 def _insert_parts(session: Session, rows: list[dict[str, Any]]) -> list[Assignment]:
     """Insert the assignments in one statement and return their rows, in the order given."""
-    if not rows:
-        return []
-    statement = (
-        insert(Assignment)
-        .returning(Assignment, sort_by_parameter_order=True)
-        # Every row names every column, NULLs included, so the rows go in one statement.
-        .execution_options(render_nulls=True)
-    )
-    return list(session.scalars(statement, rows))
+    return insert_rows(session, Assignment, rows)
 
 
 def deadlines(
