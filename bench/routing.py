@@ -204,8 +204,8 @@ def _old_create_assignments(session: Any, event: Any, decision: Any, now: dateti
 def report(url: str, pool: ReportPool, count: int, seed: int) -> list[int]:
     """Store count reports as intake does, in one transaction; return their ids."""
     from dispatch.core.db import make_engine, session_scope
+    from dispatch.events.intake import report_event
     from dispatch.events.schemas import EventCreate
-    from dispatch.events.service import report_event
     from dispatch.routing.router import Router
 
     rng = random.Random(seed)
