@@ -1,6 +1,7 @@
 """Benchmark the routing worker in-process on PostgreSQL: per event, per batch, per job.
 
     python bench/routing.py [--events 2000] [--batch 200] [--jobs 200] [--redis-db 14]
+                            [--redis-port 6379]
 
 A fresh PostgreSQL database `sipingtai_bench_routing` (migrated, the demo county and users
 loaded, dropped at the end) and one Redis database (flushed before and after; never 0 or 15).
@@ -331,8 +332,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=200, help="events per batch")
     parser.add_argument("--jobs", type=int, default=200, help="empty drain jobs per worker kind")
     parser.add_argument("--redis-db", type=int, default=14, help="Redis database (not 0 or 15)")
+    parser.add_argument("--redis-port", type=int, default=6379, help="Redis on 127.0.0.1")
     args = parser.parse_args(argv)
-    redis = redis_url(args.redis_db)
+    redis = redis_url(args.redis_db, args.redis_port)
     from dispatch.core.settings import get_settings
     from dispatch.jobs.context import reset_worker_context
 
