@@ -454,9 +454,11 @@ def test_a_batch_routes_its_events_in_a_few_statements_with_the_cards_a_read_giv
     assert sum(s.startswith("INSERT INTO assignment") for s in sent) == 1
     assert sum(s.startswith("INSERT INTO step") for s in sent) == 1
     assert sum(s.startswith("UPDATE event") for s in sent) == 1
+    for one in routed:
+        assert [role for _, role in assignments_of(engine, one.event_id)].count("lead") == 1
+    # One session for the reads below: on SQLite a second one would wait for its write lock.
     with Session(engine) as session:
         for one in routed:
-            assert [role for _, role in assignments_of(engine, one.event_id)].count("lead") == 1
             steps = session.exec(select(Step).where(Step.event_id == one.event_id)).all()
             dispatched = {s.assignment_id for s in steps if s.action == "dispatch"}
             assert dispatched == set(one.assignment_ids)
