@@ -71,15 +71,28 @@ def insert_rows(
     """
     if not rows:
         return []
-    if session.get_bind().dialect.name != "postgresql":
-        statement = (
-            insert(model)
-            .returning(model, sort_by_parameter_order=True)
-            # Every row names every column, NULLs included, so the rows go in one statement.
-            .execution_options(render_nulls=True)
-        )
-        return list(session.scalars(statement, rows))
-    return _unnest_insert(session, model, rows)
+    if session.get_bind().dialect.name == "postgresql":
+        return _unnest_insert(session, model, rows)
+    return _sqlite_insert(session, model, rows)
+
+
+def _sqlite_insert(
+    session: Session, model: type[Model], rows: Sequence[dict[str, Any]]
+) -> list[Model]:
+    """Number the rows after the largest id, insert them in one executemany, read them back.
+
+    SQLite has one writer at a time and the transaction holds its lock from BEGIN IMMEDIATE
+    (core.db), so nobody else takes these ids.
+    """
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    first = int(session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
+    ids = list(range(first, first + len(rows)))
+    numbered = [{**row, "id": i} for i, row in zip(ids, rows, strict=True)]
+    # NULLs written, not left out: every row has the same columns, so one executemany.
+    session.execute(insert(model).execution_options(render_nulls=True), numbered)
+    written: Any = session.scalars(select(model).where(table.c.id.in_(ids)))
+    found = {row.id: row for row in written}
+    return [found[i] for i in ids]
 
 
 def _unnest_insert(

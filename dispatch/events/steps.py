@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from dispatch.core.bulk import insert_many
+from dispatch.core.bulk import insert_many, insert_rows
 from dispatch.core.clock import utcnow
 from dispatch.core.outbox import outbox_of
 from dispatch.events.lifecycle import (
@@ -132,7 +132,7 @@ def add_steps(session: Session, entries: Sequence[tuple[Event, dict[str, Any]]])
     if not entries:
         return []
     subjects = {event.id: event for event, _ in entries}
-    steps = sorted(insert_many(session, Step, [v for _, v in entries]), key=lambda s: s.id or 0)
+    steps = sorted(insert_rows(session, Step, [v for _, v in entries]), key=lambda s: s.id or 0)
     outbox = outbox_of(session)
     for step in steps:
         outbox.note_step(step, subjects[step.event_id])
