@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +20,7 @@ from dispatch.core.settings import Settings, get_settings
 from dispatch.routing.cache import ReferenceCache
 from service.errors import document_errors, install_error_handlers
 from service.inputs import refuse_nul
-from service.intake import INTAKE_PATH, IntakeCommitter, IntakeShedding
+from service.intake import INTAKE_PATH, IntakeCommitter, IntakeShedding, LoopLag
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
 from service.logs import install_log_redaction
@@ -72,10 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.redis = connect(settings.redis_url) if settings.redis_url else None
         app.state.intake = IntakeCommitter(app.state.engine, app.state.redis, app.state.reference)
+        app.state.loop_lag = LoopLag()
+        watching = asyncio.get_running_loop().create_task(app.state.loop_lag.watch())
         app.state.hubs = (
             Hubs(aioredis.Redis.from_url(settings.redis_url)) if settings.redis_url else None
         )
         yield
+        watching.cancel()
         app.state.intake.close()
         if app.state.hubs is not None:
             await app.state.hubs.close()

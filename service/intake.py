@@ -256,11 +256,51 @@ def _settle(future: asyncio.Future[Intake], outcome: Outcome) -> None:
         future.set_result(outcome)
 
 
+# The event loop is "behind" when its timers run this late on average: the process is
+# starved of CPU (by its own work or the machine's), and every request it has not read yet
+# waits too. An average, so one late tick (a password hashed, a garbage collection) is not.
+LAG_TICK_S = 0.02
+LAG_LIMIT_S = 0.25
+LAG_WEIGHT = 0.2
+
+
+class LoopLag:
+    """How far behind the event loop runs: a moving average of a timer's late starts.
+
+    A starved process cannot see the time requests spend in the kernel's queue before it
+    reads them, but it sees its own timers fire late; past LAG_LIMIT_S intake is refused at
+    once, which is cheap, so the work already taken gets the CPU back.
+    """
+
+    def __init__(self, tick_s: float = LAG_TICK_S) -> None:
+        self.tick_s = tick_s
+        self.lag_s = 0.0
+
+    def observe(self, late_s: float) -> None:
+        """Fold in one tick's lateness."""
+        self.lag_s += LAG_WEIGHT * (late_s - self.lag_s)
+
+    def retry_after(self) -> int | None:
+        """Return the seconds to tell a phone to wait while the loop is behind, else None."""
+        if self.lag_s <= LAG_LIMIT_S:
+            return None
+        return min(max(math.ceil(2 * self.lag_s), 1), RETRY_AFTER_MAX_S)
+
+    async def watch(self) -> None:
+        """Measure the loop's lateness every tick, until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.tick_s
+            await asyncio.sleep(self.tick_s)
+            self.observe(max(loop.time() - due, 0.0))
+
+
 class IntakeShedding:
     """ASGI middleware: past capacity, POST /api/events gets 503 and Retry-After at once.
 
-    It answers before the body is read or any dependency runs, so a refusal costs almost
-    nothing however many arrive.
+    Past capacity: the committer's queue would keep a report waiting over MAX_WAIT_S, or
+    the event loop runs over LAG_LIMIT_S behind. It answers before the body is read or any
+    dependency runs, so a refusal costs almost nothing however many arrive.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -268,8 +308,12 @@ class IntakeShedding:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == INTAKE_PATH:
-            committer: IntakeCommitter | None = getattr(scope["app"].state, "intake", None)
+            state = scope["app"].state
+            committer: IntakeCommitter | None = getattr(state, "intake", None)
+            lag: LoopLag | None = getattr(state, "loop_lag", None)
             wait = committer.load.retry_after(time.perf_counter()) if committer else None
+            if wait is None and lag is not None:
+                wait = lag.retry_after()
             if wait is not None:
                 await _overloaded(send, wait)
                 return

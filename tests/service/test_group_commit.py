@@ -3,6 +3,7 @@ for itself; past capacity the API refuses at once with 503 and Retry-After."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +17,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, func, select
 
 from dispatch.events.models import Event, Step
-from service.intake import MAX_WAIT_S, IntakeCommitter, IntakeLoad
+from service.intake import LAG_LIMIT_S, LAG_TICK_S, MAX_WAIT_S, IntakeCommitter, IntakeLoad, LoopLag
 from tests.loop_fixtures import Loop
 from tests.service.test_loop import report_body
 
@@ -301,3 +302,38 @@ def test_a_burst_after_a_quiet_spell_is_judged_by_the_cost_per_report() -> None:
         load.arrived()
     assert load.wait_s(now=0.0) < MAX_WAIT_S, load.wait_s(now=0.0)
     assert load.retry_after(now=0.0) is None
+
+
+def test_a_loop_running_behind_sheds_intake_until_it_catches_up() -> None:
+    lag = LoopLag()
+    for _ in range(50):
+        lag.observe(0.1)
+    assert lag.retry_after() is None, "100 ms late is a busy loop, not a starved one"
+    lag.observe(0.7)
+    assert lag.retry_after() is None, "one late tick (a password hashed) is not starvation"
+    for _ in range(50):
+        lag.observe(0.4)
+    assert lag.retry_after() == 1
+    for _ in range(50):
+        lag.observe(2.0)
+    assert lag.retry_after() == 4
+    for _ in range(30):  # on time again: the average falls tick by tick
+        lag.observe(0.0)
+    assert lag.retry_after() is None
+
+
+def test_the_loop_watch_measures_a_blocked_loop(loop: Loop) -> None:
+    state = loop.client.app.state  # type: ignore[attr-defined]
+    watched: LoopLag = state.loop_lag
+    assert watched.retry_after() is None
+    portal = loop.client.portal
+    assert portal is not None
+    for _ in range(3):
+        portal.call(_block_the_loop, 1.5)
+    assert watched.lag_s > LAG_LIMIT_S, watched.lag_s
+    assert watched.retry_after() is not None, "a loop persistently behind refuses intake"
+
+
+async def _block_the_loop(seconds: float) -> None:
+    time.sleep(seconds)  # on purpose: the loop's own thread, blocked
+    await asyncio.sleep(LAG_TICK_S)  # let the watch see it
