@@ -23,7 +23,7 @@ from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import EventAction
 from dispatch.events.models import Event, EventStatus
 from dispatch.events.schemas import SOURCE_LABELS, EventCreate, Urgency
-from dispatch.events.steps import add_step, add_steps, move_event, step_values
+from dispatch.events.steps import add_steps, move_event, step_values
 from dispatch.routing.router import Placement, Router
 from dispatch.users.models import User
 from geo.levels import Level
@@ -160,7 +160,7 @@ def _store_fresh(
 def _report_step(
     event: Event, township: str | None, report: EventCreate, reporter: User | None, now: datetime
 ) -> dict[str, Any]:
-    """Return the column values of a report's step, as _record_intake's add_step writes it."""
+    """Return the column values of a report's step (both intake paths write it so)."""
     return step_values(
         event,
         action="report",
@@ -182,16 +182,7 @@ def _record_intake(
 ) -> None:
     """Write the report's step; hand it to routing, or record it as handled on the spot."""
     assert event.id is not None
-    add_step(
-        session,
-        event,
-        action="report",
-        actor=reporter,
-        to_org=township,
-        to_status=EventStatus.REPORTED,
-        reason=f"{SOURCE_LABELS[report.source]}上报",
-        at=now,
-    )
+    add_steps(session, [(event, _report_step(event, township, report, reporter, now))])
     if report.handled_on_site:
         move_event(
             session,
