@@ -86,13 +86,21 @@ def field_words(location: str | None) -> str:
     if not location:
         return "请求"
     last = location.rsplit(".", 1)[-1]
-    return f"「{FIELD_LABELS.get(last, location)}」"
+    return quoted(FIELD_LABELS.get(last, location))
+
+
+def quoted(text: str) -> str:
+    """Put text in 「」; corner brackets inside become 『』 so the quote ends where it should.
+
+    A field path can hold a sender's own key (a dict's), and a 」 in it would end the quote early.
+    """
+    return "「" + text.replace("「", "『").replace("」", "』") + "」"
 
 
 def _expected(ctx: Mapping[str, Any]) -> str:
     expected = str(ctx.get("expected", "")).replace(" or ", ",")
     options = [part.strip(" '\"") for part in expected.split(",")]
-    return "".join(f"「{option}」" for option in options if option)
+    return "".join(quoted(option) for option in options if option)
 
 
 def _limit(ctx: Mapping[str, Any], key: str) -> str:

@@ -167,3 +167,13 @@ def test_a_photo_sent_as_text_is_refused_in_words(loop: Loop, grid: dict[str, st
     sent = loop.client.post("/api/events/1/attachments", data={"file": "不是文件"}, headers=grid)
     detail = assert_worded(sent, 422, "value_error")
     assert detail["message"].endswith("应为上传的文件"), detail
+
+
+def test_a_sent_key_holding_corner_brackets_stays_inside_its_quote(loop: Loop) -> None:
+    # The path of a NUL names the sender's own key; its 」 must not end the quote early.
+    centre = loop.token("centre")
+    body = report_body(description="占道经营")
+    body["extra"] = {"表「台账」 sheet": "x\x00y"}
+    response = loop.client.post("/api/events", json=body, headers=centre)
+    detail = assert_worded(response, 422, "string_nul")
+    assert "『台账』" in detail["message"], detail
