@@ -54,6 +54,8 @@ class LoadSpec:
     record_ids: bool = False
     timeout_s: float = HTTP_TIMEOUT_S
     path: str = "/api/events"
+    # open: send at these offsets (s after start_at) instead of at a fixed rate
+    schedule: tuple[float, ...] = ()
 
 
 @dataclass
@@ -66,6 +68,8 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)  # 2xx only, seconds
     # with record_ids: (id answered, scheduled or sent wall time) for every 201
     ids: list[tuple[int, float]] = field(default_factory=list)
+    # with record_ids: (scheduled or sent wall time, latency; inf unless 2xx) for every request
+    timeline: list[tuple[float, float]] = field(default_factory=list)
     lag_max_s: float = 0.0  # open loop: worst delay between schedule and send
     cpu_s: float = 0.0
     wall_s: float = 0.0  # from the start until every answer was in (or given up)
@@ -93,6 +97,7 @@ class LoadResult:
         self.ok_in_window += other.ok_in_window
         self.latencies.extend(other.latencies)
         self.ids.extend(other.ids)
+        self.timeline.extend(other.timeline)
         self.lag_max_s = max(self.lag_max_s, other.lag_max_s)
         self.cpu_s += other.cpu_s
         self.wall_s = max(self.wall_s, other.wall_s)
@@ -157,10 +162,15 @@ async def _generate(spec: LoadSpec) -> LoadResult:
             response = await client.post(spec.path, content=spec.body(rng))
         except httpx.HTTPError as exc:
             result.statuses[type(exc).__name__] += 1
+            if spec.record_ids:
+                result.timeline.append((t0, math.inf))
             return
         done = time.time()
         result.statuses[str(response.status_code)] += 1
-        if response.status_code // 100 != 2:
+        ok = response.status_code // 100 == 2
+        if spec.record_ids:
+            result.timeline.append((t0, done - t0 if ok else math.inf))
+        if not ok:
             return
         result.latencies.append(done - t0)
         if done <= stop_at:
@@ -211,11 +221,16 @@ async def _generate(spec: LoadSpec) -> LoadResult:
 
         await asyncio.gather(*(closed(c) for c in clients))
     else:
-        interval = 1.0 / spec.rate
+        interval = 1.0 / spec.rate if spec.rate else math.inf
         tasks: set[asyncio.Task[None]] = set()
         n = 0
         while True:
-            due = spec.start_at + spec.offset_s + n * interval
+            if spec.schedule:
+                if n >= len(spec.schedule):
+                    break
+                due = spec.start_at + spec.schedule[n]
+            else:
+                due = spec.start_at + spec.offset_s + n * interval
             if due >= stop_at:
                 break
             now = time.time()
@@ -325,6 +340,45 @@ def open_loop(
             timeout_s=OPEN_LOOP_TIMEOUT_S,
         )
         for i in range(procs)
+    ]
+    return run_load(specs)
+
+
+def scheduled_loop(
+    base_url: str,
+    token: str | None,
+    body: Body,
+    *,
+    schedule: list[float],
+    connections: int,
+    procs: int,
+    seed: int,
+    start_at: float | None = None,
+) -> LoadResult:
+    """Post at the given offsets (s after the start) whatever the answers do; record timelines.
+
+    The schedule is dealt round-robin to `procs` processes; as in open_loop, latency counts from
+    the scheduled time and an answer later than OPEN_LOOP_TIMEOUT_S counts as never.
+    """
+    start_at = start_at or time.time() + START_DELAY_S
+    offsets = sorted(schedule)
+    seconds = (offsets[-1] if offsets else 0.0) + 1.0
+    specs = [
+        LoadSpec(
+            base_url,
+            token,
+            body,
+            "open",
+            start_at,
+            seconds,
+            max(1, connections // procs),
+            seed=seed + i,
+            record_ids=True,
+            timeout_s=OPEN_LOOP_TIMEOUT_S,
+            schedule=tuple(offsets[i::procs]),
+        )
+        for i in range(procs)
+        if offsets[i::procs]
     ]
     return run_load(specs)
 

@@ -315,7 +315,9 @@ class _Writer:
             self.cast = _cast(session)
             self.places = _places()
             self.weights = _township_weights(session, self.places)
-        for i, at in enumerate(self._report_times(events)):
+        for i, at in enumerate(
+            report_moments(self.start, self.end, events, self.calendar, self.rng)
+        ):
             self._push(at, "report", i)
         hour = self.start.replace(minute=0, second=0, microsecond=0) + HOUR
         ticks = 0
@@ -376,30 +378,6 @@ class _Writer:
         return row.event_id if row is not None else None
 
     # ---- Time ---------------------------------------------------------------------------
-
-    def _report_times(self, events: int) -> list[datetime]:
-        """Return report moments: mostly working hours on workdays, some evenings and weekends."""
-        days = []
-        day = self.start.astimezone(CHINA_TZ).date()
-        while day <= self.end.astimezone(CHINA_TZ).date():
-            days.append(day)
-            day += DAY
-        workdays = [d for d in days if self.calendar.is_workday(d)] or days
-        times: list[datetime] = []
-        while len(times) < events:
-            if self.rng.random() < 0.9:
-                day = self.rng.choice(workdays)
-                minute = self.rng.randint(8 * 60, 18 * 60 - 1)
-            else:
-                day = self.rng.choice(days)
-                minute = self.rng.randint(6 * 60, 22 * 60 - 1)
-            local = datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ) + timedelta(
-                minutes=minute, seconds=self.rng.randint(0, 59)
-            )
-            moment = local.astimezone(UTC)
-            if self.start <= moment <= self.end:
-                times.append(moment)
-        return sorted(times)
 
     def _working(self, moment: datetime) -> datetime:
         """Move a moment into working hours (08:30–17:30 China time of a workday)."""
@@ -915,6 +893,37 @@ _PART_ACTIONS = (
     "supervise",
     "escalate",
 )
+
+
+def report_moments(
+    start: datetime, end: datetime, count: int, calendar: WorkCalendar, rng: random.Random
+) -> list[datetime]:
+    """Return sorted report moments: mostly working hours on workdays, some evenings, weekends.
+
+    Nine in ten fall in 08:00–18:00 China time on a workday, the rest in 06:00–22:00 of any day;
+    the intake replay bench (bench/replay.py) draws a province-day from the same shape.
+    """
+    days = []
+    day = start.astimezone(CHINA_TZ).date()
+    while day <= end.astimezone(CHINA_TZ).date():
+        days.append(day)
+        day += DAY
+    workdays = [d for d in days if calendar.is_workday(d)] or days
+    times: list[datetime] = []
+    while len(times) < count:
+        if rng.random() < 0.9:
+            day = rng.choice(workdays)
+            minute = rng.randint(8 * 60, 18 * 60 - 1)
+        else:
+            day = rng.choice(days)
+            minute = rng.randint(6 * 60, 22 * 60 - 1)
+        local = datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ) + timedelta(
+            minutes=minute, seconds=rng.randint(0, 59)
+        )
+        moment = local.astimezone(UTC)
+        if start <= moment <= end:
+            times.append(moment)
+    return sorted(times)
 
 
 def _pick_matter(rules: MatterRules, rng: random.Random) -> MatterRule:

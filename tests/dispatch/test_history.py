@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -291,3 +292,19 @@ def test_the_command_refuses_a_county_of_its_own_before_loading_the_demo_into_it
     assert "不是示例数据库" in refused.output and "示例县以外的县级辖区" in refused.output
     assert "--allow-real-data" in refused.output
     assert after == before and events == 0  # nothing loaded, nothing written
+
+
+def test_report_moments_keep_inside_the_span_and_mostly_to_office_hours() -> None:
+    from dispatch.core.clock import CHINA_TZ
+    from dispatch.demo.history import report_moments
+    from dispatch.reference.calendar import WorkCalendar
+
+    start = datetime(2026, 11, 18, tzinfo=CHINA_TZ).astimezone(UTC)  # a Wednesday
+    end = start + timedelta(days=1)
+    moments = report_moments(start, end, 2000, WorkCalendar(), random.Random(1))
+    assert len(moments) == 2000 and moments == sorted(moments)
+    assert all(start <= m <= end for m in moments)
+    hours = [m.astimezone(CHINA_TZ).hour for m in moments]
+    assert all(6 <= h < 22 for h in hours)
+    office = sum(8 <= h < 18 for h in hours) / len(hours)
+    assert 0.88 <= office <= 0.98, office  # nine in ten drawn there, a few of the rest too
