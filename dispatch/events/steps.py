@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from dispatch.core.bulk import insert_many, insert_rows
+from dispatch.core.bulk import insert_many
 from dispatch.core.clock import utcnow
 from dispatch.core.outbox import outbox_of
 from dispatch.events.lifecycle import (
@@ -84,10 +84,6 @@ def add_step(
     return step
 
 
-# Every column a system step (add_system_steps) may set, so that each row has all of them.
-_SYSTEM_STEP_COLUMNS = ("assignment_id", "from_org", "to_org", "reason", "data")
-
-
 def step_values(
     event: Event,
     *,
@@ -124,6 +120,10 @@ def step_values(
     }
 
 
+# Every column a system step (add_system_steps) may set besides its action.
+_SYSTEM_STEP_COLUMNS = ("assignment_id", "from_org", "to_org", "reason", "data")
+
+
 def add_steps(session: Session, entries: Sequence[tuple[Event, dict[str, Any]]]) -> list[Step]:
     """Append many timeline entries (each event with its step_values) in one INSERT.
 
@@ -132,7 +132,7 @@ def add_steps(session: Session, entries: Sequence[tuple[Event, dict[str, Any]]])
     if not entries:
         return []
     subjects = {event.id: event for event, _ in entries}
-    steps = sorted(insert_rows(session, Step, [v for _, v in entries]), key=lambda s: s.id or 0)
+    steps = sorted(insert_many(session, Step, [v for _, v in entries]), key=lambda s: s.id or 0)
     outbox = outbox_of(session)
     for step in steps:
         outbox.note_step(step, subjects[step.event_id])
@@ -147,27 +147,21 @@ def add_system_steps(
     Each entry is an event and its step's action plus any of assignment_id, from_org, to_org,
     reason and data; each step is noted in the outbox with its event, so the boards get it.
     """
-    if not entries:
-        return []
-    rows = [
-        {
-            "event_id": event.id,
-            "at": at,
-            "actor_id": None,
-            "actor": "系统",
-            "from_status": None,
-            "to_status": None,
-            "action": values["action"],
-            **{name: values.get(name) for name in _SYSTEM_STEP_COLUMNS},
-        }
-        for event, values in entries
-    ]
-    subjects = {event.id: event for event, _ in entries}
-    steps = sorted(insert_many(session, Step, rows), key=lambda step: step.id or 0)
-    outbox = outbox_of(session)
-    for step in steps:
-        outbox.note_step(step, subjects[step.event_id])
-    return steps
+    return add_steps(
+        session,
+        [
+            (
+                event,
+                step_values(
+                    event,
+                    action=values["action"],
+                    at=at,
+                    **{name: values.get(name) for name in _SYSTEM_STEP_COLUMNS},
+                ),
+            )
+            for event, values in entries
+        ],
+    )
 
 
 def transition_values(

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from dispatch.core.bulk import insert_rows
+from dispatch.core.bulk import insert_many
 from dispatch.core.clock import CHINA_TZ, as_aware, utcnow
 from dispatch.core.outbox import Handoff, outbox_of
 from dispatch.events.lifecycle import PART_ROLE_LABELS, EventAction
@@ -279,7 +279,7 @@ def _part_values(
 
 def _insert_parts(session: Session, rows: list[dict[str, Any]]) -> list[Assignment]:
     """Insert the assignments in one statement and return their rows, in the order given."""
-    return insert_rows(session, Assignment, rows)
+    return insert_many(session, Assignment, rows)
 
 
 def deadlines(
