@@ -291,6 +291,14 @@ async def _send_snapshot(websocket: WebSocket, hub: Hub, make: SnapshotMaker) ->
     await websocket.send_text(
         f'{{"seq":{snapshot.seq},"epoch":{json.dumps(epoch)},{snapshot.text[1:]}'
     )
+    # A reused snapshot can be older than the frames the hub handed out before this viewer
+    # joined: send those now, not only when the next change comes (which may be never).
+    read = entry_seq(hub.cursor)
+    if read > snapshot.seq:
+        gap = await missed_since(hub.redis, hub.board, snapshot.seq, read)
+        if gap is not None:  # None: trimmed away; the next frame's gap check resyncs
+            await websocket.send_text(gap.text)
+            return gap.last
     return snapshot.seq
 
 

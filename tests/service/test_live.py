@@ -1,10 +1,17 @@
-"""The fan-out's parts that need no server: frames, and a slow viewer's bounded buffer."""
+"""The fan-out's parts: frames, a slow viewer's bounded buffer, a shared snapshot's catch-up."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from typing import Any
 
-from service.live import VIEWER_BUFFER, Frame, Viewer, encode_frame
+import redis.asyncio as aioredis
+
+from dispatch.boards.streams import Board, BoardKind, BoardMessage, entry_seq, publish
+from dispatch.core.redis import connect
+from service.live import VIEWER_BUFFER, Frame, Hub, Viewer, _send_snapshot, encode_frame
 
 
 def test_a_frame_carries_each_delta_with_its_sequence_number() -> None:
@@ -29,3 +36,61 @@ def test_a_viewer_that_falls_behind_is_dropped_and_resynchronised() -> None:
     assert viewer.resync and not viewer.frames  # buffer dropped: a snapshot comes next
     viewer.offer(Frame(VIEWER_BUFFER + 1, VIEWER_BUFFER + 1, "{}"))
     assert not viewer.frames  # nothing queues until the resync is sent
+
+
+class Socket:
+    """Stands in for a websocket: keeps what is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+
+def test_a_viewer_given_a_reused_snapshot_gets_what_the_hub_sent_before_it_joined(
+    redis_url: str,
+) -> None:
+    # A snapshot is shared for SNAPSHOT_REUSE_S; a change the hub had already handed out by
+    # the time the second viewer joined must reach that viewer now, not with the next change.
+    board = Board(BoardKind.EVENT, "41")
+    sync = connect(redis_url)
+
+    def change(kind: str) -> None:
+        publish(sync, [BoardMessage((board,), json.dumps({"type": kind, "steps": []}))])
+
+    async def scenario() -> list[dict[str, Any]]:
+        redis = aioredis.Redis.from_url(redis_url)
+        hub = Hub(board, redis)
+        hub.viewers.add(Viewer())
+        await hub.start()
+        try:
+
+            async def make() -> str:
+                return '{"type":"snapshot","board":"event","event":{}}'
+
+            first = await hub.snapshot_for(make)
+            change("supervise")  # committed after the snapshot, read by the hub at once
+            for _ in range(100):
+                if entry_seq(hub.cursor) > first.seq:
+                    break
+                await asyncio.sleep(0.02)
+            socket = Socket()
+            last = await _send_snapshot(socket, hub, make)  # type: ignore[arg-type]
+            assert last == first.seq + 1
+            return socket.sent
+        finally:
+            hub.viewers.clear()
+            if hub.task is not None:
+                hub.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await hub.task
+            await redis.aclose()
+
+    try:
+        sent = asyncio.run(scenario())
+    finally:
+        sync.close()
+    assert [m["type"] for m in sent] == ["snapshot", "deltas"]
+    assert sent[0]["seq"] == 0
+    assert [d["type"] for d in sent[1]["deltas"]] == ["supervise"]
