@@ -53,6 +53,25 @@ export function fill(el: Element, ...children: Child[]): void {
   append(el, children);
 }
 
+/**
+ * Note the focused control and its caret; the function returned puts them back.
+ *
+ * A page that re-renders around kept elements (an open form moved into a fresh row) calls it
+ * first: moving a node drops its focus, which closes a phone's keyboard mid-word and sends the
+ * next keystrokes nowhere.
+ */
+export function keepFocus(): () => void {
+  const focused = document.activeElement;
+  if (!(focused instanceof HTMLElement) || focused === document.body) return () => undefined;
+  const text = focused instanceof HTMLInputElement || focused instanceof HTMLTextAreaElement ? focused : null;
+  const caret = text ? [text.selectionStart, text.selectionEnd] as const : null;
+  return () => {
+    if (!focused.isConnected || document.activeElement === focused) return;
+    focused.focus({ preventScroll: true });
+    if (text && caret) text.setSelectionRange(caret[0], caret[1]);
+  };
+}
+
 /** Escape text for the rare place a string of HTML is unavoidable. */
 export function esc(text: unknown): string {
   return String(text ?? "").replace(

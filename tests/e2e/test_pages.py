@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, expect
 from sqlmodel import Session, select
 
 from dispatch.reference.models import Department
@@ -54,6 +54,9 @@ def sign_in(browser: Browser, service: Service, responses: ResponseWatch) -> Ite
         responses.attach(context)
         context.set_default_timeout(15_000)
         page = context.new_page()
+        # Printed, so a failing test shows what the page's script said (pytest shows stdout).
+        page.on("pageerror", lambda error: print(f"[{username}] page error: {error}"))
+        page.on("console", lambda message: said(username, message))
         page.goto(f"{service.url}/#/login")
         page.get_by_test_id("login-username").fill(username)
         page.get_by_test_id("login-password").fill(PASSWORD)
@@ -64,6 +67,12 @@ def sign_in(browser: Browser, service: Service, responses: ResponseWatch) -> Ite
     yield open_as
     for context in contexts:  # close the pages' websockets before the server stops
         context.close()
+
+
+def said(username: str, message: ConsoleMessage) -> None:
+    """Print what a page logged as an error."""
+    if message.type == "error":
+        print(f"[{username}] console error: {message.text}")
 
 
 def live(page: Page) -> None:
@@ -287,8 +296,21 @@ def test_the_township_closes_a_part_that_no_longer_applies_on_the_event_page(
     expect(co).to_have_attribute("data-status", "pending")
     expect(lead.get_by_test_id("close-part-toggle")).to_have_count(0)  # the lead is never closed
     co.get_by_test_id("close-part-toggle").click()
-    expect(co.get_by_test_id("close-part-form-reason")).to_be_visible()
-    co.get_by_test_id("close-part-form-reason").fill("摊贩证照齐全，无需市场监管协同")
+    reason = co.get_by_test_id("close-part-form-reason")
+    expect(reason).to_be_visible()
+    reason.click()
+    township.keyboard.type("摊贩证照齐全，")
+    # A live update while the clerk types re-renders the parts: the form, its text and its
+    # focus (a phone's keyboard) must all survive it.
+    post(
+        "centre",
+        f"assignments/{by_role['co']['id']}/supervise",
+        {"level": "yellow", "note": "请核实"},
+    )
+    expect(township.get_by_test_id("timeline")).to_contain_text("请核实", timeout=LIVE_BOUND_MS)
+    township.keyboard.type("无需市场监管协同")
+    expect(reason).to_have_value("摊贩证照齐全，无需市场监管协同")
+    expect(reason).to_be_focused()
     co.get_by_test_id("close-part-form-submit").click()
     expect(co).to_have_attribute("data-status", "cancelled", timeout=LIVE_BOUND_MS)
     expect(township.get_by_test_id("event-status")).to_have_attribute("data-status", "resolved")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -88,7 +89,9 @@ def test_a_viewer_given_a_reused_snapshot_gets_what_the_hub_sent_before_it_joine
             await redis.aclose()
 
     try:
-        sent = asyncio.run(scenario())
+        # A thread of its own: another test's event loop (Playwright's) may run in this one.
+        with ThreadPoolExecutor(1) as pool:
+            sent = pool.submit(asyncio.run, scenario()).result()
     finally:
         sync.close()
     assert [m["type"] for m in sent] == ["snapshot", "deltas"]

@@ -3,7 +3,7 @@
 
 import { blobUrl, errorText, getEvent, getMatters } from "../api";
 import { runningDeadline, alertOf } from "../board";
-import { debounce, fill, h } from "../dom";
+import { debounce, fill, h, keepFocus } from "../dom";
 import { ASSIGNMENT_ROLE, ASSIGNMENT_STATUS, label, stepName, EVENT_STATUS, USER_ROLE } from "../labels";
 import { createMap, disposeMap, gridStyle, L, loadLevel, names, pointMarker } from "../map";
 import type { PageCtx } from "../page";
@@ -99,7 +99,9 @@ export function eventPage(ctx: PageCtx): void {
     if (d.rework_count) rows.push(["重办次数", String(d.rework_count), "field-rework"]);
     fill(fields, rows.map(([k, v, t]) => [h("dt", null, k), h("dd", { testid: t }, v)]));
 
+    const restoreFocus = keepFocus(); // the rows are new; their open forms are kept and moved
     fill(assignmentsEl, d.assignments.length ? d.assignments.map(assignmentRow) : h("p", { class: "muted" }, "尚未派单"));
+    restoreFocus();
     showPhotos(d);
 
     const steps = [...d.steps].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : b.id - a.id));
