@@ -61,7 +61,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,20 +70,20 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness.cpu import CpuMeter
-from bench.harness.db import flushed_redis, load_demo_database, redis_url, scratch_database
+from bench.harness.db import load_demo_database, redis_url
 from bench.harness.http import answer_time, sign_in
 from bench.harness.load import START_DELAY_S, LoadResult, ceiling, closed_loop, errors, open_loop
-from bench.harness.processes import Processes, say, terminated_by_signals, tree_state
+from bench.harness.processes import Processes, say, tree_state
 from bench.harness.profile import profiled
-from bench.harness.reports import ReportPool, demo_labelled, grid_points
+from bench.harness.reports import ReportPool, demo_pool
 from bench.harness.service import (
     LeadPoller,
     Service,
     lead_latencies,
     pending_in_redis,
     query,
+    run_bench,
     service_cpu_groups,
-    service_env,
     start_api,
     start_service,
     wait_routed,
@@ -172,25 +171,6 @@ def parse_args(argv: list[str] | None = None) -> Config:
         (3.0, 2.0, 2.0, 10.0, 4.0) if c.quick else (10.0, 8.0, 5.0, 20.0, 15.0)
     )
     return c
-
-
-def matter_codes(url: str) -> list[str]:
-    """Return the matter codes of the demo county's list in force."""
-    from dispatch.core.clock import utcnow
-    from dispatch.core.db import make_engine, session_scope
-    from dispatch.reference.jurisdictions import choose_county
-    from dispatch.reference.lists.versions import list_in_force, load_rules
-
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            county = choose_county(session, None)
-            assert county is not None, "the demo county did not load"
-            in_force = list_in_force(session, county, utcnow())
-            assert in_force is not None and in_force.id is not None, "no matter list in force"
-            return [m.code for m in load_rules(session, in_force.id).matters]
-    finally:
-        engine.dispose()
 
 
 # ---- Phases ----------------------------------------------------------------------------------
@@ -387,21 +367,9 @@ def overload_phase(system: System, offered: float) -> OverloadPhase:
 def main(argv: list[str] | None = None) -> int:
     """Run every phase and print the table; clean up whatever happens."""
     config = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="sipingtai-bench-intake-"))
-    say(f"logs and profiles in {work}")
-    try:
-        with (
-            terminated_by_signals(),
-            scratch_database(DB_NAME) as url,
-            flushed_redis(config.redis_url),
-            Processes(work) as processes,
-        ):
-            return run(config, service_env(url, config.redis_url, work / "data"), processes, work)
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    finally:
-        say("stopped every process; database dropped; Redis database flushed")
+    return run_bench(
+        "intake", DB_NAME, config.redis_url, lambda env, procs, work: run(config, env, procs, work)
+    )
 
 
 def run(config: Config, env: dict[str, str], processes: Processes, work: Path) -> int:
@@ -409,13 +377,7 @@ def run(config: Config, env: dict[str, str], processes: Processes, work: Path) -
     tree = tree_state()
     say(f"preparing {DB_NAME}: migrate, demo county, demo users")
     load_demo_database(env["DATABASE_URL"])
-    codes = set(matter_codes(env["DATABASE_URL"]))
-    labelled = demo_labelled()
-    pool = ReportPool(
-        points=grid_points(4000, seed=7),
-        coded=[(d, c) for d, c in labelled if c in codes],
-        uncoded=[d for d, _ in labelled],
-    )
+    pool = demo_pool(env["DATABASE_URL"], seed=7)
     generator = ceiling(
         pool, seconds=config.ceiling_seconds, clients=config.clients, procs=config.gen_procs
     )

@@ -30,8 +30,6 @@ import csv
 import math
 import random
 import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -40,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness.cpu import CpuMeter
-from bench.harness.db import flushed_redis, load_demo_database, redis_url, scratch_database
+from bench.harness.db import load_demo_database, redis_url
 from bench.harness.http import sign_in
 from bench.harness.load import (
     START_DELAY_S,
@@ -50,15 +48,16 @@ from bench.harness.load import (
     open_loop,
     scheduled_loop,
 )
-from bench.harness.processes import Processes, say, terminated_by_signals, tree_state
-from bench.harness.reports import ReportPool, demo_labelled, grid_points
+from bench.harness.processes import Processes, say, tree_state
+from bench.harness.reports import demo_pool
 from bench.harness.service import (
     LeadPoller,
+    Watcher,
     lead_latencies,
     pending_in_redis,
     query,
+    run_bench,
     service_cpu_groups,
-    service_env,
     start_service,
     wait_routed,
     waiting_count,
@@ -132,32 +131,22 @@ def province_day(config: Config) -> tuple[list[datetime], list[float]]:
     return moments, [(m - first).total_seconds() / config.speed for m in moments]
 
 
-class BacklogSampler:
+class BacklogSampler(Watcher):
     """Sample the events still waiting for routing, and Redis's pending set, every second."""
+
+    name = "backlog-sampler"
 
     def __init__(self, redis: str) -> None:
         self.redis = redis
         self.samples: list[tuple[float, int, int]] = []  # (wall time, waiting, pending ids)
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="backlog-sampler")
+        super().__init__()
 
-    def __enter__(self) -> BacklogSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                pending, _ = pending_in_redis(self.redis)
-                self.samples.append((time.time(), waiting_count(DB_NAME), pending))
-                self._stop.wait(SAMPLE_INTERVAL_S)
-        except BaseException as exc:  # reported by the caller
-            self.error = exc
+    def watch(self) -> None:
+        """Sample until stopped."""
+        while not self.stopping.is_set():
+            pending, _ = pending_in_redis(self.redis)
+            self.samples.append((time.time(), waiting_count(DB_NAME), pending))
+            self.stopping.wait(SAMPLE_INTERVAL_S)
 
 
 @dataclass
@@ -178,9 +167,13 @@ def buckets(
     start_at: float,
     load: LoadResult,
     seen: dict[int, float],
+    triaged: set[int],
     samples: list[tuple[float, int, int]],
 ) -> list[Bucket]:
-    """Cut the run into slices of simulated time; put each figure in its slice."""
+    """Cut the run into slices of simulated time; put each figure in its slice.
+
+    Events sent to triage get no lead by design: left out of POST→lead, as lead_latencies does.
+    """
     from dispatch.core.clock import CHINA_TZ
 
     width_s = config.bucket_minutes * 60 / config.speed  # a slice in wall seconds
@@ -201,7 +194,7 @@ def buckets(
         if (b := at(t0)) is not None:
             b.post.append(latency)
     for event_id, t0 in load.ids:
-        if (b := at(t0)) is not None:
+        if event_id not in triaged and (b := at(t0)) is not None:
             b.lead.append(seen[event_id] - t0 if event_id in seen else math.inf)
     for t0, latency in load.timeline:  # refused or never answered: no lead, ever
         if math.isinf(latency) and (b := at(t0)) is not None:
@@ -239,37 +232,17 @@ def write_csv(path: Path, rows: list[Bucket], speed: float, bucket_minutes: floa
 def main(argv: list[str] | None = None) -> int:
     """Run the replay and print its plot; clean up whatever happens."""
     config = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="sipingtai-bench-replay-"))
-    say(f"logs in {work}")
-    try:
-        with (
-            terminated_by_signals(),
-            scratch_database(DB_NAME) as url,
-            flushed_redis(config.redis_url),
-            Processes(work) as processes,
-        ):
-            return run(config, service_env(url, config.redis_url, work / "data"), processes, work)
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    finally:
-        say("stopped every process; database dropped; Redis database flushed")
+    return run_bench(
+        "replay", DB_NAME, config.redis_url, lambda env, procs, work: run(config, env, procs, work)
+    )
 
 
 def run(config: Config, env: dict[str, str], processes: Processes, work: Path) -> int:
     """Start the service, send the trickle and the day, print the plot."""
-    from bench.intake import matter_codes
-
     tree = tree_state()
     say(f"preparing {DB_NAME}: migrate, demo county, demo users")
     load_demo_database(env["DATABASE_URL"])
-    codes = set(matter_codes(env["DATABASE_URL"]))
-    labelled = demo_labelled()
-    pool = ReportPool(
-        points=grid_points(4000, seed=11),
-        coded=[(d, c) for d, c in labelled if c in codes],
-        uncoded=[d for d, _ in labelled],
-    )
+    pool = demo_pool(env["DATABASE_URL"], seed=11)
     moments, offsets = province_day(config)
     service = start_service(processes, env, api_procs=config.api_procs, workers=config.workers)
     token = sign_in(service.base, REPORTER)
@@ -313,7 +286,13 @@ def run(config: Config, env: dict[str, str], processes: Processes, work: Path) -
     db_lead, seen_lead, triaged, not_routed = lead_latencies(DB_NAME, load, poller.seen)
     ids = [i for i, _ in load.ids]
     stored = int(query(DB_NAME, "SELECT count(*) FROM event WHERE id = ANY(%s)", (ids,))[0][0])
-    rows = buckets(config, moments, offsets, start_at, load, poller.seen, sampler.samples)
+    to_triage = query(
+        DB_NAME, "SELECT id FROM event WHERE id = ANY(%s) AND status = 'needs_triage'", (ids,)
+    )
+    rows = buckets(
+        config, moments, offsets, start_at, load, poller.seen, {i for (i,) in to_triage},
+        sampler.samples,
+    )  # fmt: skip
     write_csv(work / "replay.csv", rows, config.speed, config.bucket_minutes)
 
     width_s = config.bucket_minutes * 60 / config.speed

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness.cpu import postgres_backends
 from bench.harness.db import flushed_redis, load_demo_database, redis_url, scratch_database
 from bench.harness.processes import say
-from bench.harness.reports import ReportPool, demo_labelled, grid_points
+from bench.harness.reports import ReportPool, demo_pool
 from bench.harness.stats import row
 
 DB_NAME = "sipingtai_bench_routing"
@@ -338,20 +338,12 @@ def main(argv: list[str] | None = None) -> None:
     from dispatch.core.settings import get_settings
     from dispatch.jobs.context import reset_worker_context
 
-    labelled = demo_labelled()
     with scratch_database(DB_NAME) as url, flushed_redis(redis):
         say("loading the demo county")
         load_demo_database(url)
         os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = url, redis
         get_settings.cache_clear()
-        from bench.intake import matter_codes
-
-        codes = set(matter_codes(url))
-        pool = ReportPool(
-            points=grid_points(4000, seed=7),
-            coded=[(d, c) for d, c in labelled if c in codes],
-            uncoded=[d for d, _ in labelled],
-        )
+        pool = demo_pool(url, seed=7)
         total = args.events + 2 * args.batch
         say(f"reporting {total:,} events")
         ids = report(url, pool, total, seed=11)

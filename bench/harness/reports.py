@@ -86,3 +86,33 @@ class ReportPool:
         if rng.random() < self.address_share:
             body["address"] = rng.choice(ADDRESSES)
         return json.dumps(body, ensure_ascii=False).encode()
+
+
+def matter_codes(url: str) -> list[str]:
+    """Return the matter codes of the demo county's list in force."""
+    from dispatch.core.clock import utcnow
+    from dispatch.core.db import make_engine, session_scope
+    from dispatch.reference.jurisdictions import choose_county
+    from dispatch.reference.lists.versions import list_in_force, load_rules
+
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            county = choose_county(session, None)
+            assert county is not None, "the demo county did not load"
+            in_force = list_in_force(session, county, utcnow())
+            assert in_force is not None and in_force.id is not None, "no matter list in force"
+            return [m.code for m in load_rules(session, in_force.id).matters]
+    finally:
+        engine.dispose()
+
+
+def demo_pool(url: str, seed: int) -> ReportPool:
+    """Return reports for the demo county loaded at url: its grids, its labelled descriptions."""
+    codes = set(matter_codes(url))
+    labelled = demo_labelled()
+    return ReportPool(
+        points=grid_points(4000, seed=seed),
+        coded=[(d, c) for d, c in labelled if c in codes],
+        uncoded=[d for d, _ in labelled],
+    )

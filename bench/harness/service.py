@@ -10,11 +10,13 @@ import math
 import os
 import secrets
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from bench.harness.cpu import (
     CpuGroup,
@@ -24,7 +26,7 @@ from bench.harness.cpu import (
     this_process,
     tree,
 )
-from bench.harness.db import dsn, redis_url
+from bench.harness.db import dsn, flushed_redis, redis_url, scratch_database
 from bench.harness.http import wait_http
 from bench.harness.load import LoadResult
 from bench.harness.processes import (
@@ -32,7 +34,9 @@ from bench.harness.processes import (
     Processes,
     free_port,
     redis_server_argv,
+    say,
     service_argv,
+    terminated_by_signals,
     uvicorn_argv,
     wait_tcp,
 )
@@ -165,7 +169,36 @@ def wait_routed(database: str, timeout_s: float) -> int:
     return left
 
 
-class LeadPoller:
+class Watcher:
+    """A daemon thread watching the service while a phase runs; `error` keeps what stopped it."""
+
+    name = "watcher"
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._guarded, daemon=True, name=self.name)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self._thread.join(timeout=10)
+
+    def _guarded(self) -> None:
+        try:
+            self.watch()
+        except BaseException as exc:  # reported by the caller
+            self.error = exc
+
+    def watch(self) -> None:
+        """Watch until `stopping` is set."""
+        raise NotImplementedError
+
+
+class LeadPoller(Watcher):
     """Record when each event's lead assignment first becomes visible (committed).
 
     Assignment ids are taken at insert but become visible at commit, so a transaction
@@ -175,54 +208,43 @@ class LeadPoller:
     """
 
     GAP_GIVE_UP_S = 30.0
+    name = "lead-poller"
 
     def __init__(self, database: str, interval_s: float) -> None:
         self.database = database
         self.interval_s = interval_s
         self.seen: dict[int, float] = {}
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="lead-poller")
+        super().__init__()
 
-    def __enter__(self) -> LeadPoller:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
+    def watch(self) -> None:
+        """Poll new assignments until stopped."""
         import psycopg
 
-        try:
-            with psycopg.connect(dsn(self.database), autocommit=True) as conn:
-                row = conn.execute("SELECT coalesce(max(id), 0) FROM assignment").fetchone()
-                floor = int(row[0]) if row else 0
-                above: set[int] = set()  # ids above the floor already seen
-                gap_since: dict[int, float] = {}
-                while not self._stop.is_set():
-                    rows = conn.execute(
-                        "SELECT id, event_id, role FROM assignment WHERE id > %s ORDER BY id",
-                        (floor,),
-                    ).fetchall()
-                    now = time.time()
-                    for assignment_id, event_id, role in rows:
-                        if assignment_id not in above:
-                            above.add(assignment_id)
-                            if role == "lead":
-                                self.seen.setdefault(event_id, now)
-                    while above:
-                        if floor + 1 in above:
-                            floor += 1
-                            above.discard(floor)
-                        elif now - gap_since.setdefault(floor + 1, now) > self.GAP_GIVE_UP_S:
-                            floor += 1
-                        else:
-                            break
-                    self._stop.wait(self.interval_s)
-        except BaseException as exc:  # reported by the caller
-            self.error = exc
+        with psycopg.connect(dsn(self.database), autocommit=True) as conn:
+            row = conn.execute("SELECT coalesce(max(id), 0) FROM assignment").fetchone()
+            floor = int(row[0]) if row else 0
+            above: set[int] = set()  # ids above the floor already seen
+            gap_since: dict[int, float] = {}
+            while not self.stopping.is_set():
+                rows = conn.execute(
+                    "SELECT id, event_id, role FROM assignment WHERE id > %s ORDER BY id",
+                    (floor,),
+                ).fetchall()
+                now = time.time()
+                for assignment_id, event_id, role in rows:
+                    if assignment_id not in above:
+                        above.add(assignment_id)
+                        if role == "lead":
+                            self.seen.setdefault(event_id, now)
+                while above:
+                    if floor + 1 in above:
+                        floor += 1
+                        above.discard(floor)
+                    elif now - gap_since.setdefault(floor + 1, now) > self.GAP_GIVE_UP_S:
+                        floor += 1
+                    else:
+                        break
+                self.stopping.wait(self.interval_s)
 
 
 def lead_latencies(
@@ -258,3 +280,28 @@ def lead_latencies(
             db.append(float(delta))
             observed.append(seen[event_id] - t0 if event_id in seen else math.inf)
     return db, observed, triaged, not_routed
+
+
+BenchRun = Callable[[dict[str, str], Processes, Path], int]
+
+
+def run_bench(name: str, database: str, redis: str, run: BenchRun) -> int:
+    """Give a bench a scratch database, a flushed Redis database and its processes; clean up.
+
+    `run` gets the service's environment, the Processes and the work directory (logs).
+    """
+    work = Path(tempfile.mkdtemp(prefix=f"sipingtai-bench-{name}-"))
+    say(f"logs in {work}")
+    try:
+        with (
+            terminated_by_signals(),
+            scratch_database(database) as url,
+            flushed_redis(redis),
+            Processes(work) as processes,
+        ):
+            return run(service_env(url, redis, work / "data"), processes, work)
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    finally:
+        say("stopped every process; database dropped; Redis database flushed")
