@@ -70,12 +70,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness.cpu import CpuMeter
-from bench.harness.db import load_demo_database, redis_url
+from bench.harness.db import redis_url
 from bench.harness.http import answer_time, sign_in
 from bench.harness.load import START_DELAY_S, LoadResult, ceiling, closed_loop, errors, open_loop
 from bench.harness.processes import Processes, say, tree_state
 from bench.harness.profile import profiled
-from bench.harness.reports import ReportPool, demo_pool
+from bench.harness.reports import ReportPool, prepared_demo
 from bench.harness.service import (
     LeadPoller,
     Service,
@@ -375,9 +375,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(config: Config, env: dict[str, str], processes: Processes, work: Path) -> int:
     """Run the phases and print the report."""
     tree = tree_state()
-    say(f"preparing {DB_NAME}: migrate, demo county, demo users")
-    load_demo_database(env["DATABASE_URL"])
-    pool = demo_pool(env["DATABASE_URL"], seed=7)
+    pool = prepared_demo(env["DATABASE_URL"], DB_NAME, seed=7)
     generator = ceiling(
         pool, seconds=config.ceiling_seconds, clients=config.clients, procs=config.gen_procs
     )

@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness.cpu import CpuMeter
-from bench.harness.db import load_demo_database, redis_url
+from bench.harness.db import redis_url
 from bench.harness.http import sign_in
 from bench.harness.load import (
     START_DELAY_S,
@@ -49,7 +49,7 @@ from bench.harness.load import (
     scheduled_loop,
 )
 from bench.harness.processes import Processes, say, tree_state
-from bench.harness.reports import demo_pool
+from bench.harness.reports import prepared_demo
 from bench.harness.service import (
     LeadPoller,
     Watcher,
@@ -240,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(config: Config, env: dict[str, str], processes: Processes, work: Path) -> int:
     """Start the service, send the trickle and the day, print the plot."""
     tree = tree_state()
-    say(f"preparing {DB_NAME}: migrate, demo county, demo users")
-    load_demo_database(env["DATABASE_URL"])
-    pool = demo_pool(env["DATABASE_URL"], seed=11)
+    pool = prepared_demo(env["DATABASE_URL"], DB_NAME, seed=11)
     moments, offsets = province_day(config)
     service = start_service(processes, env, api_procs=config.api_procs, workers=config.workers)
     token = sign_in(service.base, REPORTER)

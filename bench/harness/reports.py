@@ -116,3 +116,13 @@ def demo_pool(url: str, seed: int) -> ReportPool:
         coded=[(d, c) for d, c in labelled if c in codes],
         uncoded=[d for d, _ in labelled],
     )
+
+
+def prepared_demo(url: str, database: str, seed: int) -> ReportPool:
+    """Migrate the scratch database, load the demo county and users; return its reports."""
+    from bench.harness.db import load_demo_database
+    from bench.harness.processes import say
+
+    say(f"preparing {database}: migrate, demo county, demo users")
+    load_demo_database(url)
+    return demo_pool(url, seed)
