@@ -111,34 +111,46 @@ def ledger_batches(
 ) -> Iterator[list[Row]]:
     """Yield the ledger's rows (one per event, in columns.COLUMNS order) a batch at a time.
 
-    The next batch is read in a helper thread while the caller writes this one out, so the
-    database's work and the writing overlap; at most two batches are held at once.
+    The next batch's queries run in a helper thread while the caller's thread builds this
+    batch's rows and writes them out: the thread mostly waits on the database (the GIL let
+    go), so the database's work and Python's overlap. At most two batches are held at once.
     """
     size = batch_size or BATCH_SIZE
     with Session(engine) as session:
         names = _Names.load(session)
 
-    def read(after: int | None) -> list[Row]:
+    def read(after: int | None) -> _Fetched | None:
         with Session(engine) as session:
-            return _read_batch(session, query, after, size, names)
+            return _fetch_batch(session, query, after, size, names)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as reader:
-        pending: Future[list[Row]] | None = reader.submit(read, None)
+        pending: Future[_Fetched | None] | None = reader.submit(read, None)
         try:
             while pending is not None:
-                batch = pending.result()
-                full = len(batch) == size
-                pending = reader.submit(read, batch[-1][0]) if full else None
-                if batch:
-                    yield batch
+                fetched = pending.result()
+                if fetched is None:
+                    break
+                full = len(fetched.events) == size
+                pending = reader.submit(read, fetched.events[-1][0]) if full else None
+                yield _rows_of(fetched, names, query.now)
         finally:
             if pending is not None:  # the caller stopped early (a download abandoned)
                 pending.cancel()
 
 
-def _read_batch(
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """One batch as read: its events, their parts, and the sums of their parts and steps."""
+
+    events: Sequence[Any]
+    parts: dict[Any, list[Any]]
+    of_parts: dict[Any, tuple[Any, ...]]
+    steps: dict[Any, tuple[datetime | None, datetime | None]]
+
+
+def _fetch_batch(
     session: Session, query: LedgerQuery, after: int | None, size: int, names: _Names
-) -> list[Row]:
+) -> _Fetched | None:
     # Plain rows of the columns a row needs, through the connection: no ORM objects to build.
     connection = session.connection()
     native = connection.dialect.name == "postgresql"
@@ -165,7 +177,7 @@ def _read_batch(
         keyset = keyset.where(col(Event.id) > after)
     events = fetch(keyset.order_by(col(Event.id)).limit(size))
     if not events:
-        return []
+        return None
     # The batch's parts and steps: those of its id range (an index range scan, no thousand
     # parameters to bind), narrowed by the filter when there is one.
     first, last = events[0][0], events[-1][0]
@@ -231,13 +243,27 @@ def _read_batch(
                 func.max(case((col(Step.action) == "verify_pass", time_of(Step.at)))),
             )
             .select_from(Step)
-            .outerjoin(Assignment, col(Assignment.id) == col(Step.assignment_id))
+            # A step's part is its event's, so the batch's range bounds the parts too: without
+            # it PostgreSQL hashes the whole assignment table for every batch.
+            .outerjoin(
+                Assignment,
+                and_(
+                    col(Assignment.id) == col(Step.assignment_id),
+                    col(Assignment.event_id) >= first,
+                    col(Assignment.event_id) <= last,
+                ),
+            )
             .where(*of_batch(col(Step.event_id)), col(Step.action).in_(_STEP_ACTIONS))
             .group_by(col(Step.event_id))
         )
     }
     names.need_places(session, events)
-    row = _row
+    return _Fetched(events, parts, of_parts, steps)
+
+
+def _rows_of(fetched: _Fetched, names: _Names, now: datetime) -> list[Row]:
+    """Build a fetched batch's rows."""
+    row, parts, of_parts, steps = _row, fetched.parts, fetched.of_parts, fetched.steps
     return [
         row(
             e,
@@ -247,7 +273,7 @@ def _read_batch(
             names,
             now,
         )
-        for e in events
+        for e in fetched.events
     ]
 
 
