@@ -9,8 +9,9 @@ demo county and demo users loaded, dropped at the end), one Redis database (flus
 before and after; 14 unless --redis-db), the API under uvicorn, N RQ workers
 (`python -m service.cli worker`) and the sweeper (`python -m service.cli scheduler`).
 
-The load generator (bench/harness/load.py) is asyncio + httpx in --gen-procs child
-processes, each task with its own one-connection client. Reports are realistic: a
+The load generator (bench/harness/load.py) is asyncio + a lean HTTP/1.1 client
+(bench/harness/wire.py) in --gen-procs child processes, each task with its own
+one-connection client. Reports are realistic: a
 random point inside a random demo grid, a hand-written description, the matter code for
 most, some urgent, some with an address, all under one grid worker's bearer token.
 
@@ -122,7 +123,11 @@ OPTIONS: dict[str, tuple[type, float, str]] = {  # flag: (type, default, help)
     "--redis-db": (int, 14, "Redis database to use (not 0 or 15)"),
     "--overload": (float, 3.0, "overload phase: offered = this × the sustained rate (0: skip)"),
     "--overload-seconds": (float, 20.0, "overload phase seconds"),
-    "--overload-connections": (int, 512, "overload phase connections"),
+    "--overload-connections": (
+        int,
+        512,
+        "overload phase: connections open at the start (phones open more)",
+    ),
 }
 
 
@@ -450,7 +455,8 @@ def print_report(config: Config, r: Results, work: Path) -> None:
         f"Intake benchmark — {cores} cores; {r.tree}",
         f"API and bare app: uvicorn --workers {config.api_procs} (uvloop, httptools, no "
         f"access log); {config.workers} RQ workers + the sweeper; PostgreSQL {DB_NAME}; "
-        f"generator: {config.gen_procs} process(es), httpx, one connection per client"
+        f"generator: {config.gen_procs} process(es), bench/harness/wire.py, one connection "
+        "per client"
         + ("\n[--quick: a smoke check; these figures mean little]" if config.quick else ""),
         "",
         line("", "system", "bare FastAPI", "target", "at filing"),
@@ -518,6 +524,10 @@ def print_report(config: Config, r: Results, work: Path) -> None:
                 f"{o.load.prompt / max(o.load.attempts, 1):.1%}",
                 "",
                 "100%",
+            ),
+            *(
+                line(f"  attempt answered {status}: p50 / p99", pair(seconds), "")
+                for status, seconds in sorted(o.load.answer_s.items())
             ),
             line("  reports lost (never stored)", f"{made - o.stored:,} of {made:,}", "", "0"),
             line("  reports doubled", f"{o.doubled:,}", "", "0"),

@@ -20,7 +20,7 @@ from dispatch.core.settings import Settings, get_settings
 from dispatch.routing.cache import ReferenceCache
 from service.errors import document_errors, install_error_handlers
 from service.inputs import refuse_nul
-from service.intake import INTAKE_PATH, IntakeCommitter, IntakeShedding, LoopLag
+from service.intake import IntakeCommitter
 from service.limits import MAX_BODY_BYTES, BodySizeLimit, ConcurrencyLimit
 from service.live import Hubs
 from service.logs import install_log_redaction
@@ -44,6 +44,7 @@ from service.routes import (
 )
 from service.routes import extensions as extension_routes
 from service.security import install_security
+from service.shedding import INTAKE_PATH, InFlight, IntakeShedding, LoopLag
 
 log = logging.getLogger(__name__)
 API_THREADS = POOL_SIZE + POOL_OVERFLOW - 8
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = connect(settings.redis_url) if settings.redis_url else None
         app.state.intake = IntakeCommitter(app.state.engine, app.state.redis, app.state.reference)
         app.state.loop_lag = LoopLag()
+        app.state.in_flight = InFlight()
         watching = asyncio.get_running_loop().create_task(app.state.loop_lag.watch())
         app.state.hubs = (
             Hubs(aioredis.Redis.from_url(settings.redis_url)) if settings.redis_url else None

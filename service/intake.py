@@ -9,14 +9,13 @@ then answers each request. A request is answered 201 only after the commit that 
 event; if the commit fails, every request of the batch gets the error.
 
 When the queue would keep a new report waiting longer than MAX_WAIT_S, the report is
-refused at once with 503 and Retry-After (`IntakeShedding`), before its body is read: the
+refused at once with 503 and Retry-After (`service.shedding`), before its body is read: the
 phone keeps it and sends it again with the same client_id, so nothing is lost or doubled.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import queue
@@ -28,7 +27,6 @@ from dataclasses import dataclass, field
 import redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dispatch.core.errors import DomainError
 from dispatch.events.intake import Intake, report_events
@@ -38,7 +36,6 @@ from dispatch.transaction import transaction
 from dispatch.users.models import User
 from dispatch.users.policy import Action, Actor, authorize
 from dispatch.users.tokens import ClaimsCache, TokenClaims, users_of_claims
-from service.errors import error_body
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +50,6 @@ FIRST_PER_REPORT_S = 0.002
 # Batches this small teach the fixed cost; this large, the cost per report.
 SMALL_BATCH, LARGE_BATCH = 4, 16
 RETRY_AFTER_MAX_S = 30
-OVERLOADED = "服务繁忙，请稍后重试"
-INTAKE_PATH = "/api/events"
 
 Outcome = Intake | BaseException
 
@@ -254,85 +249,3 @@ def _settle(future: asyncio.Future[Intake], outcome: Outcome) -> None:
         future.set_exception(outcome)
     else:
         future.set_result(outcome)
-
-
-# The event loop is "behind" when its timers run this late on average: the process is
-# starved of CPU (by its own work or the machine's), and every request it has not read yet
-# waits too. An average, so one late tick (a password hashed, a garbage collection) is not.
-LAG_TICK_S = 0.02
-LAG_LIMIT_S = 0.25
-LAG_WEIGHT = 0.2
-
-
-class LoopLag:
-    """How far behind the event loop runs: a moving average of a timer's late starts.
-
-    A starved process cannot see the time requests spend in the kernel's queue before it
-    reads them, but it sees its own timers fire late; past LAG_LIMIT_S intake is refused at
-    once, which is cheap, so the work already taken gets the CPU back.
-    """
-
-    def __init__(self, tick_s: float = LAG_TICK_S) -> None:
-        self.tick_s = tick_s
-        self.lag_s = 0.0
-
-    def observe(self, late_s: float) -> None:
-        """Fold in one tick's lateness."""
-        self.lag_s += LAG_WEIGHT * (late_s - self.lag_s)
-
-    def retry_after(self) -> int | None:
-        """Return the seconds to tell a phone to wait while the loop is behind, else None."""
-        if self.lag_s <= LAG_LIMIT_S:
-            return None
-        return min(max(math.ceil(2 * self.lag_s), 1), RETRY_AFTER_MAX_S)
-
-    async def watch(self) -> None:
-        """Measure the loop's lateness every tick, until cancelled."""
-        loop = asyncio.get_running_loop()
-        while True:
-            due = loop.time() + self.tick_s
-            await asyncio.sleep(self.tick_s)
-            self.observe(max(loop.time() - due, 0.0))
-
-
-class IntakeShedding:
-    """ASGI middleware: past capacity, POST /api/events gets 503 and Retry-After at once.
-
-    Past capacity: the committer's queue would keep a report waiting over MAX_WAIT_S, or
-    the event loop runs over LAG_LIMIT_S behind. It answers before the body is read or any
-    dependency runs, so a refusal costs almost nothing however many arrive.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == INTAKE_PATH:
-            state = scope["app"].state
-            committer: IntakeCommitter | None = getattr(state, "intake", None)
-            lag: LoopLag | None = getattr(state, "loop_lag", None)
-            wait = committer.load.retry_after(time.perf_counter()) if committer else None
-            if wait is None and lag is not None:
-                wait = lag.retry_after()
-            if wait is not None:
-                await _overloaded(send, wait)
-                return
-        await self.app(scope, receive, send)
-
-
-async def _overloaded(send: Send, retry_after: int) -> None:
-    body = json.dumps(
-        error_body("overloaded", OVERLOADED, retry_after=retry_after), ensure_ascii=False
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(retry_after).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -1,9 +1,10 @@
 """Generate HTTP load from spawned processes: closed loop, open loop, and the client's ceiling.
 
-Each generator process runs asyncio (uvloop) + httpx, each task with its own
-one-connection client (httpcore scans its whole pool on every request, so one big pool
-costs O(connections) per request). Bodies come from a picklable callable, such as
-bench.harness.reports.ReportPool. All generator processes start at one wall-clock time.
+Each generator process runs asyncio (uvloop) and the lean keep-alive client of
+bench/harness/wire.py (about a tenth of httpx's CPU a request, so the generator's own
+queueing does not pass for the service's latency), each task with a one-connection client
+of its own. Bodies come from a picklable callable, such as bench.harness.reports.ReportPool.
+All generator processes start at one wall-clock time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import math
 import multiprocessing as mp
 import random
 import signal
-import ssl
 import sys
 import time
 from collections import Counter
@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 from bench.harness.processes import HOST, free_port, say
+from bench.harness.wire import WireClient, WireError
 
 HTTP_TIMEOUT_S = 30.0
 # Open loop: an answer later than this counts as never.
 OPEN_LOOP_TIMEOUT_S = 10.0
-# Spawned generator processes import httpx and build their clients before the start.
+# Spawned generator processes import what they need and build their clients before the start.
 START_DELAY_S = 1.5
 # Phone mode: a refused report is sent again, as the phone page does, until this long after
 # the phase's end; an answer within this long counts as answered promptly.
@@ -58,6 +59,11 @@ class LoadSpec:
     schedule: tuple[float, ...] = ()
 
 
+# A client lets an idle connection go before uvicorn's keep-alive (5 s) closes it: otherwise a
+# request sent on it as the server closes it fails with a ReadError, the keep-alive race.
+KEEPALIVE_S = 4.0
+
+
 @dataclass
 class LoadResult:
     """What the generator processes saw."""
@@ -80,6 +86,7 @@ class LoadResult:
     client_ids: list[str] = field(default_factory=list)
     accepted_after: list[float] = field(default_factory=list)
     accepted_ids: list[int] = field(default_factory=list)
+    answer_s: dict[str, list[float]] = field(default_factory=dict)  # per status, per attempt
 
     @property
     def ok(self) -> int:
@@ -106,6 +113,8 @@ class LoadResult:
         self.client_ids.extend(other.client_ids)
         self.accepted_after.extend(other.accepted_after)
         self.accepted_ids.extend(other.accepted_ids)
+        for status, seconds in other.answer_s.items():
+            self.answer_s.setdefault(status, []).extend(seconds)
 
 
 def errors(result: LoadResult) -> str:
@@ -136,31 +145,26 @@ def generator_main(conn: Connection, spec: LoadSpec) -> None:
 
 
 async def _generate(spec: LoadSpec) -> LoadResult:
-    import httpx
-
     rng = random.Random(spec.seed)
-    context = ssl.create_default_context()  # one for all clients: each would load the CA file
     headers = {"content-type": "application/json"}
     if spec.token:
         headers["authorization"] = f"Bearer {spec.token}"
-    clients = [
-        httpx.AsyncClient(
-            base_url=spec.base_url,
-            headers=headers,
-            verify=context,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            timeout=httpx.Timeout(spec.timeout_s),
-        )
-        for _ in range(spec.clients)
-    ]
+
+    def new_client() -> WireClient:
+        return WireClient(spec.base_url, headers, timeout_s=spec.timeout_s, keepalive_s=KEEPALIVE_S)
+
+    clients = [new_client() for _ in range(spec.clients)]
+    # Phones each send on a connection of their own: an attempt takes an idle connection or
+    # opens one, so no attempt waits in the generator behind another phone's.
+    idle = list(clients)
     result = LoadResult()
     stop_at = spec.start_at + spec.seconds
 
-    async def post(client: httpx.AsyncClient, t0: float) -> None:
+    async def post(client: WireClient, t0: float) -> None:
         result.sent += 1
         try:
             response = await client.post(spec.path, content=spec.body(rng))
-        except httpx.HTTPError as exc:
+        except WireError as exc:
             result.statuses[type(exc).__name__] += 1
             if spec.record_ids:
                 result.timeline.append((t0, math.inf))
@@ -178,7 +182,7 @@ async def _generate(spec: LoadSpec) -> LoadResult:
         if spec.record_ids and response.status_code == 201:
             result.ids.append((int(response.json()["id"]), t0))
 
-    async def phone(client: httpx.AsyncClient, t0: float) -> None:
+    async def phone(_: WireClient, t0: float) -> None:
         # As the phone page does: the same body (so the same client_id) until accepted,
         # waiting Retry-After plus up to half of it again (at least a second) after a 503.
         body = spec.body(rng)
@@ -189,16 +193,22 @@ async def _generate(spec: LoadSpec) -> LoadResult:
         while True:
             sent = time.time()
             result.attempts += 1
+            if idle:
+                own = idle.pop()
+            else:
+                own = new_client()
+                clients.append(own)
             try:
-                response = await client.post(spec.path, content=body)
-            except httpx.HTTPError as exc:
+                response = await own.post(spec.path, content=body)
+            except WireError as exc:
                 result.statuses[type(exc).__name__] += 1
                 wait = backoff
                 backoff = min(backoff * 2, 30.0)
             else:
                 done = time.time()
                 result.prompt += done - sent <= PROMPT_S
-                result.statuses[str(response.status_code)] += 1
+                result.statuses[status := str(response.status_code)] += 1
+                result.answer_s.setdefault(status, []).append(done - sent)
                 if response.status_code // 100 == 2:
                     result.accepted_after.append(done - t0)
                     result.accepted_ids.append(int(response.json()["id"]))
@@ -206,6 +216,8 @@ async def _generate(spec: LoadSpec) -> LoadResult:
                 if response.status_code // 100 == 4:
                     return  # refused for good: counted as lost
                 wait = float(response.headers.get("retry-after", backoff))
+            finally:
+                idle.append(own)
             wait += rng.uniform(0, max(1.0, wait / 2))
             if time.time() + wait > give_up:
                 return
@@ -215,7 +227,7 @@ async def _generate(spec: LoadSpec) -> LoadResult:
     cpu0, wall0 = time.process_time(), time.time()
     if spec.mode == "closed":
 
-        async def closed(client: httpx.AsyncClient) -> None:
+        async def closed(client: WireClient) -> None:
             while (t0 := time.time()) < stop_at:
                 await post(client, t0)
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -17,7 +18,8 @@ from sqlalchemy import text
 from sqlmodel import Session, col, func, select
 
 from dispatch.events.models import Event, Step
-from service.intake import LAG_LIMIT_S, LAG_TICK_S, MAX_WAIT_S, IntakeCommitter, IntakeLoad, LoopLag
+from service.intake import MAX_WAIT_S, IntakeCommitter, IntakeLoad
+from service.shedding import LAG_LIMIT_S, LAG_TICK_S, MIN_LIMIT, InFlight, IntakeShedding, LoopLag
 from tests.loop_fixtures import Loop
 from tests.service.test_loop import report_body
 
@@ -337,3 +339,112 @@ def test_the_loop_watch_measures_a_blocked_loop(loop: Loop) -> None:
 async def _block_the_loop(seconds: float) -> None:
     time.sleep(seconds)  # on purpose: the loop's own thread, blocked
     await asyncio.sleep(LAG_TICK_S)  # let the watch see it
+
+
+def test_the_in_flight_limit_is_cut_by_slow_answers_and_regrown_by_quick_ones() -> None:
+    flight = InFlight(limit=100)
+    for _ in range(100):
+        flight.began()
+    assert not flight.has_room(now=0.0), "a hundred in hand fill a limit of a hundred"
+    flight.answered(MAX_WAIT_S + 0.1, now=1.0)
+    assert flight.limit == 75
+    flight.answered(MAX_WAIT_S + 0.1, now=1.05)
+    assert flight.limit == 75, "one cut per interval: the late answers of one crowd come together"
+    flight.answered(MAX_WAIT_S + 0.1, now=1.2)
+    assert flight.limit == pytest.approx(56.25)
+    assert flight.has_room(now=1.2) is False, "97 in hand, more than the limit now"
+    for i in range(20):  # quick answers while the limit is in use: it grows, a little each
+        flight.answered(0.01, now=1.3 + i / 1000)
+    assert 56.25 < flight.limit < 56.25 + 20 / 56
+    for _ in range(1000):
+        flight.answered(MAX_WAIT_S * 10, now=10.0 + _)
+        flight.began()
+    assert flight.limit == MIN_LIMIT, "cut down to its floor, never to nothing"
+
+
+def test_a_quiet_server_keeps_its_in_flight_limit_where_it_is() -> None:
+    flight = InFlight(limit=128)
+    for i in range(1000):  # one report at a time, each quick: the limit is far from use
+        flight.began()
+        flight.answered(0.02, now=i / 10)
+    assert flight.limit == 128 and flight.count == 0
+    flight.began()
+    flight.abandoned()  # a client gone before its answer is no longer in hand
+    assert flight.count == 0 and flight.has_room(now=200.0)
+
+
+def test_a_refused_phone_is_told_to_wait_refusals_per_answer() -> None:
+    flight = InFlight(limit=2)
+    flight.began()
+    flight.began()
+    for _ in range(6):
+        assert not flight.has_room(now=5.0)
+    flight.answered(0.01, now=5.1)
+    flight.answered(0.01, now=5.2)
+    assert flight.retry_after(now=5.3) == 3, "six refused and two answered in the last second"
+    assert flight.retry_after(now=6.5) == 3, "the last window still counts"
+    assert flight.retry_after(now=9.0) == 1, "quiet for two windows: the shortest wait"
+
+
+def test_a_report_counts_as_in_hand_from_its_last_body_byte_to_its_answer() -> None:
+    flight = InFlight()
+    seen: list[int] = []
+    state = SimpleNamespace(in_flight=flight)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/events",
+        "app": SimpleNamespace(state=state),
+    }
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            seen.append(flight.count)
+        seen.append(flight.count)
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        seen.append(flight.count)
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    chunks = [
+        {"type": "http.request", "body": b"{", "more_body": True},  # a phone slow to upload
+        {"type": "http.request", "body": b"}", "more_body": False},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.01)
+        return chunks.pop(0)
+
+    async def send(message: Any) -> None:
+        pass
+
+    asyncio.run(IntakeShedding(app)(scope, receive, send))
+    assert seen == [0, 1, 0], "uploading is not in hand; read and unanswered is"
+    assert flight.count == 0
+
+
+def test_a_full_in_flight_limit_refuses_at_once_and_keeps_nothing(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = loop.token("grid")
+    state = loop.client.app.state  # type: ignore[attr-defined]
+    committer: IntakeCommitter = state.intake
+    # Only the in-flight limit judges here: the committer's own estimate says there is room.
+    monkeypatch.setattr(committer.load, "retry_after", lambda now: None)
+    monkeypatch.setattr(state, "in_flight", InFlight(limit=1))
+    with gated(loop, monkeypatch) as gate:
+        first, pool = post_all(loop, [report_body()], headers)
+        assert gate.entered.wait(20)
+        shed = report_body()
+        began = time.perf_counter()
+        refused = loop.client.post("/api/events", json=shed, headers=headers)
+        took = time.perf_counter() - began
+        gate.opened.set()
+        assert first()[0].status_code == 201
+    pool.shutdown()
+    assert refused.status_code == 503, refused.text
+    assert took < 5, "answered without waiting for the batch in hand"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 30
+    assert refused.json()["detail"]["code"] == "overloaded"
+    assert not events_with(loop, [shed["client_id"]])
+    again = loop.client.post("/api/events", json=shed, headers=headers)
+    assert again.status_code == 201, "the same report is taken once one is answered"
