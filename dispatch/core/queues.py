@@ -31,6 +31,9 @@ JOB_MONITORING_S = 5
 HEARTBEAT_STALE_S = 15
 # If a drain job is lost before it runs, the flag expires and the next intake queues another.
 DRAIN_FLAG_TTL_S = 10
+# A running drain holds the flag this long at a time and renews it every DRAIN_RENEW_S.
+DRAIN_HOLD_S = 2
+DRAIN_RENEW_S = 0.5
 # A drain hands over after about 5 s (jobs.routing.DRAIN_BUDGET_S); one still running after
 # this long is stuck (a lock, a hung connection): RQ's death penalty stops it and its batch's
 # ids go back to the pending set.
@@ -40,14 +43,20 @@ DRAIN_TIMEOUT_S = 60
 RECYCLE_STATUS = 75
 
 
-def offer_for_routing(connection: redis.Redis, event_ids: Iterable[int]) -> None:
-    """Hand committed events to the routing workers; raise redis errors to the caller."""
+def offer_for_routing(
+    connection: redis.Redis, event_ids: Iterable[int], *, force: bool = False
+) -> None:
+    """Hand committed events to the routing workers; raise redis errors to the caller.
+
+    A drain job is queued unless the flag says one is queued or running; with force (the
+    sweeper's events have waited too long: a drain may have died holding the flag) always.
+    """
     ids = [int(i) for i in event_ids]
     if not ids:
         return
     pipe = connection.pipeline()
     pipe.sadd(PENDING_KEY, *ids)
-    pipe.set(DRAIN_FLAG_KEY, "1", nx=True, ex=DRAIN_FLAG_TTL_S)
+    pipe.set(DRAIN_FLAG_KEY, "1", nx=not force, ex=DRAIN_FLAG_TTL_S)
     _, newly_flagged = pipe.execute()
     if newly_flagged:
         ticket = int(connection.incr(DRAIN_COUNTER_KEY))
@@ -78,6 +87,14 @@ def take_pending(connection: redis.Redis, count: int) -> list[int]:
     return sorted(int(i) for i in (popped or []))
 
 
+def hold_drain_flag(connection: redis.Redis) -> None:
+    """Say a drain is running, so intake queues no other (as a drain starts, and while it runs).
+
+    Held for DRAIN_HOLD_S at a time: a drain killed on the way holds back new drains no longer.
+    """
+    connection.set(DRAIN_FLAG_KEY, "1", ex=DRAIN_HOLD_S)
+
+
 def release_drain_flag(connection: redis.Redis) -> None:
-    """Let the next intake queue a new drain job (called as a drain starts)."""
+    """Let the next intake queue a new drain job (called as a drain ends)."""
     connection.delete(DRAIN_FLAG_KEY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -9,7 +10,14 @@ import redis
 from rq import get_current_job
 
 from dispatch.core.db import cancel_running_statement
-from dispatch.core.queues import PENDING_KEY, offer_for_routing, release_drain_flag, take_pending
+from dispatch.core.queues import (
+    DRAIN_RENEW_S,
+    PENDING_KEY,
+    hold_drain_flag,
+    offer_for_routing,
+    release_drain_flag,
+    take_pending,
+)
 from dispatch.jobs.context import WorkerContext, worker_context
 from dispatch.loop.dispatching import Routed, route_events
 from dispatch.transaction import transaction
@@ -19,23 +27,52 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 200
 # A drain hands over to a fresh job after this long, so other queued work gets a turn.
 DRAIN_BUDGET_S = 5.0
+# A drain that finds nothing pending looks again every LINGER_S until it has found nothing for
+# IDLE_S: under steady light load one job serves batch after batch (a job's enqueue, its
+# registries and its result cost more than routing a report or two), and at rest nothing polls.
+LINGER_S = 0.02
+IDLE_S = 0.25
 
 
 def drain_routing() -> int:
-    """Route every event waiting in the pending set, in batches; return how many were taken."""
+    """Route every event waiting in the pending set, in batches; return how many were taken.
+
+    The drain flag stands while the drain runs, so intake queues no second job meanwhile; the
+    drain lowers it as it ends and offers again what is pending then (a report offered while
+    the flag still stood), which queues the next drain.
+    """
     job = get_current_job()
     assert job is not None, "drain_routing runs inside an RQ worker"
     connection = job.connection
-    release_drain_flag(connection)
+    hold_drain_flag(connection)
     context = worker_context()
-    started = time.monotonic()
+    started = held = time.monotonic()
+    idle_since: float | None = None
     taken = 0
-    while ids := take_pending(connection, BATCH_SIZE):
-        route_batch(context, connection, ids)
-        taken += len(ids)
-        if time.monotonic() - started > DRAIN_BUDGET_S:
-            offer_for_routing(connection, take_pending(connection, BATCH_SIZE))
-            break
+    try:
+        while (now := time.monotonic()) - started <= DRAIN_BUDGET_S:
+            if now - held >= DRAIN_RENEW_S:
+                hold_drain_flag(connection)
+                held = now
+            if ids := take_pending(connection, BATCH_SIZE):
+                route_batch(context, connection, ids)
+                taken += len(ids)
+                idle_since = None
+                continue
+            now = time.monotonic()
+            idle_since = now if idle_since is None else idle_since
+            if now - idle_since >= IDLE_S:
+                break
+            time.sleep(LINGER_S)
+    except BaseException:
+        # Not offered again at once: a failure that persists (the database away) would spin
+        # job after job. The ids are back in the pending set; the next report or the sweeper
+        # queues the next drain.
+        with contextlib.suppress(redis.RedisError):  # Redis itself may be what failed
+            release_drain_flag(connection)
+        raise
+    release_drain_flag(connection)
+    offer_for_routing(connection, take_pending(connection, BATCH_SIZE))
     return taken
 
 

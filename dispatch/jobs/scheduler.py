@@ -51,7 +51,7 @@ def sweep(engine: Engine, connection: redis.Redis, *, limit: int = 5000) -> int:
     with session_scope(engine) as session:
         ids = waiting_for_routing(session, older_than=utcnow() - SWEEP_GRACE, limit=limit)
     if ids:
-        offer_for_routing(connection, ids)
+        offer_for_routing(connection, ids, force=True)
         log.info("sweeper re-offered %d waiting events", len(ids))
     return len(ids)
 

@@ -19,10 +19,17 @@ from sqlmodel import Session, select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.db import session_scope
-from dispatch.core.queues import PENDING_KEY, QUEUES, RECYCLE_STATUS, offer_for_routing
+from dispatch.core.queues import (
+    DRAIN_FLAG_KEY,
+    PENDING_KEY,
+    QUEUES,
+    RECYCLE_STATUS,
+    offer_for_routing,
+)
 from dispatch.core.redis import connect
 from dispatch.events.intake import report_event
 from dispatch.events.models import Assignment, Event, EventStatus, Step
+from dispatch.jobs import routing as routing_jobs
 from dispatch.jobs.scheduler import sweep
 from dispatch.jobs.worker import run_worker
 from dispatch.routing.router import Router
@@ -469,3 +476,50 @@ def test_a_batch_routes_its_events_in_a_few_statements_with_the_cards_a_read_giv
             read = session.get(Event, event_id)
             assert read is not None
             assert published == cards(session, [read])[0]
+
+
+def test_a_drain_holds_the_flag_and_routes_what_was_offered_as_it_ended(
+    env: tuple[Engine, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, redis_url = env
+    connection = connect(redis_url)
+    routing = Queue("routing", connection=connection)
+    first, late = commit_report(engine), commit_report(engine)
+    offer_for_routing(connection, [first])
+    assert routing.count == 1 and connection.exists(DRAIN_FLAG_KEY)
+    flags_seen: list[bool] = []
+    real_release = routing_jobs.release_drain_flag
+
+    def release(conn: object) -> None:
+        # While the drain ran its flag stood, so this offer queued no job of its own: the
+        # report offered after the drain's last look and before the flag went down.
+        flags_seen.append(bool(connection.exists(DRAIN_FLAG_KEY)))
+        if late not in offered:
+            offered.append(late)
+            offer_for_routing(connection, [late])
+        real_release(conn)  # type: ignore[arg-type]
+
+    offered: list[int] = []
+    monkeypatch.setattr(routing_jobs, "release_drain_flag", release)
+    run_burst_worker(redis_url)
+    assert flags_seen[0], "the flag stood while the drain ran"
+    assert {status_of(engine, i) for i in (first, late)} == {EventStatus.DISPATCHED}
+    assert not connection.exists(DRAIN_FLAG_KEY) and routing.count == 0
+    assert connection.scard(PENDING_KEY) == 0
+
+
+def test_the_sweeper_queues_a_drain_past_a_flag_a_dead_drain_left(
+    env: tuple[Engine, str],
+) -> None:
+    engine, redis_url = env
+    connection = connect(redis_url)
+    event_id = commit_report(engine)
+    _age(engine, event_id)
+    connection.set(DRAIN_FLAG_KEY, "1", ex=60)  # as a drain killed on the way leaves it
+    offer_for_routing(connection, [event_id])
+    routing = Queue("routing", connection=connection)
+    assert routing.count == 0, "a report's offer trusts the flag"
+    assert sweep(engine, connection) == 1
+    assert routing.count == 1, "the sweeper's does not"
+    run_burst_worker(redis_url)
+    assert status_of(engine, event_id) == EventStatus.DISPATCHED
