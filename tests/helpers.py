@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -9,11 +10,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, TypeVar, cast
 from uuid import uuid4
 
 import redis
@@ -105,3 +107,16 @@ def image_bytes(kind: str = "JPEG", size: tuple[int, int] = (32, 24), mode: str 
     buffer = io.BytesIO()
     Image.new(mode, size, color=1 if mode == "1" else (200, 120, 40)).save(buffer, kind)
     return buffer.getvalue()
+
+
+_T = TypeVar("_T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run a coroutine to its end on an event loop of its own, in a thread of its own.
+
+    The browser tests leave Playwright's loop running in the main thread, where asyncio.run
+    refuses to start a second one.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

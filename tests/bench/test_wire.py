@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from bench.harness.wire import ReadError, WireClient
+from tests.helpers import run_async
 
 
 async def _serve(answers: list[bytes]) -> tuple[asyncio.Server, list[bytes], list[int]]:
@@ -60,7 +61,7 @@ def test_requests_share_one_connection_and_take_turns_on_it() -> None:
         assert all(r.startswith(b"POST /api/events HTTP/1.1\r\n") for r in requests)
         assert all(b"authorization: Bearer t\r\n" in r and r.endswith(b'{"n":1}') for r in requests)
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_a_closed_connection_is_a_read_error_and_the_next_request_reconnects() -> None:
@@ -77,4 +78,4 @@ def test_a_closed_connection_is_a_read_error_and_the_next_request_reconnects() -
         assert again.status_code == 503 and again.headers["retry-after"] == "3"
         assert again.body.decode() == "繁忙" and len(connections) == 2
 
-    asyncio.run(run())
+    run_async(run())

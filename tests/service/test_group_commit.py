@@ -20,6 +20,7 @@ from sqlmodel import Session, col, func, select
 from dispatch.events.models import Event, Step
 from service.intake import MAX_WAIT_S, IntakeCommitter, IntakeLoad
 from service.shedding import LAG_LIMIT_S, LAG_TICK_S, MIN_LIMIT, InFlight, IntakeShedding, LoopLag
+from tests.helpers import run_async
 from tests.loop_fixtures import Loop
 from tests.service.test_loop import report_body
 
@@ -417,7 +418,7 @@ def test_a_report_counts_as_in_hand_from_its_last_body_byte_to_its_answer() -> N
     async def send(message: Any) -> None:
         pass
 
-    asyncio.run(IntakeShedding(app)(scope, receive, send))
+    run_async(IntakeShedding(app)(scope, receive, send))
     assert seen == [0, 1, 0], "uploading is not in hand; read and unanswered is"
     assert flight.count == 0
 

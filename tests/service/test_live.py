@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -13,6 +12,7 @@ import redis.asyncio as aioredis
 from dispatch.boards.streams import Board, BoardKind, BoardMessage, entry_seq, publish
 from dispatch.core.redis import connect
 from service.live import VIEWER_BUFFER, Frame, Hub, Viewer, _send_snapshot, encode_frame
+from tests.helpers import run_async
 
 
 def test_a_frame_carries_each_delta_with_its_sequence_number() -> None:
@@ -89,9 +89,7 @@ def test_a_viewer_given_a_reused_snapshot_gets_what_the_hub_sent_before_it_joine
             await redis.aclose()
 
     try:
-        # A thread of its own: another test's event loop (Playwright's) may run in this one.
-        with ThreadPoolExecutor(1) as pool:
-            sent = pool.submit(asyncio.run, scenario()).result()
+        sent = run_async(scenario())
     finally:
         sync.close()
     assert [m["type"] for m in sent] == ["snapshot", "deltas"]
