@@ -31,7 +31,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from dispatch.core.errors import DomainError
 from dispatch.events.intake import Intake, report_events
 from dispatch.events.schemas import EventCreate
-from dispatch.reference.names import use_names
 from dispatch.routing.cache import ReferenceCache
 from dispatch.transaction import transaction
 from dispatch.users.models import User
@@ -218,9 +217,7 @@ class IntakeCommitter:
     def _store(self, batch: Sequence[_Waiting]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(batch)
         with transaction(self.engine, self.connection) as session:
-            built = self.reference.get(session)
-            use_names(session, built.names)
-            router = built.router
+            router = self.reference.get(session).router
             holders = users_of_claims(session, [w.claims for w in batch])
             accepted: list[tuple[int, EventCreate, User]] = []
             for i, (waiting, holder) in enumerate(zip(batch, holders, strict=True)):

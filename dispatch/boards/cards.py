@@ -16,7 +16,6 @@ from dispatch.events.came_back import CameBack, came_back_by_assignment
 from dispatch.events.models import Assignment, Event, Step
 from dispatch.events.schemas import EventCard, StepPublic
 from dispatch.reference.models import Department, JurisdictionRow, Matter, Platform
-from dispatch.reference.names import names_in
 
 DESCRIPTION_CHARS = 300
 
@@ -72,23 +71,13 @@ class Names:
 
 
 def names_for(session: Session, events: Sequence[Event], assignments: list[Assignment]) -> Names:
-    """Look up the names the cards of these events show, in at most four queries.
-
-    A session given a NameBook (reference.names.use_names) reads only the names it lacks.
-    """
+    """Look up the names the cards of these events show, in at most four queries."""
     codes = {c for e in events for c in (e.township_code, e.village_code, e.grid_code) if c}
     departments = {a.department_id for a in assignments} | {
         a.on_behalf_of_id for a in assignments if a.on_behalf_of_id is not None
     }
     platforms = {e.platform_code for e in events if e.platform_code}
     keys = {(e.matter_list_id, e.matter_code) for e in events if e.matter_code}
-    if (book := names_in(session)) is not None:  # intake's and routing's: names already read
-        return Names(
-            places=book.places.of(session, codes),
-            departments=book.departments.of(session, departments),
-            platforms=book.platforms.of(session, platforms),
-            matters=book.matters(session, keys),
-        )
     list_ids = sorted({k[0] for k in keys if k[0] is not None})
     matters: dict[tuple[int | None, str], str] = {}
     if list_ids:

@@ -20,7 +20,6 @@ from dispatch.core.queues import (
 )
 from dispatch.jobs.context import WorkerContext, worker_context
 from dispatch.loop.dispatching import Routed, route_events
-from dispatch.reference.names import use_names
 from dispatch.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,6 @@ def route_batch(context: WorkerContext, connection: redis.Redis, ids: list[int])
         with transaction(context.engine, connection) as session:
             try:
                 built = context.reference.get(session)
-                use_names(session, built.names)
                 routed = route_events(session, built.router, built.calendar, ids)
             except BaseException:  # the job's timeout among them: its locks must go now
                 cancel_running_statement(session)

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
 from dispatch.reference.calendar import WorkCalendar, load_calendar
 from dispatch.reference.generation import current_generation
-from dispatch.reference.names import NameBook
 from dispatch.routing.router import Router
 
 CHECK_EVERY_S = 2.0
@@ -32,8 +31,6 @@ class Built:
     router: Router
     calendar: WorkCalendar
     generation: int
-    # The names board cards show, read as they are first needed (as current as the router).
-    names: NameBook = field(default_factory=NameBook)
 
 
 class ReferenceCache:
