@@ -80,7 +80,8 @@ WINDOW_S = 1.0
 
 class InFlight:
     """An adaptive limit on the reports read and not yet answered (additive increase,
-    multiplicative decrease on the time they take, as TCP does with its window).
+    multiplicative decrease on the time they take, as TCP does with its window; below its
+    first value it grows back by one a quick answer, as TCP's slow start does).
 
     Little's law: a server answering X reports a second with N in its hands keeps each about
     N / X seconds, so holding N near X × MAX_WAIT_S keeps the answers prompt whatever X is
@@ -118,7 +119,10 @@ class InFlight:
                 self.limit = max(MIN_LIMIT, self.limit * CUT)
                 self._cut_at = now
         elif self.count >= self.limit / 2:  # grow only while the limit is near use
-            self.limit = min(MAX_LIMIT, self.limit + 1 / self.limit)
+            # Below where it started, back by one a quick answer (TCP's slow start): a burst
+            # after a slow moment is not refused for long. Above, by one a limit's worth.
+            step = 1.0 if self.limit < FIRST_LIMIT else 1 / self.limit
+            self.limit = min(MAX_LIMIT, self.limit + step)
 
     def abandoned(self) -> None:
         """Count a report read but never answered (its client went away)."""

@@ -354,13 +354,22 @@ def test_the_in_flight_limit_is_cut_by_slow_answers_and_regrown_by_quick_ones() 
     flight.answered(MAX_WAIT_S + 0.1, now=1.2)
     assert flight.limit == pytest.approx(56.25)
     assert flight.has_room(now=1.2) is False, "97 in hand, more than the limit now"
-    for i in range(20):  # quick answers while the limit is in use: it grows, a little each
+    for i in range(20):  # quick answers while in use, below where it started: one each
         flight.answered(0.01, now=1.3 + i / 1000)
-    assert 56.25 < flight.limit < 56.25 + 20 / 56
+    assert flight.limit == pytest.approx(76.25)
     for _ in range(1000):
         flight.answered(MAX_WAIT_S * 10, now=10.0 + _)
         flight.began()
     assert flight.limit == MIN_LIMIT, "cut down to its floor, never to nothing"
+
+
+def test_above_where_it_started_the_in_flight_limit_grows_slowly() -> None:
+    flight = InFlight(limit=200)
+    for _ in range(150):
+        flight.began()
+    for i in range(10):
+        flight.answered(0.01, now=i / 100)
+    assert 200 < flight.limit < 200 + 10 / 200 + 1e-9, "a two-hundredth a quick answer"
 
 
 def test_a_quiet_server_keeps_its_in_flight_limit_where_it_is() -> None:
