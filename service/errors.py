@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
@@ -13,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
+from starlette.types import Send
 
 from dispatch.core.errors import (
     Conflict,
@@ -96,6 +99,25 @@ def error_body(code: str, message: str, **more: object) -> dict[str, object]:
     detail: dict[str, object] = {"code": code, "message": message}
     detail.update({key: value for key, value in more.items() if value is not None})
     return {"detail": detail}
+
+
+async def send_error(
+    send: Send, status: int, body: dict[str, object], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer at the ASGI level with an error body (middleware that answers before the app)."""
+    encoded = json.dumps(body, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(encoded)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": encoded})
 
 
 def _body(exc: Exception) -> dict[str, object]:

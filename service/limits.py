@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.events.attachments import MAX_BYTES
+from service.errors import error_body, send_error
 
 # An upload's limit plus room for the multipart envelope.
 MAX_BODY_BYTES = MAX_BYTES + 64 * 1024
@@ -71,19 +71,8 @@ def _too_large_message(max_bytes: int) -> str:
 
 
 async def _too_large(send: Send, max_bytes: int) -> None:
-    detail = {"code": "too_large", "message": _too_large_message(max_bytes), "field": "body"}
-    body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    body = error_body("too_large", _too_large_message(max_bytes), field="body")
+    await send_error(send, 413, body)
 
 
 class ConcurrencyLimit:

@@ -17,13 +17,12 @@ Retry-After (plus jitter), so nothing is lost or doubled.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import error_body
+from service.errors import error_body, send_error
 from service.intake import MAX_WAIT_S, RETRY_AFTER_MAX_S, IntakeCommitter
 
 OVERLOADED = "服务繁忙，请稍后重试"
@@ -217,18 +216,5 @@ class IntakeShedding:
 
 
 async def _overloaded(send: Send, retry_after: int) -> None:
-    body = json.dumps(
-        error_body("overloaded", OVERLOADED, retry_after=retry_after), ensure_ascii=False
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(retry_after).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    body = error_body("overloaded", OVERLOADED, retry_after=retry_after)
+    await send_error(send, 503, body, [(b"retry-after", str(retry_after).encode())])
