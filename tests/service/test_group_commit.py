@@ -43,10 +43,19 @@ class Gate:
 
 
 @contextmanager
-def gated(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    """Hold the committer's first batch until the gate opens (always opened at the end)."""
-    committer: IntakeCommitter = loop.client.app.state.intake  # type: ignore[attr-defined]
+def gated(loop: Loop, monkeypatch: pytest.MonkeyPatch, shedding: bool = False) -> Iterator[Gate]:
+    """Hold the committer's first batch until the gate opens (always opened at the end).
+
+    Without `shedding`, nothing refuses intake meanwhile: the held batch soon runs longer
+    than a wait allowed, and a slow machine may not have posted the rest by then.
+    """
+    state = loop.client.app.state  # type: ignore[attr-defined]
+    committer: IntakeCommitter = state.intake
     gate = Gate(committer)
+    if not shedding:
+        monkeypatch.setattr(committer.load, "retry_after", lambda now: None)
+        monkeypatch.setattr(state, "loop_lag", None)
+        monkeypatch.setattr(state, "in_flight", None)
     real = committer._store
 
     def store(batch: Sequence[Any]) -> list[Any]:
@@ -243,7 +252,7 @@ def test_past_capacity_intake_answers_503_with_retry_after_and_keeps_nothing(
     loop: Loop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     headers = loop.token("grid")
-    with gated(loop, monkeypatch) as gate:
+    with gated(loop, monkeypatch, shedding=True) as gate:
         first, pool = post_all(loop, [report_body()], headers)
         assert gate.entered.wait(20)
         time.sleep(MAX_WAIT_S + 0.1)  # the batch in hand has now run longer than a wait allowed
@@ -441,7 +450,7 @@ def test_a_full_in_flight_limit_refuses_at_once_and_keeps_nothing(
     # Only the in-flight limit judges here: the committer's own estimate says there is room.
     monkeypatch.setattr(committer.load, "retry_after", lambda now: None)
     monkeypatch.setattr(state, "in_flight", InFlight(limit=1))
-    with gated(loop, monkeypatch) as gate:
+    with gated(loop, monkeypatch, shedding=True) as gate:
         first, pool = post_all(loop, [report_body()], headers)
         assert gate.entered.wait(20)
         shed = report_body()
