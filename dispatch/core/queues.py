@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 
 import redis
-from rq import Queue
+from rq import Queue, Worker
 
 from dispatch.core.redis import KEY_PREFIX
 
@@ -34,6 +34,11 @@ DRAIN_FLAG_TTL_S = 10
 # A running drain holds the flag this long at a time and renews it every DRAIN_RENEW_S.
 DRAIN_HOLD_S = 2
 DRAIN_RENEW_S = 0.5
+# Under a backlog a running drain queues helpers, one for each further worker listening on the
+# routing queue and at most this many drains in all, each holding a flag of its own (its slot):
+# routing then goes at as many workers' pace as run, not one's. Two drains never take the same
+# event: the pending set pops each id once and the rows are locked FOR UPDATE SKIP LOCKED.
+MAX_DRAINS = 8
 # A drain hands over after about 5 s (jobs.routing.DRAIN_BUDGET_S); one still running after
 # this long is stuck (a lock, a hung connection): RQ's death penalty stops it and its batch's
 # ids go back to the pending set.
@@ -59,14 +64,39 @@ def offer_for_routing(
     pipe.set(DRAIN_FLAG_KEY, "1", nx=not force, ex=DRAIN_FLAG_TTL_S)
     _, newly_flagged = pipe.execute()
     if newly_flagged:
-        ticket = int(connection.incr(DRAIN_COUNTER_KEY))
-        Queue(ROUTING_QUEUE, connection=connection).enqueue_call(
-            "dispatch.jobs.routing.drain_routing",
-            job_id=f"route-drain-{ticket}",
-            timeout=DRAIN_TIMEOUT_S,
-            result_ttl=60,
-            failure_ttl=24 * 3600,
-        )
+        _queue_drain(connection, 0)
+
+
+def offer_helper_drain(connection: redis.Redis) -> int | None:
+    """Queue one more drain if a slot is free below the routing workers' count; return it.
+
+    Called by a running drain that still sees a batch's worth pending. Slot 0 is the one
+    intake's offers use; helpers take the others, so a backlog is drained by every worker.
+    """
+    routing = Queue(ROUTING_QUEUE, connection=connection)
+    slots = min(Worker.count(connection=connection, queue=routing), MAX_DRAINS)
+    for slot in range(1, slots):
+        if connection.set(drain_flag_key(slot), "1", nx=True, ex=DRAIN_FLAG_TTL_S):
+            _queue_drain(connection, slot)
+            return slot
+    return None
+
+
+def drain_flag_key(slot: int) -> str:
+    """Return the key of the flag that says the drain of this slot is queued or running."""
+    return DRAIN_FLAG_KEY if slot == 0 else f"{DRAIN_FLAG_KEY}:{slot}"
+
+
+def _queue_drain(connection: redis.Redis, slot: int) -> None:
+    ticket = int(connection.incr(DRAIN_COUNTER_KEY))
+    Queue(ROUTING_QUEUE, connection=connection).enqueue_call(
+        "dispatch.jobs.routing.drain_routing",
+        kwargs={"slot": slot} if slot else None,
+        job_id=f"route-drain-{ticket}",
+        timeout=DRAIN_TIMEOUT_S,
+        result_ttl=60,
+        failure_ttl=24 * 3600,
+    )
 
 
 def offer_quietly(connection: redis.Redis | None, event_ids: Iterable[int]) -> bool:
@@ -87,14 +117,14 @@ def take_pending(connection: redis.Redis, count: int) -> list[int]:
     return sorted(int(i) for i in (popped or []))
 
 
-def hold_drain_flag(connection: redis.Redis) -> None:
-    """Say a drain is running, so intake queues no other (as a drain starts, and while it runs).
+def hold_drain_flag(connection: redis.Redis, slot: int = 0) -> None:
+    """Say a slot's drain is running, so no other is queued in it (as it starts, while it runs).
 
     Held for DRAIN_HOLD_S at a time: a drain killed on the way holds back new drains no longer.
     """
-    connection.set(DRAIN_FLAG_KEY, "1", ex=DRAIN_HOLD_S)
+    connection.set(drain_flag_key(slot), "1", ex=DRAIN_HOLD_S)
 
 
-def release_drain_flag(connection: redis.Redis) -> None:
-    """Let the next intake queue a new drain job (called as a drain ends)."""
-    connection.delete(DRAIN_FLAG_KEY)
+def release_drain_flag(connection: redis.Redis, slot: int = 0) -> None:
+    """Free a slot for a new drain job (called as its drain ends)."""
+    connection.delete(drain_flag_key(slot))

@@ -15,6 +15,7 @@ from dispatch.core.queues import (
     PENDING_KEY,
     hold_drain_flag,
     offer_for_routing,
+    offer_helper_drain,
     release_drain_flag,
     take_pending,
 )
@@ -34,17 +35,19 @@ LINGER_S = 0.02
 IDLE_S = 0.25
 
 
-def drain_routing() -> int:
+def drain_routing(slot: int = 0) -> int:
     """Route every event waiting in the pending set, in batches; return how many were taken.
 
-    The drain flag stands while the drain runs, so intake queues no second job meanwhile; the
-    drain lowers it as it ends and offers again what is pending then (a report offered while
-    the flag still stood), which queues the next drain.
+    The slot's drain flag stands while the drain runs, so no second job is queued in it
+    meanwhile; the drain lowers it as it ends and offers again what is pending then (a report
+    offered while the flag still stood), which queues the next drain. A drain that takes a
+    full batch and still sees one pending queues a helper in a free slot, if a worker is idle
+    for it (queues.offer_helper_drain).
     """
     job = get_current_job()
     assert job is not None, "drain_routing runs inside an RQ worker"
     connection = job.connection
-    hold_drain_flag(connection)
+    hold_drain_flag(connection, slot)
     context = worker_context()
     started = held = time.monotonic()
     idle_since: float | None = None
@@ -52,9 +55,11 @@ def drain_routing() -> int:
     try:
         while (now := time.monotonic()) - started <= DRAIN_BUDGET_S:
             if now - held >= DRAIN_RENEW_S:
-                hold_drain_flag(connection)
+                hold_drain_flag(connection, slot)
                 held = now
             if ids := take_pending(connection, BATCH_SIZE):
+                if len(ids) == BATCH_SIZE and connection.scard(PENDING_KEY) >= BATCH_SIZE:
+                    offer_helper_drain(connection)
                 route_batch(context, connection, ids)
                 taken += len(ids)
                 idle_since = None
@@ -69,9 +74,9 @@ def drain_routing() -> int:
         # job after job. The ids are back in the pending set; the next report or the sweeper
         # queues the next drain.
         with contextlib.suppress(redis.RedisError):  # Redis itself may be what failed
-            release_drain_flag(connection)
+            release_drain_flag(connection, slot)
         raise
-    release_drain_flag(connection)
+    release_drain_flag(connection, slot)
     offer_for_routing(connection, take_pending(connection, BATCH_SIZE))
     return taken
 

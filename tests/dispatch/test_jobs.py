@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from rq import Queue, Worker
 from rq.job import Job
+from rq.registry import FinishedJobRegistry
 from sqlalchemy import Engine, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch.core.clock import utcnow
 from dispatch.core.db import session_scope
@@ -24,6 +25,7 @@ from dispatch.core.queues import (
     PENDING_KEY,
     QUEUES,
     RECYCLE_STATUS,
+    drain_flag_key,
     offer_for_routing,
 )
 from dispatch.core.redis import connect
@@ -31,7 +33,7 @@ from dispatch.events.intake import report_event
 from dispatch.events.models import Assignment, Event, EventStatus, Step
 from dispatch.jobs import routing as routing_jobs
 from dispatch.jobs.scheduler import sweep
-from dispatch.jobs.worker import run_worker
+from dispatch.jobs.worker import RoutingWorker, run_worker
 from dispatch.routing.router import Router
 from tests.conftest import REPO
 from tests.helpers import new_report, stream_entries
@@ -490,14 +492,14 @@ def test_a_drain_holds_the_flag_and_routes_what_was_offered_as_it_ended(
     flags_seen: list[bool] = []
     real_release = routing_jobs.release_drain_flag
 
-    def release(conn: object) -> None:
+    def release(conn: object, slot: int = 0) -> None:
         # While the drain ran its flag stood, so this offer queued no job of its own: the
         # report offered after the drain's last look and before the flag went down.
         flags_seen.append(bool(connection.exists(DRAIN_FLAG_KEY)))
         if late not in offered:
             offered.append(late)
             offer_for_routing(connection, [late])
-        real_release(conn)  # type: ignore[arg-type]
+        real_release(conn, slot)  # type: ignore[arg-type]
 
     offered: list[int] = []
     monkeypatch.setattr(routing_jobs, "release_drain_flag", release)
@@ -505,6 +507,43 @@ def test_a_drain_holds_the_flag_and_routes_what_was_offered_as_it_ended(
     assert flags_seen[0], "the flag stood while the drain ran"
     assert {status_of(engine, i) for i in (first, late)} == {EventStatus.DISPATCHED}
     assert not connection.exists(DRAIN_FLAG_KEY) and routing.count == 0
+    assert connection.scard(PENDING_KEY) == 0
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_backlog_is_drained_by_as_many_drains_as_routing_workers_each_event_once(
+    env: tuple[Engine, str], monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    engine, redis_url = env
+    connection = connect(redis_url)
+    monkeypatch.setattr(routing_jobs, "BATCH_SIZE", 3)
+    ids = [commit_report(engine) for _ in range(12)]
+    # Workers listening but not working: the burst worker below runs every drain in turn, and
+    # the others count towards how many drains a backlog may have.
+    idle = [
+        RoutingWorker([Queue(q, connection=connection) for q in QUEUES], connection)
+        for _ in range(workers - 1)
+    ]
+    for worker in idle:
+        worker.register_birth()
+    try:
+        offer_for_routing(connection, ids)
+        run_burst_worker(redis_url)
+    finally:
+        for worker in idle:
+            worker.register_death()
+    routing = Queue("routing", connection=connection)
+    drains = Job.fetch_many(FinishedJobRegistry(queue=routing).get_job_ids(), connection)
+    slots = sorted(job.kwargs.get("slot", 0) for job in drains if job is not None)
+    assert slots == list(range(workers)), "one drain, and a helper for each further worker"
+    assert {status_of(engine, i) for i in ids} == {EventStatus.DISPATCHED}
+    with Session(engine) as session:
+        parts = session.exec(select(Assignment).where(col(Assignment.event_id).in_(ids))).all()
+    keys = [(p.event_id, p.department_id, p.role, p.round) for p in parts]
+    assert len(set(keys)) == len(keys), "no part dispatched twice"
+    leads = sorted(p.event_id for p in parts if p.role == "lead")
+    assert leads == sorted(ids), "one lead part each"
+    assert not any(connection.exists(drain_flag_key(s)) for s in range(workers))
     assert connection.scard(PENDING_KEY) == 0
 
 
