@@ -26,6 +26,7 @@ from dispatch.core.outbox import Handoff, Outbox, outbox_of
 from dispatch.core.queues import offer_quietly
 from dispatch.delivery.webhooks import enqueue_deliveries_quietly, with_webhooks
 from dispatch.events.models import Event, Step
+from dispatch.events.steps import WrittenStep
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,13 @@ def transaction(engine: Engine, connection: redis.Redis | None) -> Iterator[Sess
 def prepare(session: Session, outbox: Outbox) -> Prepared:
     """Flush, then turn the outbox into what will be handed on after the commit."""
     session.flush()
-    changed: list[tuple[Event, list[Step]]] = []
+    changed: list[tuple[Event, list[Step | WrittenStep]]] = []
     for event_id, steps in outbox.steps.items():
         event = outbox.subjects.get(event_id)
         if isinstance(event, Event):
-            changed.append((event, [s for s in steps if isinstance(s, Step)]))
+            changed.append((event, [s for s in steps if isinstance(s, Step | WrittenStep)]))
     return Prepared(
-        messages=board_messages(session, changed) if changed else [],
+        messages=board_messages(session, changed, known_parts=outbox.parts) if changed else [],
         to_route=outbox.ids(Handoff.ROUTING),
         # Boards read the streams; only departments with a webhook need a delivery job.
         to_deliver=with_webhooks(session, outbox.ids(Handoff.DELIVERY)),

@@ -15,6 +15,7 @@ from dispatch.core.clock import utcnow
 from dispatch.events.came_back import CameBack, came_back_by_assignment
 from dispatch.events.models import Assignment, Event, Step
 from dispatch.events.schemas import EventCard, StepPublic
+from dispatch.events.steps import WrittenStep
 from dispatch.reference.models import Department, JurisdictionRow, Matter, Platform
 
 DESCRIPTION_CHARS = 300
@@ -177,23 +178,35 @@ def _assignments_by_event(session: Session, event_ids: list[int]) -> dict[int, l
 
 
 def cards(
-    session: Session, events: Sequence[Event], *, without_parts: frozenset[int] = frozenset()
+    session: Session,
+    events: Sequence[Event],
+    *,
+    without_parts: frozenset[int] = frozenset(),
+    known_parts: Mapping[int, Sequence[object]] | None = None,
 ) -> list[dict[str, Any]]:
     """Return the cards of these events, with their assignments and the names boards show.
 
-    Events in without_parts are known to have no assignment (just reported): intake is the
-    hot path, so their cards skip the query.
+    Events in without_parts are known to have no assignment (just reported), and those in
+    known_parts to have just the parts given, all new (just routed): intake and routing are
+    the hot paths, so their cards skip the queries for parts and for parts that came back.
     """
-    ids = [e.id for e in events if e.id is not None and e.id not in without_parts]
-    by_event = _assignments_by_event(session, ids)
+    known = {
+        i: sorted((a for a in parts if isinstance(a, Assignment)), key=lambda a: a.id or 0)
+        for i, parts in (known_parts or {}).items()
+    }
+    skipped = without_parts | set(known)
+    ids = [e.id for e in events if e.id is not None and e.id not in skipped]
+    read = _assignments_by_event(session, ids)
+    back = came_back_by_assignment(session, [i for i, parts in read.items() if parts])
+    by_event = {**read, **{e.id: known[e.id] for e in events if e.id in known}}
     names = names_for(session, events, [a for parts in by_event.values() for a in parts])
-    back = came_back_by_assignment(session, [i for i, parts in by_event.items() if parts])
     return build_cards(events, by_event, names, back)
 
 
-def step_json(step: Step) -> dict[str, Any]:
+def step_json(step: Step | WrittenStep) -> dict[str, Any]:
     """Return a step as the API shows it (StepPublic), as plain JSON data."""
-    return StepPublic.model_validate(step.model_dump()).model_dump(mode="json")
+    row = step.model_dump() if isinstance(step, Step) else step.row()
+    return StepPublic.model_validate(row).model_dump(mode="json")
 
 
 def boards_of(card: dict[str, Any]) -> tuple[Board, ...]:
@@ -211,15 +224,24 @@ def boards_of(card: dict[str, Any]) -> tuple[Board, ...]:
 
 
 def board_messages(
-    session: Session, changed: list[tuple[Event, list[Step]]], *, at: datetime | None = None
+    session: Session,
+    changed: list[tuple[Event, list[Step | WrittenStep]]],
+    *,
+    at: datetime | None = None,
+    known_parts: Mapping[int, Sequence[object]] | None = None,
 ) -> list[BoardMessage]:
-    """Turn the events a transaction changed, with its steps, into two messages per event."""
+    """Turn the events a transaction changed, with its steps, into two messages per event.
+
+    known_parts: events whose every part the transaction made (the outbox's `parts`).
+    """
     moment = (at or utcnow()).isoformat()
     messages = []
     just_reported = frozenset(
         e.id for e, steps in changed if e.id is not None and all(s.action in _INTAKE for s in steps)
     )
-    built = cards(session, [e for e, _ in changed], without_parts=just_reported)
+    built = cards(
+        session, [e for e, _ in changed], without_parts=just_reported, known_parts=known_parts
+    )
     for card, (_, steps) in zip(built, changed, strict=True):
         kind = delta_type(s.action for s in steps)
         # Boards get what changed on the card (a compact delta, made as it is published);
@@ -264,5 +286,10 @@ def _key(name: str) -> str:
     return f'"{name}"'  # the cards' keys are plain identifiers: nothing to escape
 
 
+# Made once: json.dumps with options builds an encoder a call, which for the many small values
+# a card's fields are costs several times the encoding itself.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _compact(payload: Any) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _COMPACT.encode(payload)

@@ -23,8 +23,13 @@ _KEY = "sipingtai.outbox"
 class StepLike(Protocol):
     """What the outbox needs of a step: the event it belongs to and what happened."""
 
-    event_id: int
-    action: str
+    @property
+    def event_id(self) -> int:
+        """The event the step belongs to."""
+
+    @property
+    def action(self) -> str:
+        """What happened."""
 
 
 class Handoff:
@@ -44,11 +49,18 @@ class Outbox:
     subjects: dict[int, object] = field(default_factory=dict)
     # Files written for this transaction that did not exist before: a rollback removes them.
     files: list[Path] = field(default_factory=list)
+    # Events whose every part this transaction holds (routing a new event, which had none):
+    # their cards need no query for parts, nor for parts that came back.
+    parts: dict[int, list[object]] = field(default_factory=dict)
 
     def note_step(self, step: StepLike, subject: object) -> None:
         """Remember that the transaction wrote this step of its event (the subject)."""
         self.steps.setdefault(step.event_id, []).append(step)
         self.subjects[step.event_id] = subject
+
+    def note_parts(self, event_id: int, parts: list[object]) -> None:
+        """Remember that these are all the parts the event has (it had none before)."""
+        self.parts[event_id] = parts
 
     def hand_off(self, name: str, ids: list[int] | tuple[int, ...]) -> None:
         """Hand these ids to the workers once the transaction has committed."""
@@ -74,6 +86,7 @@ class Outbox:
         self.handoffs.clear()
         self.subjects.clear()
         self.files.clear()
+        self.parts.clear()
 
     def __bool__(self) -> bool:
         return bool(self.steps) or any(self.handoffs.values())

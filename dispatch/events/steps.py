@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from dispatch.core.bulk import insert_many
+from dispatch.core.bulk import insert_rows
 from dispatch.core.clock import utcnow
 from dispatch.core.outbox import outbox_of
 from dispatch.events.lifecycle import (
@@ -120,19 +121,48 @@ def step_values(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class WrittenStep:
+    """A step add_steps wrote: its id and the values stored (step_values), with no ORM object."""
+
+    id: int
+    values: dict[str, Any]
+
+    @property
+    def event_id(self) -> int:
+        """Return the event the step belongs to."""
+        return int(self.values["event_id"])
+
+    @property
+    def action(self) -> str:
+        """Return what happened."""
+        return str(self.values["action"])
+
+    def row(self) -> dict[str, Any]:
+        """Return the step's columns, its id among them, as Step.model_dump gives them."""
+        return {"id": self.id, **self.values}
+
+
 # Every column a system step (add_system_steps) may set besides its action.
 _SYSTEM_STEP_COLUMNS = ("assignment_id", "from_org", "to_org", "reason", "data")
 
 
-def add_steps(session: Session, entries: Sequence[tuple[Event, dict[str, Any]]]) -> list[Step]:
+def add_steps(
+    session: Session, entries: Sequence[tuple[Event, dict[str, Any]]]
+) -> list[WrittenStep]:
     """Append many timeline entries (each event with its step_values) in one INSERT.
 
     Each step is noted in the outbox with its event, in id order, as add_step notes one.
+    Steps are append-only and stored as given, so nothing is read back.
     """
     if not entries:
         return []
     subjects = {event.id: event for event, _ in entries}
-    steps = sorted(insert_many(session, Step, [v for _, v in entries]), key=lambda s: s.id or 0)
+    rows = [v for _, v in entries]
+    ids = insert_rows(session, Step, rows)
+    steps = sorted(
+        (WrittenStep(i, row) for i, row in zip(ids, rows, strict=True)), key=lambda s: s.id
+    )
     outbox = outbox_of(session)
     for step in steps:
         outbox.note_step(step, subjects[step.event_id])
@@ -141,7 +171,7 @@ def add_steps(session: Session, entries: Sequence[tuple[Event, dict[str, Any]]])
 
 def add_system_steps(
     session: Session, entries: Sequence[tuple[Event, dict[str, Any]]], *, at: datetime
-) -> list[Step]:
+) -> list[WrittenStep]:
     """Append many of the system's steps (actor 系统) in one INSERT, each as add_step would.
 
     Each entry is an event and its step's action plus any of assignment_id, from_org, to_org,

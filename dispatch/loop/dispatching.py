@@ -94,7 +94,8 @@ def route_events(
             at=event.received_at,
         )
         decided.append((event, decision))
-    return dispatch_decisions(session, decided, calendar, now=now)
+    # A reported event has no parts yet: those made here are all it has.
+    return dispatch_decisions(session, decided, calendar, now=now, first_parts=True)
 
 
 def apply_decision(
@@ -124,8 +125,12 @@ def dispatch_decisions(
     actor: User | None = None,
     action: EventAction = EventAction.ROUTE,
     reason: str | None = None,
+    first_parts: bool = False,
 ) -> list[Routed]:
     """Dispatch each routed decision's assignments, or send its event to triage, in bulk.
+
+    With first_parts the events had no part before, and the outbox is told that the parts
+    made here are all each has (their cards then need no query for them).
 
     The events change in memory (one UPDATE per set of changed columns at the flush); every
     assignment of the batch goes in one multi-row INSERT, every step in another, both
@@ -207,7 +212,12 @@ def dispatch_decisions(
         entries.append((event, values))
         entries.extend((event, v) for v in dispatch_steps.get(values["event_id"], ()))
     add_steps(session, entries)
-    outbox_of(session).hand_off(Handoff.DELIVERY, [a.id for a in created if a.id is not None])
+    outbox = outbox_of(session)
+    outbox.hand_off(Handoff.DELIVERY, [a.id for a in created if a.id is not None])
+    if first_parts:
+        for event, _ in decided:
+            assert event.id is not None
+            outbox.note_parts(event.id, list(by_event.get(event.id, [])))
     results = []
     for event, decision in decided:
         assert event.id is not None

@@ -9,8 +9,9 @@ cannot route: that is what needs_triage is for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
+from functools import cache
 from typing import Any, Literal
 
 from dispatch.reference.departments import DepartmentDirectory, DepartmentInfo
@@ -117,9 +118,18 @@ class RoutingDecision:
         return result
 
 
+@cache
+def _field_names(kind: Any) -> tuple[str, ...] | None:
+    """Return a dataclass's field names (None for any other type), found once per type."""
+    return tuple(f.name for f in fields(kind)) if hasattr(kind, "__dataclass_fields__") else None
+
+
 def _plain(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    # Every routed event's decision goes through here: dataclasses.fields per object cost
+    # more than the copying.
+    names = _field_names(value.__class__)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, tuple | list):

@@ -17,7 +17,8 @@ from sqlmodel import Session, col, select
 
 from dispatch.core.clock import CHINA_TZ, as_utc
 from dispatch.core.outbox import outbox_of
-from dispatch.events.models import Assignment, ExtensionStatus, Step, SupervisionNotice
+from dispatch.events.models import Assignment, ExtensionStatus, SupervisionNotice
+from dispatch.events.steps import WrittenStep
 from dispatch.reference.calendar import WorkCalendar
 from dispatch.reference.county_rules import DEFAULTS, SupervisionRule
 from dispatch.supervision import extensions
@@ -112,11 +113,13 @@ def test_the_steps_reach_the_outbox_with_their_event(desk: Desk) -> None:
     alerts, _, notices = _round(desk, late)
     noted = outbox_of(desk.session).steps.get(desk.event.id or 0, [])
     assert len(noted) == alerts + notices
-    assert all(isinstance(step, Step) and step.id is not None for step in noted)
+    assert all(isinstance(step, WrittenStep) and step.id for step in noted)
     assert outbox_of(desk.session).subjects[desk.event.id or 0] is desk.event
-    notice_steps = [s for s in noted if isinstance(s, Step) and s.action == "supervise"]
-    assert {s.actor for s in notice_steps} == {"系统"}
-    assert all((s.data or {}).get("notice_id") for s in notice_steps)
+    notice_steps = [
+        s.row() for s in noted if isinstance(s, WrittenStep) and s.action == "supervise"
+    ]
+    assert {s["actor"] for s in notice_steps} == {"系统"}
+    assert all((s["data"] or {}).get("notice_id") for s in notice_steps)
 
 
 def test_a_lapse_taken_by_the_scan_is_refused_to_a_late_decision(desk: Desk) -> None:

@@ -463,6 +463,8 @@ def test_a_batch_routes_its_events_in_a_few_statements_with_the_cards_a_read_giv
     assert sum(s.startswith("INSERT INTO assignment") for s in sent) == 1
     assert sum(s.startswith("INSERT INTO step") for s in sent) == 1
     assert sum(s.startswith("UPDATE event") for s in sent) == 1
+    reads_of_parts = [s for s in sent if "FROM assignment \nWHERE assignment.event_id IN" in s]
+    assert not reads_of_parts, "the cards take the parts just made, not a read of them"
     for one in routed:
         assert [role for _, role in assignments_of(engine, one.event_id)].count("lead") == 1
     # One session for the reads below: on SQLite a second one would wait for its write lock.
